@@ -1,0 +1,41 @@
+# Every developer command goes through `uv run`. uv itself is bootstrapped with pip when missing,
+# so a fresh machine with only Python 3.11 works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: help bootstrap sync dev devserver test test-fast lint fmt migrate
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## install uv with pip when it is missing
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+sync: bootstrap ## install the locked workspace into .venv
+	@$(UV) sync --locked --all-packages
+
+dev: sync ## run the platform on the embedded default engine
+	$(UV) run python -m nerve_migrations upgrade
+	$(UV) run devserver
+
+devserver: sync ## run only the embedded Inngest-compatible dev server on :8288
+	$(UV) run devserver
+
+# TEST_DATABASE_URL: when unset and a Postgres answers on 127.0.0.1:5432, the suites also run on it.
+test: sync ## run every test suite (SQLite, plus Postgres when reachable)
+	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(UV) run python scripts/detect_postgres.py)}"; \
+	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
+	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: sync ## ruff + mypy strict
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy libs/shared-events/src libs/service-kit/src
+
+fmt: sync ## format and autofix
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+migrate: sync ## alembic upgrade head on DATABASE_URL (default: the SQLite file under .nerve/)
+	$(UV) run python -m nerve_migrations upgrade

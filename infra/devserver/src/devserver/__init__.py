@@ -1,0 +1,1 @@
+"""A pure-Python, Inngest-compatible dev server: the embedded default engine"""

@@ -1,0 +1,1 @@
+"""Alembic migrations and seed data for Nerve's system of record"""

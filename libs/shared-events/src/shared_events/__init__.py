@@ -1,0 +1,1 @@
+"""Nerve's event catalog: typed Inngest events, function references, JSON Schemas"""

@@ -1,0 +1,1 @@
+"""Webhooks in, validated, stored, typed events out"""

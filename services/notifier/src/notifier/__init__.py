@@ -1,0 +1,1 @@
+"""Slack / email / local sinks: reviewer pings, approval requests, alerts"""

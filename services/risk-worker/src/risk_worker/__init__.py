@@ -1,0 +1,1 @@
+"""Refund risk scoring and risk profiles"""

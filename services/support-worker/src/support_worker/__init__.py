@@ -1,0 +1,1 @@
+"""The customer-support agent and its durable flows"""
