@@ -1,1 +1,2 @@
-"""What every Nerve service shares: settings, Inngest client and FastAPI app factories, system of record, audit log, logging"""
+"""What every Nerve service shares: settings, Inngest client and FastAPI app factories, system
+of record, audit log, logging."""
