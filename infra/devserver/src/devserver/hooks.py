@@ -77,7 +77,7 @@ class FlowControl(Protocol):
         ...
 
     async def acquire(self, job: JobView, now_ms: int) -> AcquireResult:
-        """Before each SDK call (kinds start/discovery/step/ai). Sleep/timeout jobs never call it."""
+        """Before each SDK call (kinds start/discovery/step/ai); sleeps/timeouts never call it."""
         ...
 
     async def release(self, job: JobView) -> None:

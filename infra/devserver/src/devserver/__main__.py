@@ -1,0 +1,3 @@
+from devserver.cli import run
+
+run()

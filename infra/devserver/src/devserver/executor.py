@@ -1,0 +1,880 @@
+"""Executor: calls the SDK for each job and turns its answer (200 / 206 ops / errors) into
+memos, new jobs, pauses and run outcomes (protocol §2, §6)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import delete, insert, select, update
+
+from devserver import store as t
+from devserver.queue import Job
+from devserver.runstate import RunState
+from devserver.signing import sign_body
+from devserver.store import Op
+from devserver.util import (
+    MAX_STEP_OUTPUT_BYTES,
+    dumps,
+    new_ulid,
+    now_ms,
+    parse_iso_ms,
+    parse_time_or_duration_ms,
+)
+
+if TYPE_CHECKING:
+    from devserver.engine import Engine
+    from devserver.registry import FunctionDef
+
+log = logging.getLogger("devserver.executor")
+
+BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
+MAX_SLEEP_MS = 366 * 86_400_000
+INVOKE_TIMEOUT_ERROR = {
+    "error": "InngestInvokeTimeoutError: Timed out waiting for invoked function to complete",
+    "name": "InngestInvokeTimeoutError",
+    "message": "Timed out waiting for invoked function to complete",
+}
+
+
+class CallOutcome:
+    """A normalized SDK answer."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str], error: str | None):
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.transport_error = error
+
+    @property
+    def no_retry(self) -> bool:
+        return self.headers.get("x-inngest-no-retry", "").lower() == "true"
+
+
+def _error_object(body: Any, fallback: str) -> dict[str, Any]:
+    if isinstance(body, Mapping) and (body.get("name") or body.get("message")):
+        name = str(body.get("name") or "Error")
+        message = str(body.get("message") or "")
+        error = {"error": f"{name}: {message}", "name": name, "message": message}
+        if body.get("stack"):
+            error["stack"] = str(body["stack"])
+        return error
+    return {"error": fallback, "name": "Error", "message": fallback}
+
+
+class ExecutorMixin:
+    # ------------------------------------------------------------------ dispatch
+    async def _handle_job(self: Engine, job: Job) -> None:
+        if job.kind == "timer":
+            await self._fire_timer(job)
+            return
+        run = await self.get_run(job.run_id)
+        if run is None or run.terminal or job.removed:
+            if job.kind != "timer":
+                await self.store.write([self.job_delete(job)])
+            self.queue.remove(job)
+            return
+        if job.kind in ("start", "discovery", "step"):
+            await self._call_sdk(job)
+        elif job.kind == "sleep":
+            await self._resolve_from_job(job, None)
+        elif job.kind == "pause_timeout":
+            await self._pause_timeout(job)
+        elif job.kind == "ai":
+            await self._ai_call(job)
+        elif job.kind == "run_timeout":
+            await self._run_timeout(job)
+        else:
+            log.error("unknown job kind %s", job.kind)
+            await self.store.write([self.job_delete(job)])
+            self.queue.remove(job)
+
+    def _backoff_ms(self: Engine, attempt: int) -> int:
+        if self.settings.retry_interval > 0:
+            return int(self.settings.retry_interval * 1000)
+        base = BACKOFF_TABLE_S[min(attempt, len(BACKOFF_TABLE_S) - 1)]
+        return int((base + random.uniform(0, 30)) * 1000)
+
+    # ------------------------------------------------------------------ SDK call
+    def _request(
+        self: Engine, run: RunState, job: Job, fn: FunctionDef
+    ) -> tuple[str, bytes, dict[str, str]]:
+        step_id = job.step_hash or "step"
+        stack = list(run.memos.keys())
+        request_id = new_ulid()
+        body = {
+            "event": run.events[0],
+            "events": run.events,
+            "steps": run.memos,
+            "defers": {},
+            "ctx": {
+                "fn_id": fn.uuid,
+                "run_id": run.run_id,
+                "env": "",
+                "step_id": step_id,
+                "attempt": job.attempt,
+                "max_attempts": fn.max_attempts,
+                "stack": {"stack": stack, "current": len(stack)},
+                "qi_id": job.job_id,
+                "request_id": request_id,
+                "generation_id": 0,
+                "job_id": job.job_id,
+                "disable_immediate_execution": run.force_plan,
+                "use_api": False,
+            },
+            "version": 2,
+            "use_api": False,
+        }
+        headers = {
+            "content-type": "application/json",
+            "x-run-id": run.run_id,
+            "x-request-id": request_id,
+            "x-inngest-job-id": job.job_id,
+            "x-inngest-req-version": "2",
+            "x-inngest-step-id": step_id,
+        }
+        if self.settings.signing_key:
+            content, signature = sign_body(body, self.settings.signing_key)
+            headers["x-inngest-signature"] = signature
+        else:
+            content = dumps(body).encode()
+        url = str(httpx.URL(fn.url).copy_set_param("stepId", step_id))
+        return url, content, headers
+
+    async def _post(self: Engine, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
+        try:
+            response = await self.http.post(url, content=content, headers=headers)
+        except httpx.HTTPError as error:
+            return CallOutcome(0, None, {}, f"request to {url} failed: {error!r}")
+        resp_headers = {k.lower(): v for k, v in response.headers.items()}
+        status = response.status_code
+        text = response.content
+        body: Any = None
+        if status == 201:
+            # Streaming: whitespace keep-alives, then {"body", "headers", "status"}.
+            try:
+                envelope = response.json() if text.strip() else {}
+                status = int(envelope.get("status", 500))
+                inner = envelope.get("body")
+                body = (
+                    httpx.Response(200, content=inner).json() if isinstance(inner, str) else inner
+                )
+                resp_headers.update(
+                    {k.lower(): str(v) for k, v in (envelope.get("headers") or {}).items()}
+                )
+            except Exception:
+                return CallOutcome(0, None, resp_headers, "unparseable streaming response")
+            return CallOutcome(status, body, resp_headers, None)
+        if text:
+            try:
+                body = response.json()
+            except ValueError:
+                body = text.decode(errors="replace")
+        if "x-inngest-sdk" not in resp_headers:
+            return CallOutcome(
+                status, body, resp_headers, "The response did not come from an Inngest SDK"
+            )
+        return CallOutcome(status, body, resp_headers, None)
+
+    async def _call_sdk(self: Engine, job: Job) -> None:
+        run = await self.get_run(job.run_id)
+        if run is None or run.terminal:
+            return
+        fn = self.registry.functions.get(run.function_slug)
+        if fn is None:
+            async with self.lock(run.run_id):
+                ops: list[Op] = [self.job_delete(job)]
+                error = {
+                    "error": "function not found",
+                    "name": "Error",
+                    "message": f"function {run.function_slug} is not registered",
+                }
+                emitted = self.finalize_ops(run, "Failed", ops=ops, error=error)
+                await self.store.write(ops)
+            await self.after_finalize(run, emitted)
+            return
+        if run.started_at is None:
+            async with self.lock(run.run_id):
+                if run.started_at is None:
+                    run.started_at = now_ms()
+                    run.status = "Running"
+                    await self.store.write(
+                        [
+                            (
+                                update(t.runs).where(t.runs.c.run_id == run.run_id),
+                                {"started_at": run.started_at, "status": "Running"},
+                            )
+                        ]
+                    )
+                    self._finish_timeout_job(fn, run)
+        url, content, headers = self._request(run, job, fn)
+        started = now_ms()
+        outcome = await self._post(url, content, headers)
+        ended = now_ms()
+        emitted: list[dict[str, Any]] = []
+        follow: list[Job] = []
+        async with self.lock(run.run_id):
+            current = await self.get_run(run.run_id)
+            if current is None or current.terminal or job.removed:
+                return  # cancelled while in flight: results are discarded
+            run = current
+            ops: list[Op] = []
+            emitted = self._apply_outcome(run, job, fn, outcome, started, ended, ops, follow)
+            await self.store.write(ops)
+        if run.terminal:
+            await self.after_finalize(run, emitted)
+            return
+        for new_job in follow:
+            self.queue.push(new_job)
+        for event in emitted:
+            self.enqueue_event(event)
+
+    def _attempt_op(
+        self: Engine,
+        run: RunState,
+        job: Job,
+        *,
+        step_hash: str,
+        step_name: str,
+        op: str,
+        started: int,
+        ended: int,
+        status: str,
+        error: Any = None,
+        output: Any = None,
+    ) -> Op:
+        return (
+            insert(t.attempts),
+            {
+                "id": new_ulid(),
+                "run_id": run.run_id,
+                "job_kind": job.kind,
+                "step_hash": step_hash,
+                "step_name": step_name,
+                "op": op,
+                "attempt": job.attempt,
+                "started_at": started,
+                "ended_at": ended,
+                "status": status,
+                "error": None if error is None else dumps(error),
+                "output": None if output is None else dumps(output),
+            },
+        )
+
+    def _retry_or_fail(
+        self: Engine,
+        run: RunState,
+        job: Job,
+        fn: FunctionDef,
+        error: dict[str, Any],
+        ops: list[Op],
+        follow: list[Job],
+        *,
+        no_retry: bool,
+        retry_after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        if no_retry or job.attempt + 1 >= fn.max_attempts:
+            ops.append(self.job_delete(job))
+            return self.finalize_ops(run, "Failed", ops=ops, error=error)
+        delay = self._backoff_ms(job.attempt)
+        if retry_after:
+            delay = _retry_after_ms(retry_after, delay)
+        job.attempt += 1
+        job.run_at = now_ms() + delay
+        ops.append(
+            (
+                update(t.jobs).where(t.jobs.c.job_id == job.job_id),
+                {"attempt": job.attempt, "run_at": job.run_at},
+            )
+        )
+        follow.append(job)
+        return []
+
+    def _apply_outcome(
+        self: Engine,
+        run: RunState,
+        job: Job,
+        fn: FunctionDef,
+        outcome: CallOutcome,
+        started: int,
+        ended: int,
+        ops: list[Op],
+        follow: list[Job],
+    ) -> list[dict[str, Any]]:
+        if outcome.transport_error is not None or outcome.status not in (200, 206):
+            message = outcome.transport_error or f"invalid status code: {outcome.status}"
+            error = _error_object(outcome.body, message)
+            ops.append(
+                self._attempt_op(
+                    run,
+                    job,
+                    step_hash=job.step_hash,
+                    step_name="",
+                    op="Function",
+                    started=started,
+                    ended=ended,
+                    status="Failed",
+                    error=error,
+                )
+            )
+            no_retry = outcome.no_retry and outcome.transport_error is None
+            return self._retry_or_fail(
+                run,
+                job,
+                fn,
+                error,
+                ops,
+                follow,
+                no_retry=no_retry,
+                retry_after=outcome.headers.get("retry-after"),
+            )
+        if outcome.status == 200:
+            ops.append(self.job_delete(job))
+            ops.append(
+                self._attempt_op(
+                    run,
+                    job,
+                    step_hash="",
+                    step_name="",
+                    op="RunComplete",
+                    started=started,
+                    ended=ended,
+                    status="Completed",
+                    output=outcome.body,
+                )
+            )
+            return self.finalize_ops(run, "Completed", ops=ops, output=outcome.body)
+        op_list = outcome.body if isinstance(outcome.body, list) else []
+        valid = [o for o in op_list if isinstance(o, Mapping) and isinstance(o.get("id"), str)]
+        if not valid:
+            error = {
+                "error": "invalid response",
+                "name": "Error",
+                "message": "206 response without a list of opcodes",
+            }
+            return self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
+        return self._apply_ops(run, job, fn, valid, outcome, started, ended, ops, follow)
+
+    def _apply_ops(
+        self: Engine,
+        run: RunState,
+        job: Job,
+        fn: FunctionDef,
+        op_list: list[Mapping[str, Any]],
+        outcome: CallOutcome,
+        started: int,
+        ended: int,
+        ops: list[Op],
+        follow: list[Job],
+    ) -> list[dict[str, Any]]:
+        emitted: list[dict[str, Any]] = []
+        if len(op_list) > 1:
+            run.force_plan = True
+        race = False
+        resolved: list[str] = []
+        new_pending: set[str] = set()
+        retry = False
+        # WaitForEvent first: a wait is registered before a sibling step can emit its event.
+        ordered = sorted(op_list, key=lambda o: 0 if o.get("op") == "WaitForEvent" else 1)
+        for op in ordered:
+            kind = str(op.get("op"))
+            step_hash = str(op["id"])
+            name = str(op.get("displayName") or op.get("name") or "")
+            opts = op.get("opts") if isinstance(op.get("opts"), Mapping) else {}
+            if opts and opts.get("parallelMode") == "race":
+                race = True
+            if kind == "StepRun":
+                memo = {"data": op.get("data")}
+                size = len(dumps(memo).encode())
+                if size > MAX_STEP_OUTPUT_BYTES:
+                    error = {
+                        "error": "step output too large",
+                        "name": "OutputTooLargeError",
+                        "message": f"step {name!r} output is {size} bytes; the limit is "
+                        f"{MAX_STEP_OUTPUT_BYTES} bytes",
+                    }
+                    ops.append(self.job_delete(job))
+                    return self.finalize_ops(run, "Failed", ops=ops, error=error)
+                self._memo_op(run, step_hash, name, kind, memo, ops)
+                ops.append(
+                    self._attempt_op(
+                        run,
+                        job,
+                        step_hash=step_hash,
+                        step_name=name,
+                        op=kind,
+                        started=started,
+                        ended=ended,
+                        status="Completed",
+                        output=op.get("data"),
+                    )
+                )
+                resolved.append(step_hash)
+            elif kind in ("StepError", "StepFailed"):
+                raw_error = op.get("error") if isinstance(op.get("error"), Mapping) else {}
+                error = _error_object(raw_error, "step failed")
+                final = (
+                    kind == "StepFailed" or outcome.no_retry or job.attempt + 1 >= fn.max_attempts
+                )
+                ops.append(
+                    self._attempt_op(
+                        run,
+                        job,
+                        step_hash=step_hash,
+                        step_name=name,
+                        op=kind,
+                        started=started,
+                        ended=ended,
+                        status="Failed",
+                        error=error,
+                    )
+                )
+                if final:
+                    memo_error = {k: v for k, v in raw_error.items()} or error
+                    memo_error.setdefault("name", error["name"])
+                    memo_error.setdefault("message", error["message"])
+                    self._memo_op(run, step_hash, name, kind, {"error": memo_error}, ops)
+                    resolved.append(step_hash)
+                else:
+                    retry = True
+            elif kind == "StepPlanned":
+                new_job = self.new_job(run, "step", step_hash=step_hash)
+                ops.append(self.job_insert(new_job))
+                follow.append(new_job)
+                new_pending.add(step_hash)
+            elif kind == "Sleep":
+                try:
+                    wake = _sleep_until(op, opts)
+                except ValueError as exc:
+                    error = {"error": str(exc), "name": "InvalidSleep", "message": str(exc)}
+                    ops.append(self.job_delete(job))
+                    return self.finalize_ops(run, "Failed", ops=ops, error=error)
+                new_job = self.new_job(
+                    run, "sleep", step_hash=step_hash, run_at=wake, payload={"name": name}
+                )
+                ops.append(self.job_insert(new_job))
+                follow.append(new_job)
+                new_pending.add(step_hash)
+            elif kind == "WaitForEvent":
+                failure = self._wait_op(run, step_hash, name, op, opts, ops, follow)
+                if failure is not None:
+                    ops.append(self.job_delete(job))
+                    return self.finalize_ops(run, "Failed", ops=ops, error=failure)
+                new_pending.add(step_hash)
+            elif kind == "InvokeFunction":
+                emitted.extend(self._invoke_op(run, fn, step_hash, name, opts, ops, follow))
+                new_pending.add(step_hash)
+            elif kind == "AIGateway":
+                new_job = self.new_job(
+                    run, "ai", step_hash=step_hash, payload={"opts": dict(opts), "name": name}
+                )
+                ops.append(self.job_insert(new_job))
+                follow.append(new_job)
+                new_pending.add(step_hash)
+            else:
+                log.warning("ignoring unsupported opcode %s", kind)
+        if retry:
+            # Planned siblings were enqueued already; this job is retried for its failed step.
+            run.pending |= new_pending
+            self._state_op(run, ops)
+            error = {"error": "step errored", "name": "Error", "message": "step errored"}
+            self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
+            return emitted
+        ops.append(self.job_delete(job))
+        run.pending |= new_pending
+        for step_hash in resolved:
+            run.pending.discard(step_hash)
+        if job.kind == "step":
+            run.pending.discard(job.step_hash)
+        self._maybe_discover(run, ops, follow, any_resolved=bool(resolved), race=race)
+        return emitted
+
+    # ------------------------------------------------------------------ helpers
+    def _memo_op(
+        self: Engine, run: RunState, step_hash: str, step_id: str, op: str, memo: Any, ops: list[Op]
+    ) -> None:
+        run.memos[step_hash] = memo
+        ops.append(
+            (
+                delete(t.steps).where(t.steps.c.run_id == run.run_id, t.steps.c.hash == step_hash),
+                None,
+            )
+        )
+        ops.append(
+            (
+                insert(t.steps),
+                {
+                    "run_id": run.run_id,
+                    "hash": step_hash,
+                    "seq": self.next_seq(),
+                    "step_id": step_id,
+                    "op": op,
+                    "memo": dumps(memo),
+                    "created_at": now_ms(),
+                },
+            )
+        )
+
+    def _state_op(self: Engine, run: RunState, ops: list[Op]) -> None:
+        ops.append(
+            (update(t.runs).where(t.runs.c.run_id == run.run_id), {"state": run.state_json()})
+        )
+
+    def _maybe_discover(
+        self: Engine,
+        run: RunState,
+        ops: list[Op],
+        follow: list[Job],
+        *,
+        any_resolved: bool,
+        race: bool,
+    ) -> None:
+        if not run.pending or (race and any_resolved):
+            if not run.pending:
+                run.force_plan = False
+            discovery = self.new_job(run, "discovery")
+            ops.append(self.job_insert(discovery))
+            follow.append(discovery)
+        self._state_op(run, ops)
+
+    def _finish_timeout_job(self: Engine, fn: FunctionDef, run: RunState) -> None:
+        timeouts = fn.config.get("timeouts") or {}
+        finish = timeouts.get("finish") if isinstance(timeouts, Mapping) else None
+        if not finish:
+            return
+        from devserver.util import parse_duration_ms
+
+        try:
+            at = (run.started_at or now_ms()) + parse_duration_ms(str(finish))
+        except ValueError:
+            return
+        job = self.new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
+        self.spawn(self._push_durable(job))
+
+    async def _push_durable(self: Engine, job: Job) -> None:
+        await self.store.write([self.job_insert(job)])
+        self.queue.push(job)
+
+    async def _run_timeout(self: Engine, job: Job) -> None:
+        which = (job.payload or {}).get("which")
+        run = await self.get_run(job.run_id)
+        await self.store.write([self.job_delete(job)])
+        self.queue.remove(job)
+        if run is None or run.terminal:
+            return
+        if which == "start" and run.started_at is not None:
+            return
+        await self.cancel_run(run.run_id, reason=f"timeouts.{which} exceeded")
+
+    async def _resolve_from_job(self: Engine, job: Job, memo: Any) -> None:
+        """A sleep woke up (memo null)."""
+        follow: list[Job] = []
+        async with self.lock(job.run_id):
+            run = await self.get_run(job.run_id)
+            if run is None or run.terminal or job.removed:
+                return
+            ops: list[Op] = [self.job_delete(job)]
+            name = str((job.payload or {}).get("name", ""))
+            self._memo_op(run, job.step_hash, name, "Sleep", memo, ops)
+            run.pending.discard(job.step_hash)
+            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
+            await self.store.write(ops)
+        self.queue.remove(job)
+        for new_job in follow:
+            self.queue.push(new_job)
+
+    def _wait_op(
+        self: Engine,
+        run: RunState,
+        step_hash: str,
+        name: str,
+        op: Mapping[str, Any],
+        opts: Mapping[str, Any],
+        ops: list[Op],
+        follow: list[Job],
+    ) -> dict[str, Any] | None:
+        event_name = str(opts.get("event") or op.get("name") or "")
+        expression = opts.get("if")
+        if expression:
+            from devserver.expressions import compile_expression, interpolate
+
+            try:
+                expression = interpolate(str(expression), event=run.events[0])
+                compile_expression(expression)
+            except Exception as exc:
+                return {
+                    "error": f"InvalidExpression: {exc}",
+                    "name": "InvalidExpression",
+                    "message": f"wait_for_event expression is invalid: {exc}",
+                }
+        now = now_ms()
+        timeout = opts.get("timeout")
+        try:
+            expires = parse_time_or_duration_ms(str(timeout), base_ms=now) if timeout else now
+        except ValueError:
+            expires = now
+        if expires - now > MAX_SLEEP_MS:
+            return {
+                "error": "wait timeout too long",
+                "name": "Error",
+                "message": "wait_for_event timeout exceeds 366 days",
+            }
+        self._pause_ops(
+            run, "wait", event_name, expression or None, step_hash, name, None, expires, ops, follow
+        )
+        return None
+
+    def _pause_ops(
+        self: Engine,
+        run: RunState,
+        kind: str,
+        event_name: str,
+        expression: str | None,
+        step_hash: str,
+        name: str,
+        correlation: str | None,
+        expires: int,
+        ops: list[Op],
+        follow: list[Job],
+    ) -> None:
+        pause_id = new_ulid()
+        timeout_job = self.new_job(
+            run,
+            "pause_timeout",
+            step_hash=step_hash,
+            run_at=expires,
+            payload={"pause_id": pause_id, "kind": kind, "name": name},
+        )
+        ops.append(
+            (
+                insert(t.pauses),
+                {
+                    "pause_id": pause_id,
+                    "run_id": run.run_id,
+                    "kind": kind,
+                    "event_name": event_name,
+                    "expression": expression,
+                    "step_hash": step_hash,
+                    "step_name": name,
+                    "correlation_id": correlation,
+                    "expires_at": expires,
+                    "timeout_job_id": timeout_job.job_id,
+                    "created_at": now_ms(),
+                },
+            )
+        )
+        ops.append(self.job_insert(timeout_job))
+        follow.append(timeout_job)
+
+    def _invoke_op(
+        self: Engine,
+        run: RunState,
+        fn: FunctionDef,
+        step_hash: str,
+        name: str,
+        opts: Mapping[str, Any],
+        ops: list[Op],
+        follow: list[Job],
+    ) -> list[dict[str, Any]]:
+        now = now_ms()
+        correlation = f"{run.run_id}.{step_hash}"
+        timeout = opts.get("timeout")
+        try:
+            expires = (
+                parse_time_or_duration_ms(str(timeout), base_ms=now)
+                if timeout
+                else now + MAX_SLEEP_MS
+            )
+        except ValueError:
+            expires = now + MAX_SLEEP_MS
+        self._pause_ops(
+            run,
+            "invoke",
+            "inngest/function.finished",
+            None,
+            step_hash,
+            name,
+            correlation,
+            expires,
+            ops,
+            follow,
+        )
+        payload = opts.get("payload") if isinstance(opts.get("payload"), Mapping) else {}
+        data = dict(payload.get("data") or {})
+        data["_inngest"] = {
+            "fn_id": str(opts.get("function_id", "")),
+            "correlation_id": correlation,
+            "expire": expires,
+            "gid": "",
+            "name": name,
+            "source_app_id": fn.app_name,
+            "source_fn_id": fn.uuid,
+            "source_fn_v": 1,
+        }
+        row, normalized = self.internal_event_row(
+            {"name": "inngest/function.invoked", "data": data}
+        )
+        ops.append((insert(t.events), row))
+        return [normalized]
+
+    async def resume_pause(self: Engine, pause_id: str, run_id: str, memo: Any) -> bool:
+        """Consume a pause exactly once: store the memo and continue the run."""
+        follow: list[Job] = []
+        async with self.lock(run_id):
+            row = await self.store.fetch_one(
+                select(t.pauses).where(t.pauses.c.pause_id == pause_id)
+            )
+            run = await self.get_run(run_id)
+            if row is None or run is None or run.terminal:
+                return False
+            ops: list[Op] = [(delete(t.pauses).where(t.pauses.c.pause_id == pause_id), None)]
+            if row.timeout_job_id:
+                ops.append((delete(t.jobs).where(t.jobs.c.job_id == row.timeout_job_id), None))
+                for job in self.queue.jobs_of_run(run_id):
+                    if job.job_id == row.timeout_job_id:
+                        self.queue.remove(job)
+            op_name = {"wait": "WaitForEvent", "invoke": "InvokeFunction"}.get(row.kind, row.kind)
+            self._memo_op(run, row.step_hash, row.step_name, op_name, memo, ops)
+            ops.append(
+                self._attempt_op(
+                    run,
+                    Job("", run_id, run.function_slug, row.kind),
+                    step_hash=row.step_hash,
+                    step_name=row.step_name,
+                    op=op_name,
+                    started=row.created_at,
+                    ended=now_ms(),
+                    status="Completed",
+                    output=memo,
+                )
+            )
+            run.pending.discard(row.step_hash)
+            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
+            await self.store.write(ops)
+        for job in follow:
+            self.queue.push(job)
+        return True
+
+    async def _pause_timeout(self: Engine, job: Job) -> None:
+        payload = job.payload or {}
+        memo = {"error": INVOKE_TIMEOUT_ERROR} if payload.get("kind") == "invoke" else None
+        resumed = await self.resume_pause(str(payload.get("pause_id")), job.run_id, memo)
+        if not resumed:
+            await self.store.write([self.job_delete(job)])
+        self.queue.remove(job)
+
+    async def _ai_call(self: Engine, job: Job) -> None:
+        payload = job.payload or {}
+        opts = payload.get("opts") or {}
+        url = str(opts.get("url", ""))
+        headers = {"content-type": "application/json"}
+        auth_key = opts.get("auth_key")
+        fmt = opts.get("format")
+        params: dict[str, str] = {}
+        if auth_key:
+            if fmt == "anthropic":
+                headers["x-api-key"] = str(auth_key)
+            elif fmt == "gemini":
+                params["key"] = str(auth_key)
+            elif fmt == "bedrock":
+                headers["authorization"] = str(auth_key)
+            else:
+                headers["authorization"] = f"Bearer {auth_key}"
+        for key, value in (opts.get("headers") or {}).items():
+            headers[str(key).lower()] = str(value)
+        started = now_ms()
+        memo: Any = None
+        failure: str | None = None
+        body_text = ""
+        try:
+            response = await self.http.post(
+                url, json=opts.get("body"), headers=headers, params=params
+            )
+            body_text = response.text
+            if response.status_code > 299:
+                failure = f"Error making AI request: status {response.status_code}"
+            else:
+                memo = {"data": response.json()}
+        except (httpx.HTTPError, ValueError) as exc:
+            failure = f"Error making AI request: {exc!r}"
+        ended = now_ms()
+        follow: list[Job] = []
+        async with self.lock(job.run_id):
+            run = await self.get_run(job.run_id)
+            if run is None or run.terminal or job.removed:
+                return
+            fn = self.registry.functions.get(run.function_slug)
+            max_attempts = fn.max_attempts if fn else 1
+            ops: list[Op] = []
+            name = str(payload.get("name", ""))
+            if failure is not None and job.attempt + 1 < max_attempts:
+                job.attempt += 1
+                job.run_at = now_ms() + self._backoff_ms(job.attempt - 1)
+                ops.append(
+                    (
+                        update(t.jobs).where(t.jobs.c.job_id == job.job_id),
+                        {"attempt": job.attempt, "run_at": job.run_at},
+                    )
+                )
+                follow.append(job)
+            else:
+                if failure is not None:
+                    memo = {
+                        "error": {
+                            "name": "AIGatewayError",
+                            "message": failure,
+                            "stack": body_text,
+                            "data": body_text,
+                        }
+                    }
+                ops.append(self.job_delete(job))
+                self._memo_op(run, job.step_hash, name, "AIGateway", memo, ops)
+                ops.append(
+                    self._attempt_op(
+                        run,
+                        job,
+                        step_hash=job.step_hash,
+                        step_name=name,
+                        op="AIGateway",
+                        started=started,
+                        ended=ended,
+                        status="Failed" if failure else "Completed",
+                        output=memo,
+                    )
+                )
+                run.pending.discard(job.step_hash)
+                self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
+            await self.store.write(ops)
+        for new_job in follow:
+            self.queue.push(new_job)
+
+
+def _sleep_until(op: Mapping[str, Any], opts: Mapping[str, Any]) -> int:
+    now = now_ms()
+    duration = opts.get("duration") if opts else None
+    target = str(duration or op.get("name") or "")
+    wake = parse_time_or_duration_ms(target, base_ms=now)
+    if wake - now > MAX_SLEEP_MS:
+        raise ValueError("sleep exceeds 366 days")
+    return wake
+
+
+def _retry_after_ms(value: str, fallback: int) -> int:
+    now = now_ms()
+    value = value.strip()
+    try:
+        if value.isdigit() and len(value) <= 7:
+            delay = int(value) * 1000
+        else:
+            try:
+                delay = parse_iso_ms(value) - now
+            except ValueError:
+                from email.utils import parsedate_to_datetime
+
+                delay = int(parsedate_to_datetime(value).timestamp() * 1000) - now
+    except (ValueError, TypeError):
+        return fallback
+    return max(1000, min(delay, 86_400_000))

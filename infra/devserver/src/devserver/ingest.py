@@ -1,0 +1,366 @@
+"""Event API ingestion, trigger matching, run scheduling and pause (wait/cancel/invoke) matching.
+
+Accepted events are stored first (one transaction per request), then processed in arrival order
+by a single worker; an event is marked processed in the same transaction that creates its runs,
+so a crash in between re-processes it on the next start instead of losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from devserver import store as t
+from devserver.hooks import Admission
+from devserver.registry import FunctionDef
+from devserver.store import Op
+from devserver.util import MAX_EVENT_BYTES, dumps, loads, new_ulid, now_ms
+
+if TYPE_CHECKING:
+    from devserver.engine import Engine
+
+log = logging.getLogger("devserver.ingest")
+
+DEDUP_WINDOW_MS = 24 * 3600 * 1000
+TS_MIN = 315532800000  # 1980-01-01
+TS_MAX = 4102444800000  # 2100-01-01
+
+
+class EventError(ValueError):
+    """An event was rejected; the message names the problem."""
+
+
+def normalize_event(raw: Any, *, index: int, now: int, internal_id: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise EventError(f"event {index}: must be a JSON object, got {type(raw).__name__}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise EventError(f"event {index}: 'name' is required and must be a non-empty string")
+    if name.lower().startswith("inngest/"):
+        raise EventError(f"event {index}: event name is reserved for internal use: {name}")
+    data = raw.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise EventError(f"event {index}: 'data' must be an object")
+    data = {k: v for k, v in data.items() if k != "_inngest"}
+    user = raw.get("user")
+    if user is None:
+        user = {}
+    if not isinstance(user, Mapping):
+        raise EventError(f"event {index}: 'user' must be an object")
+    event_id = raw.get("id")
+    if event_id is None or event_id == "":
+        event_id = internal_id
+    if not isinstance(event_id, str):
+        raise EventError(f"event {index}: 'id' must be a string")
+    ts = raw.get("ts")
+    if ts is None or ts == 0:
+        ts = now
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or ts != int(ts):
+        raise EventError(f"event {index}: 'ts' must be an integer (ms since epoch)")
+    ts = int(ts)
+    if not TS_MIN <= ts <= TS_MAX:
+        raise EventError(f"event {index}: 'ts' must be between 1980 and 2100 (ms since epoch)")
+    event: dict[str, Any] = {
+        "id": event_id,
+        "name": name,
+        "data": dict(data),
+        "user": dict(user),
+        "ts": ts,
+    }
+    version = raw.get("v")
+    if isinstance(version, str) and version:
+        event["v"] = version
+    size = len(dumps(event).encode())
+    if size > MAX_EVENT_BYTES:
+        raise EventError(
+            f"event {index}: {size} bytes exceeds the maximum event size of {MAX_EVENT_BYTES} bytes"
+        )
+    return event
+
+
+class IngestMixin:
+    def _init_ingest(self: Engine) -> None:
+        self._event_queue: asyncio.Queue[tuple[dict[str, Any], bool]] = asyncio.Queue()
+        self._dedup: dict[str, int] = {}
+        self._ingest_task: asyncio.Task[None] | None = None
+
+    async def _start_ingest(self: Engine) -> None:
+        since = now_ms() - DEDUP_WINDOW_MS
+        for row in await self.store.fetch_all(
+            select(t.events.c.event_id, t.events.c.received_at, t.events.c.internal_id).where(
+                t.events.c.received_at > since
+            )
+        ):
+            if row.event_id != row.internal_id:
+                self._dedup[row.event_id] = row.received_at
+        pending = await self.store.fetch_all(
+            select(t.events.c.body, t.events.c.internal_id)
+            .where(t.events.c.processed == 0)
+            .order_by(t.events.c.internal_id)
+        )
+        for row in pending:
+            event = loads(row.body)
+            event["_internal_id"] = row.internal_id
+            self._event_queue.put_nowait((event, False))
+        self._ingest_task = asyncio.create_task(self._ingest_loop(), name="devserver-ingest")
+
+    async def _stop_ingest(self: Engine) -> None:
+        if self._ingest_task is not None:
+            self._ingest_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ingest_task
+
+    def internal_event_row(
+        self: Engine, event: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Row + normalized form of a server-generated event (inngest/*)."""
+        now = now_ms()
+        internal_id = new_ulid()
+        normalized = {
+            "id": str(event.get("id") or internal_id),
+            "name": event["name"],
+            "data": event.get("data") or {},
+            "user": {},
+            "ts": int(event.get("ts") or now),
+        }
+        row = {
+            "internal_id": internal_id,
+            "name": normalized["name"],
+            "event_id": normalized["id"],
+            "ts": normalized["ts"],
+            "received_at": now,
+            "body": dumps(normalized),
+            "processed": 0,
+        }
+        return row, dict(normalized, _internal_id=internal_id)
+
+    async def invoke_function(
+        self: Engine,
+        fn: FunctionDef,
+        data: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        return await invoke_function(self, fn, data, idempotency_key=idempotency_key)
+
+    def enqueue_event(self: Engine, event: dict[str, Any], duplicate: bool = False) -> None:
+        self._event_queue.put_nowait((event, duplicate))
+
+    async def accept_events(self: Engine, payload: Any) -> list[str]:
+        """Validate, store and queue events from the Event API; returns internal ids in order."""
+        items = payload if isinstance(payload, list) else [payload]
+        if not items:
+            return []
+        now = now_ms()
+        normalized: list[dict[str, Any]] = []
+        for index, raw in enumerate(items):
+            internal_id = new_ulid()
+            event = normalize_event(raw, index=index, now=now, internal_id=internal_id)
+            event["_internal_id"] = internal_id
+            normalized.append(event)
+        rows = []
+        flags = []
+        for event in normalized:
+            internal_id = event["_internal_id"]
+            duplicate = False
+            if event["id"] != internal_id:
+                seen = self._dedup.get(event["id"])
+                duplicate = seen is not None and seen > now - DEDUP_WINDOW_MS
+                if not duplicate:
+                    self._dedup[event["id"]] = now
+            flags.append(duplicate)
+            body = {k: v for k, v in event.items() if k != "_internal_id"}
+            rows.append(
+                {
+                    "internal_id": internal_id,
+                    "name": event["name"],
+                    "event_id": event["id"],
+                    "ts": event["ts"],
+                    "received_at": now,
+                    "body": dumps(body),
+                    "processed": 0,
+                }
+            )
+        await self.store.write([(insert(t.events), rows)])
+        for event, duplicate in zip(normalized, flags, strict=True):
+            self.enqueue_event(event, duplicate)
+        return [e["_internal_id"] for e in normalized]
+
+    async def _ingest_loop(self: Engine) -> None:
+        while True:
+            event, duplicate = await self._event_queue.get()
+            try:
+                await self.process_event(event, duplicate=duplicate)
+            except Exception:
+                log.exception("processing event %s failed", event.get("name"))
+
+    # ------------------------------------------------------------------ scheduling
+    async def _admit(
+        self: Engine, fn: FunctionDef, events: list[dict[str, Any]], origin: str
+    ) -> Admission:
+        try:
+            return await self.flow.admit_event(fn.view, events, origin=origin)
+        except Exception:
+            log.exception("flow control admit_event failed for %s; running", fn.slug)
+            return Admission()
+
+    async def process_event(
+        self: Engine, event: dict[str, Any], *, duplicate: bool = False
+    ) -> None:
+        name = str(event["name"])
+        internal_id = str(event.get("_internal_id") or event["id"])
+        built = []
+        cancels: list[str] = []
+        follow_up: list[dict[str, Any]] = []
+        extra: list[Op] = [
+            (update(t.events).where(t.events.c.internal_id == internal_id), {"processed": 1})
+        ]
+        if name == "inngest/function.invoked":
+            meta = (event.get("data") or {}).get("_inngest") or {}
+            target = self.registry.find(str(meta.get("fn_id", "")))
+            if target is None:
+                follow_up.append(
+                    self._invoke_failure(
+                        event, f"could not find function with ID: {meta.get('fn_id')}", extra
+                    )
+                )
+            else:
+                admission = await self._admit(target, [event], "invoke")
+                if admission.action == "run":
+                    built.append(self.build_run(target, [event], admission=admission))
+                    cancels.extend(admission.cancel_run_ids)
+                elif admission.action in ("drop", "skip"):
+                    built.append(
+                        self.build_run(target, [event], admission=admission, status="Skipped")
+                    )
+                    follow_up.append(
+                        self._invoke_failure(
+                            event, f"invoked function is {admission.reason or 'skipped'}", extra
+                        )
+                    )
+        elif not duplicate:
+            seen: set[str] = set()
+            for fn, trigger in self.registry.candidates(name):
+                if fn.slug in seen:
+                    continue
+                if trigger.expression and not self._trigger_matches(trigger.expression, event):
+                    continue
+                seen.add(fn.slug)
+                admission = await self._admit(fn, [event], "event")
+                if admission.action == "run":
+                    built.append(self.build_run(fn, [event], admission=admission))
+                    cancels.extend(admission.cancel_run_ids)
+                elif admission.action in ("drop", "skip"):
+                    built.append(self.build_run(fn, [event], admission=admission, status="Skipped"))
+        for run_id in cancels:
+            await self.cancel_run(run_id, reason="singleton")
+        await self.commit_runs(built, extra)
+        for item in follow_up:
+            self.enqueue_event(item)
+        await self._match_pauses(event, internal_id)
+
+    def _invoke_failure(
+        self: Engine, event: dict[str, Any], message: str, ops: list[Op]
+    ) -> dict[str, Any]:
+        meta = (event.get("data") or {}).get("_inngest") or {}
+        data = {
+            "function_id": meta.get("fn_id"),
+            "event": event,
+            "error": {"error": f"Error: {message}", "name": "Error", "message": message},
+            "correlation_id": meta.get("correlation_id"),
+            "_inngest": {"status": "Failed"},
+        }
+        row, normalized = self.internal_event_row(
+            {"name": "inngest/function.finished", "data": data}
+        )
+        ops.append((insert(t.events), row))
+        return normalized
+
+    @staticmethod
+    def _expression_event(event: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in event.items() if k != "_internal_id"}
+
+    def _trigger_matches(self: Engine, expression: str, event: dict[str, Any]) -> bool:
+        from devserver.expressions import compile_expression
+
+        try:
+            compiled = compile_expression(expression)
+        except Exception:
+            return False
+        return compiled.matches({"event": self._expression_event(event)})
+
+    # ------------------------------------------------------------------ pauses
+    async def _match_pauses(self: Engine, event: dict[str, Any], internal_id: str) -> None:
+        name = str(event["name"])
+        rows = list(
+            await self.store.fetch_all(
+                select(t.pauses).where(
+                    t.pauses.c.event_name == name, t.pauses.c.kind.in_(("wait", "cancel"))
+                )
+            )
+        )
+        correlation = None
+        if name == "inngest/function.finished":
+            correlation = (event.get("data") or {}).get("correlation_id")
+            if correlation:
+                rows.extend(
+                    await self.store.fetch_all(
+                        select(t.pauses).where(
+                            t.pauses.c.kind == "invoke", t.pauses.c.correlation_id == correlation
+                        )
+                    )
+                )
+        if not rows:
+            return
+        now = now_ms()
+        plain = self._expression_event(event)
+        for row in rows:
+            if row.expires_at < now:
+                continue
+            if row.kind == "invoke":
+                data = event.get("data") or {}
+                if data.get("error") is not None:
+                    memo = {"error": data["error"]}
+                else:
+                    memo = {"data": data.get("result")}
+                await self.resume_pause(row.pause_id, row.run_id, memo)
+                continue
+            if row.expression and not self._async_matches(row.expression, plain):
+                continue
+            if row.kind == "cancel":
+                if internal_id <= row.run_id:
+                    continue  # received before the run existed
+                await self.cancel_run(row.run_id, reason=f"cancelled by event {name}")
+            else:
+                await self.resume_pause(row.pause_id, row.run_id, plain)
+
+    def _async_matches(self: Engine, expression: str, event: dict[str, Any]) -> bool:
+        from devserver.expressions import compile_expression
+
+        try:
+            compiled = compile_expression(expression)
+        except Exception:
+            return False
+        return compiled.matches({"async": event})
+
+
+async def invoke_function(
+    engine: Engine, fn: FunctionDef, data: Mapping[str, Any], *, idempotency_key: str | None = None
+) -> str:
+    """Manual invoke (REST / UI): an inngest/function.invoked event targeting fn."""
+    payload = {k: v for k, v in data.items() if k != "_inngest"}
+    payload["_inngest"] = {"fn_id": fn.slug}
+    event: dict[str, Any] = {"name": "inngest/function.invoked", "data": payload}
+    if idempotency_key:
+        event["id"] = idempotency_key
+    row, normalized = engine.internal_event_row(event)
+    await engine.store.write([(insert(t.events), row)])
+    engine.enqueue_event(normalized)
+    return str(row["internal_id"])

@@ -1,0 +1,193 @@
+"""The ASGI app: event API, registration, health, plus the REST routers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devserver.api_rest import router_v0, router_v1, router_v2
+from devserver.config import Settings
+from devserver.engine import Engine
+from devserver.ingest import EventError
+from devserver.sync import RegistrationError
+from devserver.util import MAX_EVENT_BYTES, MAX_EVENTS_PER_REQUEST, new_ulid
+from devserver.views import public_error
+
+MAX_EVENT_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_REGISTER_BYTES = 16 * 1024 * 1024
+
+
+class ServerKindMiddleware:
+    """Adds X-Inngest-Server-Kind to every response (pure ASGI: cheap on the hot path)."""
+
+    def __init__(self, app: ASGIApp, kind: str) -> None:
+        self.app = app
+        self.header = (b"x-inngest-server-kind", kind.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds limit bytes."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = Engine(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    app = FastAPI(
+        title="devserver", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(public_error(exc.status_code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(public_error(400, f"Invalid request: {exc.errors()}"), 400)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": 200, "message": "OK"}
+
+    @app.post("/fn/register")
+    async def register(request: Request) -> JSONResponse:
+        raw = await read_limited(request, MAX_REGISTER_BYTES)
+        if raw is None:
+            return JSONResponse(public_error(413, "Invalid request: body too large"), 413)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            result = await engine.register(raw, headers)
+        except RegistrationError as exc:
+            return JSONResponse(exc.body, exc.status)
+        return JSONResponse(result)
+
+    @app.post("/e/{event_key}")
+    async def send_events(event_key: str, request: Request) -> JSONResponse:
+        if settings.event_keys and event_key not in settings.event_keys:
+            return JSONResponse({"status": 401, "message": "", "error": "Event key not found"}, 401)
+        raw = await read_limited(request, MAX_EVENT_REQUEST_BYTES)
+        if raw is None:
+            return JSONResponse(
+                {
+                    "ids": [],
+                    "status": 413,
+                    "error": f"request body exceeds {MAX_EVENT_REQUEST_BYTES} bytes",
+                },
+                413,
+            )
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            return JSONResponse({"ids": [], "status": 400, "error": f"invalid JSON: {exc}"}, 400)
+        if not isinstance(payload, dict | list):
+            return JSONResponse(
+                {
+                    "ids": [],
+                    "status": 400,
+                    "error": "body must be an event object or an array of events",
+                },
+                400,
+            )
+        if isinstance(payload, list) and len(payload) > MAX_EVENTS_PER_REQUEST:
+            return JSONResponse(
+                {
+                    "ids": [],
+                    "status": 400,
+                    "error": f"too many events: {len(payload)} > {MAX_EVENTS_PER_REQUEST}",
+                },
+                400,
+            )
+        try:
+            ids = await engine.accept_events(payload)
+        except EventError as exc:
+            status = 413 if "maximum event size" in str(exc) else 400
+            return JSONResponse({"ids": [], "status": status, "error": str(exc)}, status)
+        return JSONResponse({"ids": ids, "status": 200})
+
+    @app.post("/invoke/{slug}")
+    async def invoke(slug: str, request: Request) -> JSONResponse:
+        fn = engine.registry.find(slug)
+        if fn is None:
+            return JSONResponse(public_error(404, f"function not found: {slug}"), 404)
+        raw = await read_limited(request, MAX_EVENT_BYTES)
+        if raw is None:
+            return JSONResponse(public_error(413, "event too large"), 413)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            return JSONResponse(public_error(400, f"invalid JSON: {exc}"), 400)
+        data = body.get("data") if isinstance(body, dict) else None
+        event_id = await engine.invoke_function(fn, data if isinstance(data, dict) else {})
+        return JSONResponse({"id": event_id, "status": 200})
+
+    @app.get("/dev")
+    async def dev_info() -> Response:
+        if settings.server_kind != "dev":
+            return JSONResponse(public_error(404, "not found"), 404)
+        return JSONResponse(
+            {
+                "version": "devserver-0.1.0",
+                "authed": False,
+                "startOpts": {
+                    "urls": settings.sdk_urls,
+                    "autodiscover": settings.discovery,
+                    "poll": settings.poll,
+                    "poll_interval": settings.poll_interval,
+                    "retry_interval": settings.retry_interval,
+                    "queue_workers": settings.queue_workers,
+                },
+                "functions": [fn.config for fn in engine.registry.functions.values()],
+                "handlers": [],
+                "isSingleNodeService": True,
+                "isMissingSigningKey": True,
+                "isMissingEventKeys": True,
+                "features": {},
+            }
+        )
+
+    app.include_router(router_v0)
+    app.include_router(router_v1)
+    app.include_router(router_v2, prefix="/v2")
+    app.include_router(router_v2, prefix="/api/v2")
+    _ = new_ulid
+    return ServerKindMiddleware(app, settings.server_kind)  # type: ignore[return-value]

@@ -1,0 +1,322 @@
+"""Durable state: SQLAlchemy 2 async Core on SQLite (aiosqlite, WAL) or Postgres (asyncpg).
+
+Writes go through one group-commit writer: callers hand a list of statements and await the
+transaction that contains them, so many concurrent runs share one commit (throughput) while each
+caller still only proceeds once its writes are durable (nothing lost or run twice on a crash).
+Reads use the connection pool directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
+
+metadata = MetaData()
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("id", String(64), nullable=False),
+    Column("url", Text, nullable=False, default=""),
+    Column("sdk", String(64), nullable=False, default=""),
+    Column("framework", String(64), nullable=False, default=""),
+    Column("checksum", String(64), nullable=False, default=""),
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+functions = Table(
+    "functions",
+    metadata,
+    Column("slug", String(512), primary_key=True),
+    Column("uuid", String(64), nullable=False),
+    Column("app_name", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("archived", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("internal_id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("processed", Integer, nullable=False, default=0),
+    Index("ix_events_received", "received_at"),
+    Index("ix_events_event_id", "event_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("function_slug", String(512), nullable=False),
+    Column("function_uuid", String(64), nullable=False),
+    Column("app_name", String(255), nullable=False),
+    Column("event_id", String(32), nullable=False),
+    Column("events", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queued_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger),
+    Column("ended_at", BigInteger),
+    Column("output", Text),
+    Column("error", Text),
+    Column("original_run_id", String(32)),
+    Column("cron", Text),
+    Column("batch_id", String(64)),
+    Column("state", Text, nullable=False, default="{}"),
+    Column("run_keys", Text, nullable=False, default="{}"),
+    Column("priority_ms", BigInteger, nullable=False, default=0),
+    Column("reason", Text),
+    Index("ix_runs_event", "event_id"),
+    Index("ix_runs_fn_queued", "function_slug", "queued_at"),
+    Index("ix_runs_status", "status"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("run_id", String(32), primary_key=True),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("step_id", Text, nullable=False, default=""),
+    Column("op", String(32), nullable=False, default=""),
+    Column("memo", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("job_kind", String(16), nullable=False),
+    Column("step_hash", String(64), nullable=False, default=""),
+    Column("step_name", Text, nullable=False, default=""),
+    Column("op", String(32), nullable=False, default=""),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("output", Text),
+    Index("ix_attempts_run", "run_id"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("function_slug", String(512), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("step_hash", String(64), nullable=False, default=""),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("run_at", BigInteger, nullable=False),
+    Column("queued_at", BigInteger, nullable=False),
+    Column("payload", Text),
+    Index("ix_jobs_run", "run_id"),
+)
+
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("pause_id", String(32), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("event_name", Text, nullable=False),
+    Column("expression", Text),
+    Column("step_hash", String(64), nullable=False, default=""),
+    Column("step_name", Text, nullable=False, default=""),
+    Column("correlation_id", Text),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("timeout_job_id", String(64)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_pauses_event", "event_name"),
+    Index("ix_pauses_corr", "correlation_id"),
+    Index("ix_pauses_run", "run_id"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+cancellations = Table(
+    "cancellations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_name", String(255), nullable=False),
+    Column("function_slug", String(512), nullable=False),
+    Column("started_after", BigInteger),
+    Column("started_before", BigInteger, nullable=False),
+    Column("expression", Text),
+    Column("cancelled", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+Op = tuple[Executable, Any]
+
+
+@dataclass
+class _WriteRequest:
+    ops: Sequence[Op]
+    done: asyncio.Future[None]
+
+
+def resolve_database_url(url: str | None, *, in_memory: bool) -> tuple[str, str | None]:
+    """(SQLAlchemy async URL, temp dir to delete at close)."""
+    if in_memory:
+        # A private SQLite file in a temp dir, deleted on close: same code path as the durable
+        # store (WAL, pool of readers + one writer) and nothing survives the process.
+        tmp = tempfile.mkdtemp(prefix="devserver-mem-")
+        return f"sqlite+aiosqlite:///{tmp}/devserver.db", tmp
+    if not url:
+        os.makedirs(".nerve", exist_ok=True)
+        return "sqlite+aiosqlite:///.nerve/devserver.db", None
+    if url.startswith("postgres://"):
+        url = "postgresql+asyncpg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+    elif url.startswith("sqlite:///"):
+        url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith("sqlite+aiosqlite:///"):
+        path = url[len("sqlite+aiosqlite:///") :]
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+    return url, None
+
+
+class Store:
+    def __init__(self, url: str, *, temp_dir: str | None = None, durable: bool = True) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._temp_dir = temp_dir
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(
+                url, pool_size=4, max_overflow=4, connect_args={"timeout": 30}
+            )
+            sync_mode = "NORMAL" if durable else "OFF"
+
+            @event.listens_for(self.engine.sync_engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA synchronous={sync_mode}")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+        else:
+            self.engine = create_async_engine(url, pool_size=10, max_overflow=10)
+        self._queue: asyncio.Queue[_WriteRequest] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        self._writer = asyncio.create_task(self._write_loop(), name="devserver-store-writer")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+        await self.engine.dispose()
+        if self._temp_dir:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    async def write(self, ops: Sequence[Op]) -> None:
+        """Run the statements in one (shared) transaction; returns once committed."""
+        if not ops:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_WriteRequest(ops, future))
+        await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while not self._queue.empty() and len(batch) < 500:
+                batch.append(self._queue.get_nowait())
+            try:
+                async with self.engine.begin() as conn:
+                    for request in batch:
+                        for statement, params in request.ops:
+                            if params is None:
+                                await conn.execute(statement)
+                            else:
+                                await conn.execute(statement, params)
+            except Exception:
+                # One bad request must not fail its neighbours: retry them one by one.
+                for request in batch:
+                    await self._write_single(request)
+                continue
+            for request in batch:
+                if not request.done.done():
+                    request.done.set_result(None)
+
+    async def _write_single(self, request: _WriteRequest) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                for statement, params in request.ops:
+                    if params is None:
+                        await conn.execute(statement)
+                    else:
+                        await conn.execute(statement, params)
+        except Exception as error:
+            if not request.done.done():
+                request.done.set_exception(error)
+        else:
+            if not request.done.done():
+                request.done.set_result(None)
+
+    async def fetch_all(self, statement: Executable) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(statement)
+            return result.fetchall()
+
+    async def fetch_one(self, statement: Executable) -> Row[Any] | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(statement)
+            return result.first()

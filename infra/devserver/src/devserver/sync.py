@@ -1,0 +1,362 @@
+"""App sync (POST /fn/register, PUT-based sync of -u URLs, polling) and cron scheduling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from sqlalchemy import insert, select, update
+
+from devserver import store as t
+from devserver.registry import AppInfo, FunctionDef
+from devserver.signing import bearer_ok, signature
+from devserver.store import Op
+from devserver.util import dumps, iso_ms, loads, now_ms
+
+if TYPE_CHECKING:
+    from devserver.engine import Engine
+
+log = logging.getLogger("devserver.sync")
+
+
+class RegistrationError(Exception):
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": message, "data": detail, "status": status}
+
+
+def parse_cron(expression: str) -> tuple[str, ZoneInfo | None]:
+    """'TZ=Europe/Paris 0 9 * * *' -> ('0 9 * * *', ZoneInfo)."""
+    expression = expression.strip()
+    zone = None
+    if expression.startswith(("TZ=", "CRON_TZ=")):
+        prefix, _, expression = expression.partition(" ")
+        zone = ZoneInfo(prefix.split("=", 1)[1])
+    if len(expression.split()) != 5:
+        raise ValueError(f"cron expression {expression!r} must have 5 fields")
+    if not croniter.is_valid(expression):
+        raise ValueError(f"invalid cron expression {expression!r}")
+    return expression, zone
+
+
+def next_cron_ms(expression: str, after_ms: int) -> int:
+    spec, zone = parse_cron(expression)
+    base = datetime.fromtimestamp(after_ms / 1000, tz=zone or ZoneInfo("UTC"))
+    nxt: datetime = croniter(spec, base).get_next(datetime)
+    return int(nxt.timestamp() * 1000)
+
+
+def _validate_function(engine: Engine, config: Any) -> str | None:
+    if not isinstance(config, Mapping):
+        return "function config must be an object"
+    slug = config.get("id")
+    if not isinstance(slug, str) or not slug:
+        return "function id is required"
+    if not config.get("name"):
+        return f"{slug}: name is required"
+    triggers = config.get("triggers")
+    if not isinstance(triggers, list) or not triggers:
+        return f"{slug}: at least one trigger is required"
+    if len(triggers) > 10:
+        return f"{slug}: at most 10 triggers are allowed"
+    for trigger in triggers:
+        if not isinstance(trigger, Mapping):
+            return f"{slug}: trigger must be an object"
+        has_event, has_cron = bool(trigger.get("event")), bool(trigger.get("cron"))
+        if has_event == has_cron:
+            return f"{slug}: a trigger needs exactly one of event or cron"
+        if has_cron:
+            try:
+                parse_cron(str(trigger["cron"]))
+            except Exception as exc:
+                return f"{slug}: {exc}"
+        if trigger.get("expression"):
+            error = _compile_error(str(trigger["expression"]), restrictive=False)
+            if error:
+                return f"{slug}: trigger expression: {error}"
+    steps = config.get("steps")
+    if not isinstance(steps, Mapping) or len(steps) != 1:
+        return f"{slug}: exactly one step is required"
+    step = next(iter(steps.values()))
+    url = str((step or {}).get("runtime", {}).get("url", "")) if isinstance(step, Mapping) else ""
+    if not url.startswith(("http://", "https://", "ws://", "wss://")):
+        return f"{slug}: step url must be http(s) or ws(s), got {url!r}"
+    for entry in config.get("cancel") or []:
+        if isinstance(entry, Mapping) and entry.get("if"):
+            error = _compile_error(str(entry["if"]), restrictive=True)
+            if error:
+                return f"{slug}: cancel expression: {error}"
+    try:
+        detail = engine.flow.validate_function(config)
+    except Exception as exc:
+        detail = f"validation failed: {exc}"
+    if detail:
+        return f"{slug}: {detail}"
+    return None
+
+
+def _compile_error(source: str, *, restrictive: bool) -> str | None:
+    try:
+        from devserver.expressions import compile_expression
+    except ImportError:
+        return None
+    try:
+        compile_expression(source, restrictive=restrictive)
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+def _lookup(body: Mapping[str, Any], *names: str) -> Any:
+    lowered = {str(k).lower(): v for k, v in body.items()}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+class SyncMixin:
+    def _init_sync(self: Engine) -> None:
+        self._sync_task: asyncio.Task[None] | None = None
+        self._cron_task: asyncio.Task[None] | None = None
+        self._cron_wake = asyncio.Event()
+        self.url_errors: dict[str, str | None] = {}
+        self._register_lock = asyncio.Lock()
+
+    async def _load_registry(self: Engine) -> None:
+        fns = []
+        for row in await self.store.fetch_all(
+            select(t.functions).where(t.functions.c.archived == 0)
+        ):
+            fns.append(
+                FunctionDef.from_config(loads(row.config), uuid=row.uuid, app_name=row.app_name)
+            )
+        self.registry.set_functions(fns)
+        for row in await self.store.fetch_all(select(t.apps)):
+            self.registry.apps[row.name] = AppInfo(
+                name=row.name,
+                id=row.id,
+                url=row.url,
+                sdk=row.sdk,
+                framework=row.framework,
+                checksum=row.checksum,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                error=row.error,
+            )
+        self._cron_wake.set()
+
+    def _start_sync(self: Engine) -> None:
+        self._cron_task = asyncio.create_task(self._cron_loop(), name="devserver-cron")
+        if self.settings.sdk_urls:
+            self._sync_task = asyncio.create_task(self._poll_loop(), name="devserver-poll")
+
+    async def _stop_sync(self: Engine) -> None:
+        for task in (self._sync_task, self._cron_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # ------------------------------------------------------------------ register
+    async def register(self: Engine, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        kind = self.settings.server_kind
+        expected = headers.get("x-inngest-expected-server-kind")
+        if expected and expected != kind:
+            raise RegistrationError(400, f"Expected server kind {kind}, got {expected}")
+        if self.settings.signing_key and not bearer_ok(
+            headers.get("authorization"), self.settings.signing_key
+        ):
+            raise RegistrationError(401, "Authentication failed")
+        try:
+            body = loads(raw)
+        except ValueError as exc:
+            raise RegistrationError(400, f"Invalid request: {exc}") from None
+        if not isinstance(body, Mapping):
+            raise RegistrationError(400, "Invalid request: body must be a JSON object")
+        app_name = _lookup(body, "appName", "app_name")
+        if not isinstance(app_name, str) or not app_name:
+            raise RegistrationError(400, "App ID required")
+        configs = _lookup(body, "functions") or []
+        if not isinstance(configs, list):
+            raise RegistrationError(400, "Invalid request: functions must be a list")
+        for config in configs:
+            detail = _validate_function(self, config)
+            if detail:
+                raise RegistrationError(
+                    400, f"At least one function is invalid: {detail}", {"detail": detail}
+                )
+        checksum = hashlib.sha256(raw).hexdigest()
+        async with self._register_lock:
+            return await self._store_sync(app_name, body, configs, checksum)
+
+    async def _store_sync(
+        self: Engine,
+        app_name: str,
+        body: Mapping[str, Any],
+        configs: list[Mapping[str, Any]],
+        checksum: str,
+    ) -> dict[str, Any]:
+        now = now_ms()
+        sync_id = str(uuid.uuid4())
+        existing = self.registry.apps.get(app_name)
+        url = str(_lookup(body, "url") or "")
+        if existing is not None and existing.checksum == checksum:
+            return {"ok": True, "modified": False, "app_id": existing.id, "sync_id": sync_id}
+        ops: list[Op] = []
+        app = AppInfo(
+            name=app_name,
+            id=existing.id if existing else str(uuid.uuid4()),
+            url=url,
+            sdk=str(_lookup(body, "sdk") or ""),
+            framework=str(_lookup(body, "framework") or ""),
+            checksum=checksum,
+            created_at=existing.created_at if existing else now,
+            updated_at=now,
+        )
+        row = {
+            "name": app.name,
+            "id": app.id,
+            "url": app.url,
+            "sdk": app.sdk,
+            "framework": app.framework,
+            "checksum": checksum,
+            "error": None,
+            "created_at": app.created_at,
+            "updated_at": now,
+        }
+        if existing is None:
+            ops.append((insert(t.apps), row))
+        else:
+            ops.append((update(t.apps).where(t.apps.c.name == app_name), row))
+        known = {r.slug: r for r in await self.store.fetch_all(select(t.functions))}
+        new_slugs = set()
+        for config in configs:
+            slug = str(config["id"])
+            new_slugs.add(slug)
+            found = known.get(slug)
+            values = {
+                "slug": slug,
+                "app_name": app_name,
+                "name": str(config.get("name") or slug),
+                "config": dumps(config),
+                "archived": 0,
+                "updated_at": now,
+            }
+            if found is None:
+                ops.append(
+                    (insert(t.functions), dict(values, uuid=str(uuid.uuid4()), created_at=now))
+                )
+            else:
+                ops.append((update(t.functions).where(t.functions.c.slug == slug), values))
+        for slug, found in known.items():
+            if found.app_name == app_name and slug not in new_slugs and not found.archived:
+                ops.append(
+                    (
+                        update(t.functions).where(t.functions.c.slug == slug),
+                        {"archived": 1, "updated_at": now},
+                    )
+                )
+        await self.store.write(ops)
+        await self._load_registry()
+        return {"ok": True, "modified": True, "app_id": app.id, "sync_id": sync_id}
+
+    # ------------------------------------------------------------------ PUT sync
+    async def sync_url(self: Engine, url: str) -> bool:
+        headers = {
+            "content-type": "application/json",
+            "x-inngest-server-kind": self.settings.server_kind,
+        }
+        content = dumps({"url": url}).encode()
+        if self.settings.signing_key:
+            import rfc8785
+
+            content = rfc8785.dumps({"url": url})
+            headers["x-inngest-signature"] = signature(content, self.settings.signing_key)
+        try:
+            response = await self.http.put(url, content=content, headers=headers, timeout=10)
+        except Exception as exc:
+            self.url_errors[url] = f"unreachable: {exc!r}"
+            return False
+        if response.status_code >= 300:
+            self.url_errors[url] = f"sync failed with status {response.status_code}"
+            return False
+        self.url_errors[url] = None
+        return True
+
+    async def _poll_loop(self: Engine) -> None:
+        first = True
+        while True:
+            for url in self.settings.sdk_urls:
+                if first or self.settings.poll or self.url_errors.get(url):
+                    try:
+                        await self.sync_url(url)
+                    except Exception:
+                        log.exception("sync of %s failed", url)
+            first = False
+            await asyncio.sleep(self.settings.poll_interval)
+
+    # ------------------------------------------------------------------ cron
+    async def _cron_loop(self: Engine) -> None:
+        schedule: dict[tuple[str, str], int] = {}
+        while True:
+            now = now_ms()
+            wanted: dict[tuple[str, str], int] = {}
+            for fn in self.registry.functions.values():
+                for trigger in fn.triggers:
+                    if not trigger.cron:
+                        continue
+                    key = (fn.slug, trigger.cron)
+                    try:
+                        wanted[key] = schedule.get(key) or next_cron_ms(trigger.cron, now)
+                    except Exception:
+                        log.warning("bad cron %s on %s", trigger.cron, fn.slug)
+            schedule = wanted
+            due = [key for key, at in schedule.items() if at <= now]
+            for key in due:
+                slug, expression = key
+                at = schedule[key]
+                schedule[key] = next_cron_ms(expression, max(at, now))
+                try:
+                    await self._fire_cron(slug, expression, at)
+                except Exception:
+                    log.exception("cron tick for %s failed", slug)
+            delay = None
+            if schedule:
+                delay = max(0.0, (min(schedule.values()) - now_ms()) / 1000)
+            self._cron_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cron_wake.wait(), timeout=delay)
+
+    async def _fire_cron(self: Engine, slug: str, expression: str, at: int) -> None:
+        fn = self.registry.functions.get(slug)
+        if fn is None:
+            return
+        stamp = iso_ms(at)
+        row, event = self.internal_event_row(
+            {
+                "name": "inngest/scheduled.timer",
+                "id": stamp,
+                "ts": at,
+                "data": {"cron": expression, "scheduledAt": stamp, "fireAt": stamp},
+            }
+        )
+        row["processed"] = 1
+        admission = await self._admit(fn, [event], "cron")
+        built = []
+        if admission.action == "run":
+            built.append(self.build_run(fn, [event], admission=admission, cron=expression))
+        elif admission.action in ("drop", "skip"):
+            built.append(
+                self.build_run(fn, [event], admission=admission, cron=expression, status="Skipped")
+            )
+        await self.commit_runs(built, [(insert(t.events), row)])

@@ -1,0 +1,343 @@
+"""pytest plugin for tests that drive real inngest-py apps through an Inngest engine.
+
+Load it with ``pytest_plugins = ["devserver.testing"]`` in a conftest.py.
+
+Fixtures
+    inngest_engine (session) -> EngineHandle(base_url, event_key, signing_key)
+        If INNGEST_BASE_URL is set, that server is used (event key from INNGEST_EVENT_KEY,
+        default "test"; signing key from INNGEST_SIGNING_KEY). Otherwise `python -m devserver
+        --in-memory --no-discovery --no-poll --retry-interval 1` is started on a free port, and
+        stopped at the end of the session.
+
+Helpers (plain functions; all talk to the engine through its public HTTP API only, so they work
+against the real Inngest dev server too)
+    serve_app(app) -> ContextManager[str]: run an ASGI app with uvicorn in a background thread on
+        a free port; yields "http://127.0.0.1:PORT".
+    await sync_app(engine, serve_url): PUT on the app's serve URL (e.g. base + "/api/inngest");
+        the SDK registers itself; raises SyncError naming the problem if registration failed.
+    await send_events(engine, events) -> list[str]: POST /e/{key}; returns internal event ids.
+    await runs_for_event(engine, event_id) -> list[dict]: GET /v1/events/{id}/runs.
+    await wait_for_run(engine, event_id, *, function_id=None, status={"Completed"},
+        timeout=30) -> dict: polls until a run of that event (optionally of the function whose
+        UUID or slug is function_id) reaches one of `status`; raises on another final status or
+        on timeout, with the last seen runs in the message.
+    await get_run(engine, run_id) -> dict: GET /v1/runs/{id}.
+    await wait_for_run_id(engine, run_id, status={...}, timeout=30) -> dict.
+    make_client(engine, app_id) -> inngest.Inngest configured for the engine (dev mode, or cloud
+        mode with the signing key when the engine has one).
+    start_devserver(*args, port=None, env=None) -> DevServerProcess: a devserver subprocess
+        (`.base_url`, `.kill()` = SIGKILL, `.stop()`, `.restart()` = start again with the same
+        arguments and port, `.wait_healthy()`); use with a --database-url file for restart tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+FINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
+
+
+@dataclass(frozen=True)
+class EngineHandle:
+    base_url: str
+    event_key: str = "test"
+    signing_key: str | None = None
+    is_devserver: bool = True
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if not self.signing_key:
+            return {}
+        from devserver.signing import hashed_key
+
+        return {"authorization": f"Bearer {hashed_key(self.signing_key)}"}
+
+
+class SyncError(RuntimeError):
+    """An app failed to register with the engine."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ------------------------------------------------------------------------------- devserver process
+@dataclass
+class DevServerProcess:
+    args: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> DevServerProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "devserver",
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            *self.args,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"devserver exited with {self.process.returncode}: {err}")
+            try:
+                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"devserver on {self.base_url} not healthy after {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown (crash test)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def restart(self) -> DevServerProcess:
+        self.stop()
+        return self.start()
+
+
+def start_devserver(
+    *args: str, port: int | None = None, env: Mapping[str, str] | None = None
+) -> DevServerProcess:
+    return DevServerProcess(list(args), port or free_port(), dict(env or {})).start()
+
+
+@pytest.fixture(scope="session")
+def inngest_engine() -> Iterator[EngineHandle]:
+    base_url = os.environ.get("INNGEST_BASE_URL")
+    if base_url:
+        yield EngineHandle(
+            base_url=base_url.rstrip("/"),
+            event_key=os.environ.get("INNGEST_EVENT_KEY", "test"),
+            signing_key=os.environ.get("INNGEST_SIGNING_KEY") or None,
+            is_devserver=False,
+        )
+        return
+    server = start_devserver("--in-memory", "--no-discovery", "--no-poll", "--retry-interval", "1")
+    try:
+        yield EngineHandle(base_url=server.base_url)
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------- apps
+class _ThreadedServer:
+    def __init__(self, app: Any, port: int) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="auto"
+        )
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("app server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    port = free_port()
+    server = _ThreadedServer(app, port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+async def sync_app(engine: EngineHandle, serve_url: str) -> dict[str, Any]:
+    """PUT the app's serve URL; the SDK then registers with the engine."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.put(serve_url)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"raw": response.text}
+    if response.status_code >= 300:
+        raise SyncError(f"sync of {serve_url} failed: HTTP {response.status_code}: {body}")
+    if isinstance(body, dict) and (body.get("error") or body.get("ok") is False):
+        raise SyncError(f"sync of {serve_url} rejected by the engine: {body}")
+    return body if isinstance(body, dict) else {"body": body}
+
+
+def make_client(engine: EngineHandle, app_id: str, **kwargs: Any) -> Any:
+    import logging
+
+    import inngest
+
+    kwargs.setdefault("logger", logging.getLogger(f"inngest.{app_id}"))
+    if engine.signing_key:
+        return inngest.Inngest(
+            app_id=app_id,
+            is_production=True,
+            api_base_url=engine.base_url,
+            event_api_base_url=engine.base_url,
+            signing_key=engine.signing_key,
+            event_key=engine.event_key,
+            **kwargs,
+        )
+    return inngest.Inngest(
+        app_id=app_id,
+        is_production=False,
+        api_base_url=engine.base_url,
+        event_api_base_url=engine.base_url,
+        event_key=engine.event_key,
+        **kwargs,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    engine: EngineHandle, client: Any, functions: list[Any], **serve_kwargs: Any
+) -> AsyncIterator[str]:
+    """FastAPI app serving functions, served and synced; yields the app's base URL."""
+    import fastapi
+    import inngest.fast_api
+
+    app = fastapi.FastAPI()
+    inngest.fast_api.serve(app, client, functions, **serve_kwargs)
+    with serve_app(app) as base:
+        await sync_app(engine, base + "/api/inngest")
+        yield base
+
+
+# ------------------------------------------------------------------------------- events and runs
+async def send_events(engine: EngineHandle, events: list[dict[str, Any]]) -> list[str]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{engine.base_url}/e/{engine.event_key}", json=events)
+    body = response.json()
+    if response.status_code != 200:
+        raise RuntimeError(f"sending events failed: HTTP {response.status_code}: {body}")
+    ids: list[str] = body["ids"]
+    return ids
+
+
+async def runs_for_event(engine: EngineHandle, event_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(
+            f"{engine.base_url}/v1/events/{event_id}/runs", headers=engine.headers
+        )
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json().get("data") or []
+    return data
+
+
+async def get_run(engine: EngineHandle, run_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(f"{engine.base_url}/v1/runs/{run_id}", headers=engine.headers)
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def _matches_function(run: Mapping[str, Any], function_id: str | None) -> bool:
+    return function_id is None or function_id in (run.get("function_id"), run.get("function_slug"))
+
+
+async def wait_for_run(
+    engine: EngineHandle,
+    event_id: str,
+    *,
+    function_id: str | None = None,
+    status: Iterable[str] = ("Completed",),
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    wanted = set(status)
+    deadline = time.monotonic() + timeout
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = [
+            r for r in await runs_for_event(engine, event_id) if _matches_function(r, function_id)
+        ]
+        for run in runs:
+            if run.get("status") in wanted:
+                return await get_run(engine, run["run_id"])
+        finals = [r for r in runs if r.get("status") in FINAL_STATUSES]
+        if finals and len(finals) == len(runs) and runs:
+            detail = await get_run(engine, finals[0]["run_id"])
+            raise AssertionError(
+                f"run ended {detail.get('status')}, wanted {sorted(wanted)}: {detail}"
+            )
+        await asyncio.sleep(0.05)
+    raise TimeoutError(
+        f"no run of event {event_id} reached {sorted(wanted)} in {timeout}s; last seen: {runs}"
+    )
+
+
+async def wait_for_run_id(
+    engine: EngineHandle,
+    run_id: str,
+    *,
+    status: Iterable[str] = ("Completed",),
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    wanted = set(status)
+    deadline = time.monotonic() + timeout
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        run = await get_run(engine, run_id)
+        if run.get("status") in wanted:
+            return run
+        if run.get("status") in FINAL_STATUSES:
+            raise AssertionError(f"run ended {run.get('status')}, wanted {sorted(wanted)}: {run}")
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"run {run_id} did not reach {sorted(wanted)} in {timeout}s: {run}")

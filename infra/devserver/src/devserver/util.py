@@ -1,0 +1,108 @@
+"""Small helpers: time, ids, durations, JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from ulid import ULID
+
+MAX_EVENT_BYTES = 256 * 1024
+MAX_STEP_OUTPUT_BYTES = 4 * 1024 * 1024
+MAX_EVENTS_PER_REQUEST = 5000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_ulid() -> str:
+    return str(ULID())
+
+
+def ulid_ms(value: str) -> int | None:
+    try:
+        return int(ULID.from_str(value).milliseconds)
+    except ValueError:
+        return None
+
+
+def is_ulid(value: str) -> bool:
+    return ulid_ms(value) is not None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    return json.loads(text)
+
+
+def sha1_hex(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def iso_ms(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def parse_iso_ms(text: str) -> int:
+    """RFC 3339 / ISO-8601 timestamp -> epoch ms (naive = UTC)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)")
+_UNIT_MS = {
+    "ns": 1e-6,
+    "us": 1e-3,
+    "µs": 1e-3,
+    "ms": 1.0,
+    "s": 1000.0,
+    "m": 60_000.0,
+    "h": 3_600_000.0,
+    "d": 86_400_000.0,
+    "w": 604_800_000.0,
+}
+
+
+def parse_duration_ms(text: str) -> int:
+    """Go-style duration extended with d and w ("1h30m", "90s", "1d") -> ms."""
+    source = text.strip()
+    if not source:
+        raise ValueError("empty duration")
+    position = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(source):
+        if match.start() != position:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(match.group(1)) * _UNIT_MS[match.group(2)]
+        position = match.end()
+    if position != len(source):
+        raise ValueError(f"invalid duration {text!r}")
+    return int(total)
+
+
+def parse_time_or_duration_ms(text: str, *, base_ms: int) -> int:
+    """An absolute RFC 3339 time (strings of 10+ chars that parse) or a duration from base."""
+    if len(text) >= 10:
+        try:
+            return parse_iso_ms(text)
+        except ValueError:
+            pass
+    return base_ms + parse_duration_ms(text)
