@@ -1,0 +1,92 @@
+"""The devserver dashboard (served at `/`) and the mount of the MCP endpoint (`/mcp`).
+
+`install_dashboard(app, ...)` is the one call the devserver's app factory makes (see
+infra/devserver/MOUNTS.md). Pages and tools read the engine only through its public REST API,
+in process (`httpx.ASGITransport` on the same app), so they keep working as the engine evolves
+and also against a real Inngest server (`standalone_app(engine_url)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from devserver.dashboard.client import EngineClient
+from devserver.dashboard.notifications import NotificationReader
+from devserver.dashboard.settings import DashboardSettings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+__all__ = ["DashboardSettings", "EngineClient", "install_dashboard", "standalone_app"]
+
+
+def install_dashboard(
+    app: FastAPI,
+    *,
+    signing_key: str | None = None,
+    event_key: str | None = None,
+    settings: DashboardSettings | None = None,
+    client: EngineClient | None = None,
+    mcp: bool = True,
+) -> None:
+    """Add the dashboard pages, actions, static files and `/mcp` to `app`.
+
+    The MCP session manager must run while the app runs: the app's lifespan is wrapped so it
+    starts after the app's own startup and stops before its shutdown.
+    """
+    from devserver.dashboard import actions, pages
+
+    settings = settings or DashboardSettings.from_env()
+    engine_client = client or EngineClient.in_process(
+        app, signing_key=signing_key, event_key=event_key
+    )
+    app.state.dashboard_settings = settings
+    app.state.dashboard_client = engine_client
+    app.state.dashboard_notifications = (
+        NotificationReader(settings.nerve_database_url) if settings.nerve_database_url else None
+    )
+    app.include_router(actions.router)
+    app.include_router(pages.router)
+    app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+    mcp_lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    if mcp:
+        from devserver.mcp_server import mount_mcp
+
+        mcp_lifespan = mount_mcp(app, engine_client, settings)
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        async with inner(asgi_app) as state:
+            try:
+                if mcp_lifespan is not None:
+                    async with mcp_lifespan():
+                        yield state
+                else:
+                    yield state
+            finally:
+                if app.state.dashboard_notifications is not None:
+                    await app.state.dashboard_notifications.aclose()
+
+    app.router.lifespan_context = lifespan
+
+
+def standalone_app(
+    engine_url: str,
+    *,
+    signing_key: str | None = None,
+    event_key: str | None = None,
+    settings: DashboardSettings | None = None,
+) -> FastAPI:
+    """The dashboard + MCP as their own app, pointed at any engine URL (e.g. a real Inngest)."""
+    app = FastAPI(title="Nerve dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    client = EngineClient.for_url(engine_url, signing_key=signing_key, event_key=event_key)
+    install_dashboard(app, settings=settings, client=client)
+    return app

@@ -1,0 +1,271 @@
+"""Read-only dashboard pages (server-rendered Jinja2; a little JS refreshes live parts)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from devserver.dashboard.catalog import templates_for
+from devserver.dashboard.client import EngineClient, EngineError
+from devserver.dashboard.functions_view import load_functions
+from devserver.dashboard.settings import DashboardSettings
+from devserver.dashboard.views import (
+    error_parts,
+    event_row,
+    fmt_time,
+    pick,
+    pretty,
+    run_row,
+    step_rows,
+    to_datetime,
+)
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.globals.update(fmt_time=fmt_time, error_parts=error_parts)
+
+WINDOWS: dict[str, timedelta | None] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "all": None,
+}
+STATUSES = ("Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped")
+
+router = APIRouter(include_in_schema=False)
+
+
+def client_of(request: Request) -> EngineClient:
+    client: EngineClient = request.app.state.dashboard_client
+    return client
+
+
+def settings_of(request: Request) -> DashboardSettings:
+    settings: DashboardSettings = request.app.state.dashboard_settings
+    return settings
+
+
+def render(request: Request, template: str, **context: Any) -> Response:
+    context.setdefault("msg", request.query_params.get("msg"))
+    context.setdefault("err", request.query_params.get("err"))
+    context["refresh_ms"] = settings_of(request).refresh_ms
+    return TEMPLATES.TemplateResponse(request, template, context)
+
+
+def window_start(window: str) -> str | None:
+    span = WINDOWS.get(window)
+    if span is None:
+        return None
+    return (datetime.now(tz=UTC) - span).isoformat().replace("+00:00", "Z")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home() -> Response:
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(
+    request: Request,
+    app: str = "",
+    function: str = "",
+    status: str = "",
+    window: str = "24h",
+    partial: bool = False,
+) -> Response:
+    client = client_of(request)
+    statuses = [s for s in status.split(",") if s]
+    error = None
+    rows = []
+    try:
+        answer = await client.list_runs(
+            status=statuses,
+            app_id=app or None,
+            from_=window_start(window),
+            limit=200,
+        )
+        rows = [run_row(r) for r in answer["data"]]
+    except EngineError as exc:
+        error = exc.message
+    if function:
+        rows = [r for r in rows if function in (r.function, r.function_id)]
+    since = window_start(window)
+    if since:
+        cutoff = to_datetime(since)
+        rows = [r for r in rows if (to_datetime(r.started_at or r.queued_at) or cutoff) >= cutoff]
+    if app:
+        rows = [r for r in rows if r.app in ("", app)]
+    functions = sorted({r.function_id or r.function for r in rows})
+    apps_list = sorted({r.app for r in rows if r.app})
+    template = "_runs_table.html" if partial else "runs.html"
+    return render(
+        request,
+        template,
+        page="runs",
+        runs=rows,
+        filters={"app": app, "function": function, "status": status, "window": window},
+        statuses=STATUSES,
+        windows=list(WINDOWS),
+        functions=functions,
+        apps=apps_list,
+        load_error=error,
+    )
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def run_detail(request: Request, run_id: str, partial: bool = False) -> Response:
+    client = client_of(request)
+    settings = settings_of(request)
+    try:
+        run_raw, trace, jobs = await asyncio.gather(
+            client.get_run(run_id), client.get_trace(run_id), client.run_jobs(run_id)
+        )
+    except EngineError as exc:
+        if exc.status in (404, 500) and "run" in exc.message.lower():
+            return render(request, "not_found.html", page="runs", what=f"run {run_id}", status=404)
+        raise
+    run = run_row(run_raw)
+    steps = step_rows(trace, jobs=jobs, run_final=run.final)
+    event: dict[str, Any] | None = None
+    if run.event_id:
+        try:
+            event = event_row(await client.get_event(run.event_id))
+        except EngineError:
+            event = None
+    waiting = [] if run.final else [s for s in steps if s.status in ("Sleeping", "Waiting")]
+    template = "_run_body.html" if partial else "run_detail.html"
+    return render(
+        request,
+        template,
+        page="runs",
+        run=run,
+        steps=steps,
+        waiting=waiting,
+        event=event,
+        pretty=lambda v: pretty(v, settings.redact_fields),
+    )
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events_page(request: Request, name: str = "", partial: bool = False) -> Response:
+    client = client_of(request)
+    matched: list[dict[str, Any]] = []
+    unmatched: list[dict[str, Any]] = []
+    error = None
+    try:
+        events = [event_row(e) for e in await client.list_events(limit=50, name=name or None)]
+        runs_lists = await asyncio.gather(*(client.event_runs(e["internal_id"]) for e in events))
+        for event, runs in zip(events, runs_lists, strict=True):
+            event["runs"] = [run_row(r) for r in runs]
+            (matched if event["runs"] else unmatched).append(event)
+    except EngineError as exc:
+        error = exc.message
+    template = "_events_body.html" if partial else "events.html"
+    return render(
+        request,
+        template,
+        page="events",
+        matched=matched,
+        unmatched=unmatched,
+        name=name,
+        load_error=error,
+        pretty=lambda v: pretty(v, settings_of(request).redact_fields),
+    )
+
+
+@router.get("/functions", response_class=HTMLResponse)
+async def functions_page(request: Request, partial: bool = False) -> Response:
+    error = None
+    by_app = {}
+    try:
+        by_app = await load_functions(client_of(request))
+    except EngineError as exc:
+        error = exc.message
+    template = "_functions_body.html" if partial else "functions.html"
+    return render(request, template, page="functions", by_app=by_app, load_error=error)
+
+
+@router.get("/apps", response_class=HTMLResponse)
+async def apps_page(request: Request) -> Response:
+    error = None
+    apps: list[dict[str, Any]] = []
+    try:
+        for app in await client_of(request).list_apps():
+            functions = app.get("functions")
+            apps.append(
+                {
+                    "name": pick(app, "name", "app_name", "id", default=""),
+                    "id": pick(app, "id", "external_id", default=""),
+                    "url": pick(app, "url", "serve_url", default=""),
+                    "sdk": " ".join(
+                        str(x)
+                        for x in (
+                            pick(app, "sdk_language", "sdkLanguage", "sdk", default=""),
+                            pick(app, "sdk_version", "sdkVersion", default=""),
+                        )
+                        if x
+                    ),
+                    "framework": pick(app, "framework", default=""),
+                    "functions": len(functions)
+                    if isinstance(functions, list)
+                    else pick(app, "function_count", "functionCount", default=""),
+                    "error": pick(app, "error", "sync_error", "last_sync_error"),
+                    "synced_at": fmt_time(
+                        pick(app, "updated_at", "updatedAt", "synced_at", "created_at")
+                    ),
+                }
+            )
+    except EngineError as exc:
+        error = exc.message
+    return render(request, "apps.html", page="apps", apps=apps, load_error=error)
+
+
+@router.get("/send", response_class=HTMLResponse)
+async def send_page(request: Request, template: str = "") -> Response:
+    client = client_of(request)
+    try:
+        recent = [str(e.get("name", "")) for e in await client.list_events(limit=100)]
+    except EngineError:
+        recent = []
+    templates = templates_for(recent)
+    return render(request, "send.html", page="send", templates=templates, chosen=template)
+
+
+@router.get("/invoke", response_class=HTMLResponse)
+async def invoke_page(request: Request, function: str = "") -> Response:
+    error = None
+    by_app = {}
+    try:
+        by_app = await load_functions(client_of(request))
+    except EngineError as exc:
+        error = exc.message
+    return render(
+        request, "invoke.html", page="invoke", by_app=by_app, chosen=function, load_error=error
+    )
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+async def notifications_page(request: Request, channel: str = "") -> Response:
+    reader = request.app.state.dashboard_notifications
+    rows: list[dict[str, Any]] = []
+    error = None
+    if reader is not None:
+        try:
+            rows = await reader.latest(limit=200, channel=channel or None)
+        except Exception as exc:  # a missing table or unreachable DB is shown on the page
+            error = f"{type(exc).__name__}: {exc}"
+    return render(
+        request,
+        "notifications.html",
+        page="notifications",
+        configured=reader is not None,
+        rows=rows,
+        channel=channel,
+        load_error=error,
+    )
