@@ -190,4 +190,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router_v2, prefix="/v2")
     app.include_router(router_v2, prefix="/api/v2")
     _ = new_ulid
+
+    # Dashboard (/) and MCP (/mcp): owned by the dashboard engineer, see MOUNTS.md.
+    from devserver.dashboard import install_dashboard
+
+    install_dashboard(
+        app,
+        signing_key=settings.signing_key,
+        event_key=settings.event_keys[0] if settings.event_keys else None,
+    )
     return ServerKindMiddleware(app, settings.server_kind)  # type: ignore[return-value]
