@@ -1,10 +1,37 @@
-"""Entry point of the `nerve` command (subcommands are added by their modules)."""
+"""Entry point of the `nerve` command: run the platform and drive its engine from the terminal.
+
+Every engine command talks to the engine's public REST API (`--engine-url`, env
+`INNGEST_BASE_URL`, default the devserver on :8288), so it works the same against the embedded
+devserver and a real Inngest server (add `INNGEST_SIGNING_KEY` for `inngest start`).
+"""
 
 import typer
 
-app = typer.Typer(help="Nerve: run the platform and drive its engine from the terminal.")
+from . import decide_cmd, events_cmd, runs_cmd
+
+app = typer.Typer(
+    help="Nerve: run the platform and drive its engine from the terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command("catalog")(events_cmd.catalog)
+app.command("send")(events_cmd.send)
+app.command("email")(events_cmd.email)
+app.add_typer(runs_cmd.runs_app, name="runs")
+app.command("rerun")(runs_cmd.rerun)
+app.command("cancel")(runs_cmd.cancel)
+app.command("decide")(decide_cmd.decide)
 
 
-@app.callback()
-def main() -> None:
-    """Nerve's command-line interface."""
+def _register_optional() -> None:
+    # `dev` and `new-service` live in their own modules (process supervisor, scaffolding).
+    try:
+        from . import dev_cmd
+    except ImportError:  # pragma: no cover - during development only
+        return
+    app.command("dev")(dev_cmd.dev)
+    app.command("new-service")(dev_cmd.new_service)
+
+
+_register_optional()

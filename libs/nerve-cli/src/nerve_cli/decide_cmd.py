@@ -1,0 +1,86 @@
+"""`nerve decide`: approve / edit / reject a pending refund or escalation.
+
+The decision goes through the gateway's decision endpoint (`POST /decisions/{token}`), the same
+door a reviewer's Slack link opens: the gateway stores the decision first and then publishes
+`refund/approval.decided` / `escalation/decision.made`, so a decision made before the worker's
+wait is registered is still honoured. Either follow a link you received (`--link`) or let the CLI
+sign a fresh single-use token with the shared decision secret (`DECISION_TOKEN_SECRET`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+import httpx
+import typer
+from rich.console import Console
+from service_kit.decision_tokens import decision_url, issue_decision_token
+
+from .options import DEFAULT_GATEWAY_URL
+
+console = Console()
+err = Console(stderr=True)
+
+Decision = Literal["approve", "edit", "reject"]
+
+
+def decide(
+    decision: Annotated[str, typer.Argument(help="approve, edit or reject.")],
+    request_id: Annotated[
+        str | None,
+        typer.Argument(help="refund_requests.id or escalations.id (not needed with --link)."),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="refund or escalation.")] = "refund",
+    reviewer: Annotated[str, typer.Option(help="Who decides (audited).")] = "cli-reviewer",
+    text: Annotated[str | None, typer.Option("--text", help="The edited reply (for edit).")] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="A decision link from a notification.")
+    ] = None,
+    gateway_url: Annotated[
+        str, typer.Option("--gateway-url", envvar="NERVE_GATEWAY_URL")
+    ] = DEFAULT_GATEWAY_URL,
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", envvar="DECISION_TOKEN_SECRET", help="Decision token secret."),
+    ] = None,
+) -> None:
+    """Approve, edit or reject a pending request through the gateway."""
+    if decision not in ("approve", "edit", "reject"):
+        raise typer.BadParameter(f"decision must be approve, edit or reject, not {decision!r}")
+    if decision == "edit" and not text:
+        raise typer.BadParameter("edit needs --text with the edited reply")
+    if kind not in ("refund", "escalation"):
+        raise typer.BadParameter(f"kind must be refund or escalation, not {kind!r}")
+    if decision == "edit" and kind == "refund":
+        raise typer.BadParameter("a refund is approved or rejected; edit is for escalations")
+    if link is None:
+        if not request_id:
+            raise typer.BadParameter("give a REQUEST_ID or --link")
+        if not secret:
+            raise typer.BadParameter("set DECISION_TOKEN_SECRET (or --secret) to sign a decision")
+        token = issue_decision_token(
+            secret,
+            kind=kind,  # type: ignore[arg-type]
+            request_id=request_id,
+            reviewer=reviewer,
+            ttl=timedelta(minutes=10),
+        )
+        link = decision_url(gateway_url, token)
+    status, body = post_decision(link, decision, text)
+    if status >= 300:
+        err.print(f"[red]decision refused: {status} {body}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{decision} recorded ({status})")
+
+
+def post_decision(link: str, decision: str, text: str | None) -> tuple[int, str]:
+    """POST the decision to a decision link; returns (status, body text)."""
+    payload: dict[str, str] = {"decision": decision}
+    if text:
+        payload["edited_text"] = text
+    try:
+        response = httpx.post(link, json=payload, timeout=10.0)
+    except httpx.HTTPError as error:
+        return 599, f"gateway unreachable: {error}"
+    return response.status_code, response.text[:500]

@@ -1,0 +1,126 @@
+"""`nerve dev` (the whole platform, one command, one Ctrl-C) and `nerve new-service`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from .scaffold import ScaffoldError, scaffold_service
+from .stack import ENGINE_PORT, SERVICES, Stack, StackConfig, StackError
+
+console = Console()
+err = Console(stderr=True)
+
+
+def banner(stack: Stack) -> str:
+    lines = [
+        f"dashboard + engine   {stack.engine_url}",
+        f"gateway              {stack.service_url('ingest-gateway')}"
+        f"   (docs {stack.service_url('ingest-gateway')}/docs)",
+    ]
+    for spec in stack.config.services:
+        if spec.name != "ingest-gateway":
+            lines.append(f"{spec.name:<20} {stack.service_url(spec.name)}/readyz")
+    lines += [
+        f"database             {stack.config.database_url}",
+        f"logs                 {stack.config.state_dir / 'logs'}",
+        f"model                {'OpenAI' if os.environ.get('OPENAI_API_KEY') else 'offline'}",
+        "",
+        "fire a sample email:",
+        '  uv run nerve email --customer-id cust_001 --body "My order ord_1001 arrived broken,'
+        ' please refund it" --wait',
+        "then: uv run nerve runs list   |   Ctrl-C stops everything",
+    ]
+    return "\n".join(lines)
+
+
+def dev(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="DATABASE_URL",
+            help="System of record (default: SQLite under .nerve/).",
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Logs and the engine's database.")
+    ] = Path(".nerve"),
+    engine_port: Annotated[int, typer.Option("--engine-port")] = ENGINE_PORT,
+    base_port: Annotated[
+        int, typer.Option("--base-port", help="gateway port; the workers take the next three.")
+    ] = 8000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """Run the platform: migrations + seed, the devserver, the four services; Ctrl-C stops all."""
+    state_dir = state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or f"sqlite+aiosqlite:///{state_dir / 'nerve.db'}"
+    ports = {spec.name: base_port + index for index, spec in enumerate(SERVICES)}
+    stack = Stack(
+        StackConfig(
+            database_url=url, state_dir=state_dir, host=host, engine_port=engine_port, ports=ports
+        ),
+        echo=lambda message: console.print(f"[dim]{message}[/dim]"),
+    )
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            stack.start()
+        except StackError as error:
+            err.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from None
+        console.print(Panel(banner(stack), title="Nerve is running", border_style="green"))
+        while not stopping:
+            dead = stack.dead()
+            if dead:
+                for process in dead:
+                    err.print(
+                        f"[red]{process.name} exited; last log lines:[/red]\n{process.log_tail()}"
+                    )
+                raise typer.Exit(1)
+            time.sleep(0.5)
+        console.print("stopping...")
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopped")
+
+
+def new_service(
+    name: Annotated[str, typer.Argument(help="Service name, e.g. loyalty-worker.")],
+    event: Annotated[
+        str, typer.Option("--event", help="Catalog event the first function subscribes to.")
+    ] = "support/draft.created",
+    dest: Annotated[
+        Path, typer.Option("--dest", help="Parent folder (default: services/).")
+    ] = Path("services"),
+    port: Annotated[int, typer.Option("--port", help="Its dev port.")] = 8010,
+) -> None:
+    """Scaffold a new service that subscribes to a catalog event (see docs/adding-a-service.md)."""
+    try:
+        created = scaffold_service(name, dest=dest, event=event, port=port)
+    except ScaffoldError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"created {created}")
+    console.print(
+        "next: add it to \\[tool.uv.workspace] members in the root pyproject.toml, then "
+        "`uv sync --all-packages --inexact` (docs/adding-a-service.md)"
+    )

@@ -1,0 +1,90 @@
+"""Shared option parsing: engine connection, time windows, typed event fields."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from .engine import EngineClient
+
+DEFAULT_ENGINE_URL = "http://127.0.0.1:8288"
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+
+EngineUrl = Annotated[
+    str,
+    typer.Option(
+        "--engine-url",
+        envvar="INNGEST_BASE_URL",
+        help="Engine base URL (devserver or real Inngest).",
+        show_default=True,
+    ),
+]
+EventKey = Annotated[
+    str,
+    typer.Option("--event-key", envvar="INNGEST_EVENT_KEY", help="Event API key."),
+]
+SigningKey = Annotated[
+    str | None,
+    typer.Option(
+        "--signing-key",
+        envvar="INNGEST_SIGNING_KEY",
+        help="Signing key for the REST API (self-hosted / cloud).",
+        show_default=False,
+    ),
+]
+
+
+def engine_client(engine_url: str, event_key: str, signing_key: str | None) -> EngineClient:
+    return EngineClient(engine_url, event_key=event_key or "dev", signing_key=signing_key or None)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_moment(value: str, *, now: datetime | None = None) -> datetime:
+    """`30m` / `2h` / `1d` (that long ago), `now`, or an ISO-8601 timestamp (UTC if naive)."""
+    now = now or datetime.now(UTC)
+    text = value.strip()
+    if text == "now":
+        return now
+    match = _DURATION.match(text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither a duration like 30m / 2h / 1d nor an ISO-8601 timestamp"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_fields(fields: list[str]) -> dict[str, Any]:
+    """`key=value` pairs. Scalars stay strings: the catalog model converts them to its field
+    types (pydantic's lax mode turns "1999" into an int, "true" into a bool, ISO text into a
+    datetime), so `ticket_id=123` stays the string a str field needs. `null`, JSON lists and
+    objects are decoded. Dotted keys build nested objects (`a.b=1`)."""
+    data: dict[str, Any] = {}
+    for item in fields:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"field {item!r} must look like key=value")
+        value: Any = raw
+        if raw == "null" or raw[:1] in ("[", "{"):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise typer.BadParameter(f"field {key!r}: {raw!r} is not valid JSON") from None
+        target = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise typer.BadParameter(f"field {key!r} conflicts with another field")
+        target[parts[-1]] = value
+    return data

@@ -1,0 +1,374 @@
+"""The whole platform as managed processes: migrations, the engine, the four services.
+
+Used by `nerve dev` (fixed ports, Ctrl-C stops everything) and by the end-to-end tests (free
+ports, one shared database, services killed and restarted on purpose). Every child runs in its own
+process group so stopping it also stops anything it spawned; nothing is orphaned.
+
+Entry points are the ones the Dockerfiles run: `python -m nerve_migrations upgrade|seed`,
+`python -m devserver ...` and `python -m uvicorn <pkg>.app:create_app --factory` per service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the platform."""
+
+    name: str  # process name, also the app id (what the engine calls the app)
+    package: str  # python package holding `app.create_app`
+    default_port: int
+
+    @property
+    def factory(self) -> str:
+        return f"{self.package}.app:create_app"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("ingest-gateway", "ingest_gateway", 8000),
+    ServiceSpec("support-worker", "support_worker", 8001),
+    ServiceSpec("risk-worker", "risk_worker", 8002),
+    ServiceSpec("notifier", "notifier", 8003),
+)
+ENGINE_PORT = 8288
+
+
+class StackError(RuntimeError):
+    """A part of the stack failed to start or died; the message names it and its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ManagedProcess:
+    """A child process in its own process group, logging to a file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    cwd: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # own process group: killpg reaches its children
+            )
+        finally:
+            log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye (crash tests)."""
+        self.signal_group(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(timeout=10)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the group, SIGKILL whatever is left after `grace` seconds."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.signal_group(signal.SIGKILL)
+                self.process.wait(timeout=5)
+        # Children that ignored SIGTERM while their parent exited.
+        self.signal_group(signal.SIGKILL)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class StackConfig:
+    database_url: str
+    state_dir: Path  # logs and the devserver database live here
+    host: str = "127.0.0.1"
+    engine_port: int = ENGINE_PORT
+    ports: dict[str, int] = field(
+        default_factory=lambda: {s.name: s.default_port for s in SERVICES}
+    )
+    external_engine_url: str | None = None  # use this engine instead of starting the devserver
+    engine_in_memory: bool = False
+    engine_database_url: str | None = None
+    retry_interval: float | None = None  # devserver --retry-interval (tests: 1)
+    services: tuple[ServiceSpec, ...] = SERVICES
+    extra_env: dict[str, str] = field(default_factory=dict)
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    python: str = sys.executable
+    cwd: Path | None = None
+
+
+class Stack:
+    """Start, watch and stop the platform."""
+
+    def __init__(self, config: StackConfig, *, echo: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.echo = echo or (lambda _msg: None)
+        self.engine: ManagedProcess | None = None
+        self.services: dict[str, ManagedProcess] = {}
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def engine_url(self) -> str:
+        if self.config.external_engine_url:
+            return self.config.external_engine_url.rstrip("/")
+        return f"http://{self.config.host}:{self.config.engine_port}"
+
+    def service_url(self, name: str) -> str:
+        return f"http://{self.config.host}:{self.config.ports[name]}"
+
+    def serve_url(self, name: str) -> str:
+        return f"{self.service_url(name)}/api/inngest"
+
+    # -- environment -------------------------------------------------------------------------
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "DATABASE_URL": self.config.database_url,
+                "INNGEST_DEV": "1",
+                "INNGEST_BASE_URL": self.engine_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        # The engine's own signing/event keys never leak into dev-mode services.
+        for key in ("INNGEST_SIGNING_KEY", "INNGEST_SERVE_ORIGIN"):
+            env.pop(key, None)
+        env.setdefault("INNGEST_EVENT_KEY", "dev")
+        env.update(self.config.extra_env)
+        return env
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = self.base_env()
+        env.update(
+            {
+                "SERVICE_NAME": spec.name,
+                "PORT": str(self.config.ports[spec.name]),
+                "NERVE_GATEWAY_URL": self.service_url("ingest-gateway"),
+                "GATEWAY_PUBLIC_URL": self.service_url("ingest-gateway"),
+            }
+        )
+        env.update(self.config.service_env.get(spec.name, {}))
+        return env
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """`python -m nerve_migrations upgrade` then `seed` (both idempotent)."""
+        for command in ("upgrade", "seed"):
+            self.echo(f"migrations: {command}")
+            result = subprocess.run(
+                [self.config.python, "-m", "nerve_migrations", command],
+                env=self.base_env(),
+                cwd=self.config.cwd,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if result.returncode != 0:
+                raise StackError(
+                    f"nerve_migrations {command} failed ({result.returncode}):\n"
+                    f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+                )
+
+    def start_engine(self, *, timeout: float = 30.0) -> None:
+        if self.config.external_engine_url:
+            return
+        if self.engine is None:
+            argv = [
+                self.config.python,
+                "-m",
+                "devserver",
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.engine_port),
+                "--no-discovery",
+            ]
+            if self.config.engine_in_memory:
+                argv.append("--in-memory")
+            else:
+                db = self.config.engine_database_url or (
+                    f"sqlite+aiosqlite:///{self.config.state_dir / 'devserver.db'}"
+                )
+                argv += ["--database-url", db]
+            if self.config.retry_interval is not None:
+                argv += ["--retry-interval", str(self.config.retry_interval)]
+            for spec in self.config.services:
+                argv += ["-u", self.serve_url(spec.name)]
+            env = self.base_env()
+            for key in list(env):
+                # The devserver reads INNGEST_<FLAG>; keep the services' variables away from it.
+                if key in ("INNGEST_BASE_URL", "INNGEST_DEV", "INNGEST_EVENT_KEY"):
+                    env.pop(key)
+            self.engine = ManagedProcess(
+                "devserver",
+                argv,
+                env,
+                self.config.state_dir / "logs" / "devserver.log",
+                cwd=self.config.cwd,
+            )
+        self.echo(f"engine: starting devserver on {self.engine_url}")
+        self.engine.start()
+        self._wait_http(f"{self.engine_url}/health", self.engine, timeout)
+
+    def stop_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
+    def kill_engine(self) -> None:
+        if self.engine is not None:
+            self.engine.kill()
+
+    def start_service(self, name: str, *, timeout: float = 60.0) -> None:
+        spec = next(s for s in self.config.services if s.name == name)
+        process = self.services.get(name)
+        if process is None:
+            argv = [
+                self.config.python,
+                "-m",
+                "uvicorn",
+                spec.factory,
+                "--factory",
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.ports[name]),
+                "--no-access-log",
+            ]
+            process = ManagedProcess(
+                name,
+                argv,
+                self.service_env(spec),
+                self.config.state_dir / "logs" / f"{name}.log",
+                cwd=self.config.cwd,
+            )
+            self.services[name] = process
+        self.echo(f"service: starting {name} on {self.service_url(name)}")
+        process.start()
+        self._wait_http(f"{self.service_url(name)}/readyz", process, timeout)
+
+    def sync_service(self, name: str, *, timeout: float = 30.0) -> None:
+        """PUT on the service's Inngest endpoint: the SDK registers itself with the engine."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.put(self.serve_url(name), timeout=15.0)
+                body = response.json() if response.content else {}
+                if response.status_code == 200 and not (
+                    isinstance(body, Mapping) and body.get("error")
+                ):
+                    return
+                last = f"{response.status_code} {response.text[:300]}"
+            except (httpx.HTTPError, ValueError) as error:
+                last = str(error)
+            time.sleep(0.3)
+        raise StackError(f"{name}: sync with the engine failed: {last}")
+
+    def start(self, *, migrate: bool = True) -> None:
+        """Migrations + seed, the engine, every service, each synced; raises StackError."""
+        try:
+            if migrate:
+                self.migrate()
+            self.start_engine()
+            for spec in self.config.services:
+                self.start_service(spec.name)
+            for spec in self.config.services:
+                self.sync_service(spec.name)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop_service(self, name: str) -> None:
+        process = self.services.get(name)
+        if process is not None:
+            process.stop()
+
+    def kill_service(self, name: str) -> None:
+        process = self.services.get(name)
+        if process is not None:
+            process.kill()
+
+    def stop(self) -> None:
+        """Services first (they may flush to the engine), then the engine."""
+        for process in self.services.values():
+            process.stop()
+        if self.engine is not None:
+            self.engine.stop()
+
+    def dead(self) -> list[ManagedProcess]:
+        """Managed processes that exited on their own."""
+        found = [p for p in self.services.values() if p.process is not None and not p.alive]
+        if self.engine is not None and self.engine.process is not None and not self.engine.alive:
+            found.append(self.engine)
+        return found
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _wait_http(self, url: str, process: ManagedProcess, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if not process.alive:
+                raise StackError(
+                    f"{process.name} exited with {process.process and process.process.returncode}"
+                    f" before it was ready; log {process.log_path}:\n{process.log_tail()}"
+                )
+            try:
+                response = httpx.get(url, timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as error:
+                last = str(error)
+            time.sleep(0.15)
+        raise StackError(
+            f"{process.name} not ready at {url} after {timeout:.0f}s ({last}); "
+            f"log {process.log_path}:\n{process.log_tail()}"
+        )

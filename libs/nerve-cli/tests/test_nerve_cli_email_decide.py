@@ -1,0 +1,179 @@
+"""`nerve email` and `nerve decide` against a local stand-in for the gateway's public endpoints."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from nerve_cli.main import app
+from nerve_cli.testing import serve_asgi
+from service_kit.decision_tokens import InvalidDecisionToken, read_decision_token
+from typer.testing import CliRunner
+
+runner = CliRunner()
+SECRET = "test-decision-secret"
+
+
+@pytest.fixture
+def gateway() -> Any:
+    received: dict[str, list[Any]] = {"postmark": [], "decisions": []}
+    api = FastAPI()
+
+    @api.post("/webhooks/postmark/inbound")
+    async def inbound(request: Request) -> Any:
+        auth = request.headers.get("authorization", "")
+        if auth != "Basic " + base64.b64encode(b"pm-user:pm-pass").decode():
+            return JSONResponse({"detail": "bad credentials"}, 401)
+        received["postmark"].append(await request.json())
+        return {"status": "accepted"}
+
+    @api.post("/decisions/{token}")
+    async def decision(token: str, request: Request) -> Any:
+        try:
+            claims = read_decision_token(SECRET, token)
+        except InvalidDecisionToken as error:
+            return JSONResponse({"detail": str(error)}, 401)
+        received["decisions"].append((claims, await request.json()))
+        return {"status": "recorded"}
+
+    with serve_asgi(api) as url:
+        yield url, received
+
+
+def test_email_posts_a_postmark_webhook_with_a_stable_message_id(gateway) -> None:
+    url, received = gateway
+    args = [
+        "email",
+        "--from",
+        "ada@example.com",
+        "--body",
+        "refund ord_1001 please",
+        "--idempotency-key",
+        "k-1",
+        "--gateway-url",
+        url,
+        "--postmark-user",
+        "pm-user",
+        "--postmark-password",
+        "pm-pass",
+    ]
+    first = runner.invoke(app, args)
+    second = runner.invoke(app, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    [a, b] = received["postmark"]
+    assert a["MessageID"] == b["MessageID"]  # same key -> same id -> the gateway dedups
+    assert a["FromFull"]["Email"] == "ada@example.com"
+    assert a["TextBody"] == "refund ord_1001 please"
+    assert {"From", "Subject", "Date", "HtmlBody", "Headers", "ToFull"} <= set(a)
+    assert f"event_id=postmark-{a['MessageID']}" in first.output
+
+
+def test_email_resolves_the_customer_from_the_database(gateway, tmp_path: Path) -> None:
+    url, received = gateway
+    db = tmp_path / "nerve.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT)")
+        conn.execute("INSERT INTO customers VALUES ('cust_002', 'grace@example.com')")
+    result = runner.invoke(
+        app,
+        [
+            "email",
+            "--customer-id",
+            "cust_002",
+            "--gateway-url",
+            url,
+            "--database-url",
+            f"sqlite+aiosqlite:///{db}",
+            "--postmark-user",
+            "pm-user",
+            "--postmark-password",
+            "pm-pass",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert received["postmark"][0]["From"] == "grace@example.com"
+    missing = runner.invoke(
+        app,
+        [
+            "email",
+            "--customer-id",
+            "cust_404",
+            "--gateway-url",
+            url,
+            "--database-url",
+            f"sqlite+aiosqlite:///{db}",
+        ],
+    )
+    assert missing.exit_code == 2 and "cust_404" in missing.output
+
+
+def test_email_rejected_by_the_gateway_exits_non_zero(gateway) -> None:
+    url, received = gateway
+    result = runner.invoke(
+        app,
+        [
+            "email",
+            "--from",
+            "a@example.com",
+            "--gateway-url",
+            url,
+            "--postmark-user",
+            "pm-user",
+            "--postmark-password",
+            "wrong",
+        ],
+    )
+    assert result.exit_code == 1 and "401" in result.output
+    assert received["postmark"] == []
+
+
+def test_decide_signs_a_single_use_token_and_posts_the_decision(gateway) -> None:
+    url, received = gateway
+    result = runner.invoke(
+        app,
+        [
+            "decide",
+            "edit",
+            "esc_42",
+            "--kind",
+            "escalation",
+            "--reviewer",
+            "grace",
+            "--text",
+            "Edited reply",
+            "--gateway-url",
+            url,
+            "--secret",
+            SECRET,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [(claims, body)] = received["decisions"]
+    assert (claims.kind, claims.request_id, claims.reviewer) == ("escalation", "esc_42", "grace")
+    assert body == {"decision": "edit", "edited_text": "Edited reply"}
+
+
+def test_decide_refuses_incoherent_requests_before_calling_anyone(gateway) -> None:
+    url, received = gateway
+    for args in (
+        ["decide", "maybe", "rr_1"],
+        ["decide", "edit", "esc_1", "--kind", "escalation"],  # edit without text
+        ["decide", "edit", "rr_1", "--text", "x"],  # refunds are not edited
+        ["decide", "approve", "rr_1"],  # no secret
+    ):
+        result = runner.invoke(
+            app, [*args, "--gateway-url", url], env={"DECISION_TOKEN_SECRET": ""}
+        )
+        assert result.exit_code == 2, (args, result.output)
+    assert received["decisions"] == []
+
+
+def test_decide_with_a_forged_link_is_refused(gateway) -> None:
+    url, _ = gateway
+    result = runner.invoke(app, ["decide", "approve", "--link", f"{url}/decisions/forged"])
+    assert result.exit_code == 1 and "401" in result.output
