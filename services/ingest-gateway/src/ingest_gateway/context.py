@@ -1,0 +1,30 @@
+"""What the gateway's routes need at run time, built in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service_kit.db import Database
+from starlette.requests import Request
+
+from .outbox import OutboxRelay
+from .rate_limit import RateLimiter
+from .settings import GatewaySettings
+
+
+@dataclass(slots=True)
+class GatewayContext:
+    settings: GatewaySettings
+    db: Database
+    rate_limiter: RateLimiter
+    relay: OutboxRelay | None
+
+    def published_later(self) -> None:
+        """Wake the relay after a commit that queued events."""
+        if self.relay is not None:
+            self.relay.notify()
+
+
+def gateway_context(request: Request) -> GatewayContext:
+    context: GatewayContext = request.app.state.gateway
+    return context

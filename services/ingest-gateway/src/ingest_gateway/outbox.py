@@ -1,0 +1,328 @@
+"""The transactional outbox: publishing committed rows to the Inngest Event API.
+
+Rows are written by `ingest.py` in the same transaction as the data they name. Publishing:
+
+1. **claim** a batch of due rows (status pending, `next_attempt_at` <= now) by pushing their
+   `next_attempt_at` one lease into the future in a single UPDATE ... RETURNING (on Postgres the
+   inner SELECT uses FOR UPDATE SKIP LOCKED, so concurrent relays in several gateway processes
+   never claim the same row; SQLite serialises writers anyway);
+2. **post** them in one request to `POST {event_api}/e/{event_key}` (each with its idempotency id);
+3. mark them **published**, or on failure schedule the next attempt with exponential backoff and
+   jitter (capped). A crash between 2 and 3 leaves the rows claimed until the lease ends; they are
+   then published again with the same ids, which the engine deduplicates.
+
+The relay (`OutboxRelay`) runs in the app's lifespan and is woken after each commit; the gateway's
+`sweep-outbox` cron function calls `publish_due` as well, for anything the relay left behind.
+A 4xx other than 401/403/429 means the engine refused the event itself: retrying cannot help, so
+the row is marked failed with the engine's message (and logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from service_kit.db import Database
+from service_kit.models import OutboxEvent
+from sqlalchemy import func, or_, select, update
+
+log = structlog.get_logger("ingest_gateway.outbox")
+
+# Responses that say "not now" rather than "never": keep the rows pending.
+_RETRYABLE_4XX = frozenset({401, 403, 404, 408, 409, 425, 429})
+
+
+class PublishError(Exception):
+    """The Event API did not accept the batch. `retryable` False means never will."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: str
+    event_id: str
+    event_name: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        ts = int(self.created_at.timestamp() * 1000)
+        return {"name": self.event_name, "data": self.payload, "id": self.event_id, "ts": ts}
+
+
+class EventPublisher:
+    """Posts events to the Event API (`POST {base}/e/{key}`), the same request the SDK sends."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, *, base_url: str, event_key: str, timeout: float = 5.0
+    ) -> None:
+        self.http = http
+        self.url = f"{base_url.rstrip('/')}/e/{event_key}"
+        self.timeout = timeout
+
+    async def publish(self, events: list[dict[str, Any]]) -> None:
+        try:
+            response = await self.http.post(self.url, json=events, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise PublishError(
+                f"event API unreachable: {type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        if response.status_code < 300:
+            return
+        detail = response.text[:300]
+        retryable = response.status_code >= 500 or response.status_code in _RETRYABLE_4XX
+        raise PublishError(
+            f"event API answered {response.status_code}: {detail}", retryable=retryable
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float = 0.5
+    max_seconds: float = 30.0
+    lease_seconds: float = 30.0
+
+    def delay(self, attempts: int) -> float:
+        """Full-jitter exponential backoff: uniform(0.5, 1) x min(max, base x 2^(attempts-1))."""
+        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxStore:
+    """The outbox's own queries."""
+
+    def __init__(self, db: Database, policy: RetryPolicy) -> None:
+        self.db = db
+        self.policy = policy
+
+    async def claim(self, limit: int) -> list[OutboxRow]:
+        now = _now()
+        due = (
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.status == "pending",
+                or_(OutboxEvent.next_attempt_at.is_(None), OutboxEvent.next_attempt_at <= now),
+            )
+            .order_by(OutboxEvent.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(due.scalar_subquery()))
+            .values(next_attempt_at=now + timedelta(seconds=self.policy.lease_seconds))
+            .returning(
+                OutboxEvent.id,
+                OutboxEvent.event_id,
+                OutboxEvent.event_name,
+                OutboxEvent.payload,
+                OutboxEvent.attempts,
+                OutboxEvent.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.transaction() as session:
+            rows = (await session.execute(stmt)).all()
+        claimed = [
+            OutboxRow(r.id, r.event_id, r.event_name, r.payload, r.attempts, r.created_at)
+            for r in rows
+        ]
+        claimed.sort(key=lambda row: row.created_at)
+        return claimed
+
+    async def mark_published(self, rows: list[OutboxRow]) -> None:
+        now = _now()
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([row.id for row in rows]))
+                .values(
+                    status="published",
+                    published_at=now,
+                    attempts=OutboxEvent.attempts + 1,
+                    last_error=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_retry(self, rows: list[OutboxRow], error: str) -> None:
+        now = _now()
+        async with self.db.transaction() as session:
+            for row in rows:
+                attempts = row.attempts + 1
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id == row.id, OutboxEvent.status == "pending")
+                    .values(
+                        attempts=attempts,
+                        next_attempt_at=now + timedelta(seconds=self.policy.delay(attempts)),
+                        last_error=error[:1000],
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+    async def mark_failed(self, row: OutboxRow, error: str) -> None:
+        now = _now()
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id == row.id)
+                .values(
+                    status="failed",
+                    attempts=row.attempts + 1,
+                    last_error=error[:1000],
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def seconds_until_next_due(self) -> float | None:
+        """Seconds until the earliest pending row is due (0 if overdue); None when none pending."""
+        async with self.db.session() as session:
+            earliest = (
+                await session.execute(
+                    select(func.min(OutboxEvent.next_attempt_at)).where(
+                        OutboxEvent.status == "pending"
+                    )
+                )
+            ).scalar_one_or_none()
+        if earliest is None:
+            return None
+        if earliest.tzinfo is None:
+            earliest = earliest.replace(tzinfo=UTC)
+        return max(0.0, (earliest - _now()).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    published: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def __add__(self, other: PublishReport) -> PublishReport:
+        return PublishReport(
+            self.published + other.published,
+            self.retrying + other.retrying,
+            self.failed + other.failed,
+        )
+
+
+async def publish_batch(
+    store: OutboxStore, publisher: EventPublisher, rows: list[OutboxRow]
+) -> PublishReport:
+    """Post one claimed batch and record the outcome of every row."""
+    if not rows:
+        return PublishReport()
+    try:
+        await publisher.publish([row.wire() for row in rows])
+    except PublishError as exc:
+        if exc.retryable:
+            await store.mark_retry(rows, str(exc))
+            log.warning("outbox_publish_failed", rows=len(rows), error=str(exc))
+            return PublishReport(retrying=len(rows))
+        if len(rows) > 1:
+            # One bad event makes the engine refuse the whole request: find it alone.
+            report = PublishReport()
+            for row in rows:
+                report += await publish_batch(store, publisher, [row])
+            return report
+        await store.mark_failed(rows[0], str(exc))
+        log.error("outbox_event_refused", event_id=rows[0].event_id, error=str(exc))
+        return PublishReport(failed=1)
+    await store.mark_published(rows)
+    return PublishReport(published=len(rows))
+
+
+async def publish_due(
+    store: OutboxStore, publisher: EventPublisher, *, batch_size: int, max_batches: int = 1000
+) -> PublishReport:
+    """Publish every due row (batch by batch) until none is left or a batch fails."""
+    report = PublishReport()
+    for _ in range(max_batches):
+        rows = await store.claim(batch_size)
+        if not rows:
+            break
+        outcome = await publish_batch(store, publisher, rows)
+        report += outcome
+        if outcome.retrying:
+            break  # the engine is down: let the backoff decide when to try again
+        if len(rows) < batch_size:
+            break
+    return report
+
+
+class OutboxRelay:
+    """Background task: publish as soon as something is committed, retry with backoff."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        publisher: EventPublisher,
+        *,
+        batch_size: int = 100,
+        idle_poll_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Called after a commit that queued events."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                report = await publish_due(self.store, self.publisher, batch_size=self.batch_size)
+                wait = await self.store.seconds_until_next_due()
+                if wait == 0 and not report.published:
+                    # Due rows another relay holds (SKIP LOCKED): do not spin.
+                    wait = 0.05
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: keep the relay alive
+                failures += 1
+                log.warning("outbox_relay_error", error=f"{type(exc).__name__}: {exc}")
+                wait = min(30.0, 0.5 * 2**failures)
+            timeout = self.idle_poll_seconds if wait is None else min(wait, self.idle_poll_seconds)
+            if timeout <= 0:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)

@@ -1,0 +1,207 @@
+"""Webhook endpoints: Postmark inbound email, Stripe, generic JSON producers.
+
+Each handler: rate limit -> authenticate -> size/type/JSON checks -> schema -> one transaction
+(record + outbox row) -> 200. Any refusal happens before the transaction, so nothing is stored
+or published for a refused request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from . import generic
+from .auth import check_basic_auth
+from .context import GatewayContext, gateway_context
+from .http_body import (
+    GatewayHTTPError,
+    parse_json_object,
+    read_json_webhook,
+    read_limited_body,
+    require_json_content_type,
+)
+from .ingest import Accepted, accept_generic, accept_postmark, accept_stripe
+from .metrics import ACCEPT_SECONDS, WEBHOOKS
+from .postmark import PostmarkInbound, parse_inbound
+from .stripe_webhooks import StripeEventEnvelope, parse_event, verify_signature
+
+log = structlog.get_logger("ingest_gateway.webhooks")
+
+router = APIRouter(tags=["webhooks"])
+
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["accepted", "duplicate", "ignored"]},
+        "event_ids": {"type": "array", "items": {"type": "string"}},
+        "id": {"type": "string"},
+    },
+    "required": ["status", "event_ids"],
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        400: "Malformed body (not JSON, not UTF-8) or a stale Stripe timestamp",
+        401: "Missing or wrong credentials / signature",
+        404: "Unknown source or resource",
+        409: "Already decided",
+        410: "Expired link",
+        413: "Body over the configured limit",
+        415: "Content type is not JSON",
+        422: "Schema violation; the message names the field",
+        429: "Rate limited; see Retry-After",
+        503: "This endpoint's secret is not configured",
+    }
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Stored (or recognised as a duplicate) and queued for publishing",
+            "content": {"application/json": {"schema": ACCEPTED_SCHEMA}},
+        }
+    }
+    for code in codes:
+        responses[code] = {
+            "description": text[code],
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+    return responses
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+WEBHOOK_ERRORS = (400, 401, 413, 415, 422, 429, 503)
+
+
+async def enforce_rate_limit(context: GatewayContext, source: str) -> None:
+    decision = await context.rate_limiter.hit(source)
+    if not decision.allowed:
+        raise GatewayHTTPError(
+            429,
+            f"rate limit for {source} exceeded; retry in {decision.retry_after} s",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
+def _respond(
+    context: GatewayContext, source: str, result: Accepted, started: float
+) -> JSONResponse:
+    ACCEPT_SECONDS.labels(source).observe(time.perf_counter() - started)
+    WEBHOOKS.labels(source, result.status).inc()
+    if result.queued:
+        context.published_later()
+    return JSONResponse(result.body(), status_code=200)
+
+
+@router.post(
+    "/webhooks/postmark/inbound",
+    summary="Postmark inbound email",
+    responses=_responses(*WEBHOOK_ERRORS),
+    openapi_extra=_json_body(PostmarkInbound.model_json_schema()),
+)
+async def postmark_inbound(
+    request: Request, context: GatewayContext = Depends(gateway_context)
+) -> JSONResponse:
+    started = time.perf_counter()
+    settings = context.settings
+    await enforce_rate_limit(context, "postmark")
+    if not settings.postmark_inbound_username or settings.postmark_inbound_password is None:
+        raise GatewayHTTPError(
+            503,
+            "Postmark inbound is not configured: set POSTMARK_INBOUND_USERNAME and "
+            "POSTMARK_INBOUND_PASSWORD",
+        )
+    check_basic_auth(
+        request.headers.get("authorization"),
+        username=settings.postmark_inbound_username,
+        password=settings.postmark_inbound_password.get_secret_value(),
+    )
+    _, data = await read_json_webhook(request, settings.max_body_bytes)
+    email = parse_inbound(data)
+    result = await accept_postmark(context.db, email)
+    return _respond(context, "postmark", result, started)
+
+
+@router.post(
+    "/webhooks/stripe",
+    summary="Stripe webhook (signature verified with the stripe library)",
+    responses=_responses(*WEBHOOK_ERRORS),
+    openapi_extra=_json_body(StripeEventEnvelope.model_json_schema()),
+)
+async def stripe_webhook(
+    request: Request, context: GatewayContext = Depends(gateway_context)
+) -> JSONResponse:
+    started = time.perf_counter()
+    settings = context.settings
+    await enforce_rate_limit(context, "stripe")
+    if settings.stripe_webhook_secret is None:
+        raise GatewayHTTPError(503, "Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET")
+    _, data = await _signed_json(
+        request,
+        settings.max_body_bytes,
+        lambda raw: verify_signature(
+            raw,
+            request.headers.get("stripe-signature"),
+            settings.stripe_webhook_secret.get_secret_value(),  # type: ignore[union-attr]
+            settings.stripe_tolerance_seconds,
+        ),
+    )
+    delivery = parse_event(data)
+    result = await accept_stripe(context.db, delivery)
+    if not delivery.mapped:
+        log.info(
+            "stripe_event_ignored", stripe_event_id=delivery.event_id, type=delivery.event_type
+        )
+    return _respond(context, "stripe", result, started)
+
+
+async def _signed_json(
+    request: Request, limit: int, verify: Callable[[bytes], None]
+) -> tuple[bytes, dict[str, Any]]:
+    """Type and size checks, then the signature over the raw bytes, then JSON."""
+    require_json_content_type(request)
+    body = await read_limited_body(request, limit)
+    verify(body)
+    return body, parse_json_object(body)
+
+
+@router.post(
+    "/webhooks/generic/{source}",
+    summary="Generic JSON producer (per-source HMAC-SHA256, declared mapping)",
+    responses=_responses(404, *WEBHOOK_ERRORS),
+    openapi_extra=_json_body({"type": "object"}),
+)
+async def generic_webhook(
+    source: str, request: Request, context: GatewayContext = Depends(gateway_context)
+) -> JSONResponse:
+    started = time.perf_counter()
+    settings = context.settings
+    config = settings.generic_sources.get(source)
+    if config is None:
+        raise GatewayHTTPError(404, f"unknown generic source {source!r}")
+    await enforce_rate_limit(context, f"generic:{source}")
+    _, data = await _signed_json(
+        request,
+        settings.max_body_bytes,
+        lambda raw: generic.verify(config, raw, request.headers.get(config.signature_header)),
+    )
+    external_id, event = generic.map_payload(source, config, data)
+    result = await accept_generic(context.db, source=source, external_id=external_id, event=event)
+    return _respond(context, f"generic:{source}", result, started)

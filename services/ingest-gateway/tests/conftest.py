@@ -1,0 +1,147 @@
+"""Fixtures for the gateway tests.
+
+`RecordingEventAPI` is a local HTTP server speaking the Inngest Event API (`POST /e/{key}`, an
+array of events, `{"ids": [...], "status": 200}`) that records what it receives. It is used where
+the engine is not the subject. Its socket is bound up front but only listens once `start()` is
+called, so before that the address refuses connections: an engine that is really unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from service_kit.ids import new_ulid
+
+STRIPE_SECRET = "whsec_test_gateway_0123456789abcdef"
+POSTMARK_USER = "postmark-inbound"
+POSTMARK_PASSWORD = "pm-test-password-0123456789"
+DECISION_SECRET = "decision-test-secret-0123456789"
+ADMIN_TOKEN = "admin-test-token-0123456789"
+GENERIC_SECRET = "generic-test-secret-0123456789"
+
+
+@dataclass
+class RecordingEventAPI:
+    """Every event received, in order; `status` lets a test make the API answer an error."""
+
+    base_url: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    status: int = 200
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _socket: socket.socket | None = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def bind(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def _app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/e/{key}")
+        async def receive(key: str, request: Request) -> JSONResponse:
+            body = await request.json()
+            batch = body if isinstance(body, list) else [body]
+            with self._lock:
+                self.requests += 1
+                if self.status != 200:
+                    return JSONResponse(
+                        {"status": self.status, "error": "scripted failure"},
+                        status_code=self.status,
+                    )
+                self.events.extend(batch)
+            return JSONResponse({"ids": [new_ulid() for _ in batch], "status": 200})
+
+        return app
+
+    def start(self) -> None:
+        """Begin listening on the bound socket."""
+        assert self._socket is not None, "bind() first"
+        config = uvicorn.Config(self._app(), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        sock = self._socket
+        server = self._server
+
+        def run() -> None:
+            asyncio.run(server.serve(sockets=[sock]))
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("recording Event API did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._socket is not None:
+            self._socket.close()
+
+    def received(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.events)
+
+    def ids(self) -> list[str]:
+        return [event["id"] for event in self.received()]
+
+
+@pytest.fixture
+def event_api() -> Iterator[RecordingEventAPI]:
+    """A listening recording Event API."""
+    api = RecordingEventAPI()
+    api.bind()
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def unreachable_event_api() -> Iterator[RecordingEventAPI]:
+    """Bound but not listening (connections refused) until the test calls `start()`."""
+    api = RecordingEventAPI()
+    api.bind()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+async def _wait_until(condition: Any, *, timeout: float = 10.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def wait_until() -> Any:
+    """`await wait_until(predicate, timeout=...)`: poll an (async or sync) predicate until true;
+    fail with a clear message on timeout."""
+    return _wait_until
