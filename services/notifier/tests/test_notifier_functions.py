@@ -1,0 +1,361 @@
+"""Every notifier subscription through `inngest.experimental.mocked` (real DB, fake Slack).
+
+Subscriptions are tested with the `deliver-*` invoke stubbed (what they compose and record);
+`deliver-notification` is tested by triggering it with its invoke payload (what reaches Slack).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import inngest
+import pytest
+from inngest.experimental import mocked
+from notifier.channels import LocalSinkChannel, SlackWebhookChannel
+from notifier.fakes import FakeSlackWebhook
+from notifier.functions import NotifierDeps, create_functions, ops_alert_loop_guard
+from notifier.messages import DecisionLinks
+from notifier.routing import Routes
+from service_kit.db import Database
+from service_kit.decision_tokens import decision_url, issue_decision_token, read_decision_token
+from service_kit.ids import new_id
+from service_kit.models import Notification
+from shared_events import (
+    EscalationReviewRequested,
+    InngestFunctionFailed,
+    RefundApprovalRequested,
+    RiskProfileUpdated,
+    StripeChargeRefundFailed,
+    SupportDraftCreated,
+)
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+DECISION_SECRET = "test-decision-secret-0123456789"
+GATEWAY_URL = "http://gateway.test"
+
+
+def loop_free_database(url: str) -> Database:
+    """A Database without a connection pool: `mocked.trigger` runs each step in a new event
+    loop, and pooled asyncpg connections cannot cross loops."""
+    db = Database(url, poolclass=NullPool) if url.startswith("sqlite") else Database(url)
+    if db.backend == "postgresql":
+        db.engine = create_async_engine(db.url, poolclass=NullPool)
+        db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False)
+    return db
+
+
+def decision_links() -> DecisionLinks:
+    def issue(kind: str, request_id: str) -> str:
+        token = issue_decision_token(
+            DECISION_SECRET,
+            kind=kind,  # type: ignore[arg-type]
+            request_id=request_id,
+            reviewer="support-lead",
+            ttl=timedelta(hours=4),
+        )
+        return decision_url(GATEWAY_URL, token)
+
+    return DecisionLinks(issue=issue)
+
+
+@pytest.fixture
+async def loop_free_db(database_url: str) -> AsyncIterator[Database]:
+    db = loop_free_database(database_url)
+    yield db
+    await db.dispose()
+
+
+class Harness:
+    """The notifier's functions on a mocked client, wired to a fake Slack and the test DB."""
+
+    def __init__(self, db: Database, slack: FakeSlackWebhook, *, slack_for: frozenset[str]) -> None:
+        self.client = mocked.Inngest(app_id="notifier", is_production=False)
+        self.routes = Routes(slack_destinations=slack_for)
+        # The channels run inside mocked's per-step event loops: a fresh httpx client per send.
+        self.deps = NotifierDeps(
+            db=db,
+            routes=self.routes,
+            channels={"slack": _PerCallSlack(slack), "local": LocalSinkChannel()},
+            decision_links=decision_links(),
+        )
+        self.functions = {fn.local_id: fn for fn in create_functions(self.client, self.deps)}
+
+    async def trigger(
+        self, fn_id: str, event: inngest.Event, step_stubs: dict[str, object] | None = None
+    ) -> Any:
+        return await asyncio.to_thread(
+            mocked.trigger, self.functions[fn_id], event, self.client, step_stubs=step_stubs
+        )
+
+
+class _PerCallSlack:
+    name = "slack"
+
+    def __init__(self, fake: FakeSlackWebhook) -> None:
+        self._urls = {d: fake.url(d) for d in ("reviewers", "approvals", "support", "risk", "ops")}
+
+    async def send(self, message: Any) -> Any:
+        async with httpx.AsyncClient() as http:
+            return await SlackWebhookChannel(http, self._urls).send(message)
+
+
+@pytest.fixture
+def harness(loop_free_db: Database, slack: FakeSlackWebhook) -> Harness:
+    return Harness(loop_free_db, slack, slack_for=frozenset({"support", "ops", "approvals"}))
+
+
+SENT = {"notification_id": "stub", "outcome": "sent", "channel": "stub", "detail": "stub"}
+
+
+async def rows_for(db: Database, dedup_prefix: str) -> list[Notification]:
+    async with db.session() as session:
+        found = await session.scalars(
+            select(Notification)
+            .where(Notification.dedup_key.like(f"{dedup_prefix}%"))
+            .order_by(Notification.channel)
+        )
+        return list(found)
+
+
+def invoked(data: dict[str, Any]) -> inngest.Event:
+    return inngest.Event(name="inngest/function.invoked", data=data)
+
+
+async def test_draft_created_pings_reviewers(harness: Harness, loop_free_db: Database) -> None:
+    draft_id = new_id("drf")
+    event = SupportDraftCreated(
+        draft_id=draft_id, customer_id="cust_002", ticket_id="tkt_9", kind="reply"
+    ).to_event(id=f"draft-created-{draft_id}")
+    result = await harness.trigger("ping-reviewer-on-draft", event, {"deliver-local": SENT})
+    assert result.status is mocked.Status.COMPLETED, result.error
+    [row] = await rows_for(loop_free_db, f"draft-created:{draft_id}")
+    assert (row.channel, row.kind, row.status) == ("local", "reviewer_ping", "pending")
+    assert draft_id in row.subject and "cust_002" in row.body and "tkt_9" in row.body
+    assert result.output["deliveries"] == [SENT]
+
+
+async def test_refund_approval_request_carries_signed_decision_links(
+    harness: Harness, loop_free_db: Database
+) -> None:
+    request_id = new_id("rr")
+    event = RefundApprovalRequested(
+        request_id=request_id,
+        customer_id="cust_004",
+        order_id="ord_1007",
+        amount_cents=12000,
+        risk_score=0.5,
+        risk_level="medium",
+    ).to_event(id=f"refund-approval-{request_id}")
+    result = await harness.trigger("request-refund-approval", event, {"deliver-slack": SENT})
+    assert result.status is mocked.Status.COMPLETED, result.error
+    [row] = await rows_for(loop_free_db, f"refund-approval:{request_id}")
+    assert row.channel == "slack"
+    assert "120.00 USD" in row.subject and "medium" in row.subject
+    links = [part.split("|")[0].lstrip("<") for part in row.body.split("\n")[1].split(" | ")]
+    assert [urlsplit(link).query for link in links] == ["decision=approve", "decision=reject"]
+    url = urlsplit(links[0])
+    assert f"{url.scheme}://{url.netloc}" == GATEWAY_URL
+    claims = read_decision_token(DECISION_SECRET, url.path.removeprefix("/decisions/"))
+    assert (claims.kind, claims.request_id, claims.reviewer) == (
+        "refund",
+        request_id,
+        "support-lead",
+    )
+
+
+async def test_escalation_review_offers_approve_edit_reject(
+    harness: Harness, loop_free_db: Database
+) -> None:
+    escalation_id = new_id("esc")
+    event = EscalationReviewRequested(
+        escalation_id=escalation_id,
+        customer_id="cust_001",
+        ticket_id="tkt_1",
+        reason="legal threat",
+    ).to_event(id=f"escalation-review-{escalation_id}")
+    result = await harness.trigger("request-escalation-review", event, {"deliver-slack": SENT})
+    assert result.status is mocked.Status.COMPLETED, result.error
+    [row] = await rows_for(loop_free_db, f"escalation-review:{escalation_id}")
+    for decision in ("approve", "edit", "reject"):
+        assert f"?decision={decision}|{decision.capitalize()}>" in row.body
+    token = row.body.split("/decisions/")[1].split("?")[0]
+    assert read_decision_token(DECISION_SECRET, token).kind == "escalation"
+
+
+async def test_refund_failure_posts_to_support_once_even_when_replayed(
+    harness: Harness, loop_free_db: Database, slack: FakeSlackWebhook
+) -> None:
+    stripe_event_id = new_id("evt")
+    event = StripeChargeRefundFailed(
+        stripe_event_id=stripe_event_id,
+        charge_id="ch_seed_1001",
+        refund_id="re_1",
+        customer_id="cust_001",
+        amount_cents=1999,
+        currency="usd",
+        failure_reason="expired_or_canceled_card",
+    ).to_event(id=stripe_event_id)
+    first = await harness.trigger("post-refund-failure-to-support", event, {"deliver-slack": SENT})
+    [row] = await rows_for(loop_free_db, f"refund-failed:{stripe_event_id}")
+    # the real delivery, with the payload the subscriber would invoke with
+    delivered = await harness.trigger(
+        "deliver-notification",
+        invoked(
+            {
+                "notification_id": row.id,
+                "destination": "support",
+                "channel": "slack",
+                "kind": "refund_failed",
+                "throttle_key": "slack:support",
+            }
+        ),
+    )
+    assert delivered.status is mocked.Status.COMPLETED, delivered.error
+    assert delivered.output["outcome"] == "sent"
+    # a replay of the whole subscription finds the row sent and does not deliver again
+    replay = await harness.trigger("post-refund-failure-to-support", event)
+    assert first.status is replay.status is mocked.Status.COMPLETED
+    assert replay.output["deliveries"] == [{"notification_id": row.id, "outcome": "already_sent"}]
+    [post] = slack.posts
+    assert post.path.endswith("/support/fake")
+    assert "re_1" in post.text and "expired_or_canceled_card" in post.text
+    assert "19.99 USD" in post.text
+
+
+async def test_high_risk_profile_raises_an_alert(harness: Harness, loop_free_db: Database) -> None:
+    customer = "cust_005"
+    event = RiskProfileUpdated(
+        customer_id=customer,
+        score=0.8,
+        level="high",
+        previous_level="medium",
+        reasons=["2 disputes in the last 90 days"],
+    ).to_event(id=new_id("risk"))
+    result = await harness.trigger("alert-high-risk-profile", event, {"deliver-local": SENT})
+    assert result.status is mocked.Status.COMPLETED, result.error
+    [row] = await rows_for(loop_free_db, f"risk-high:{customer}:{event.id}")
+    assert "0.80" in row.body and "was medium" in row.body and "2 disputes" in row.body
+
+
+async def test_non_high_profile_update_is_ignored(harness: Harness) -> None:
+    # The trigger's `if` filters these out on the engine; the function also refuses them.
+    event = RiskProfileUpdated(customer_id="cust_005", score=0.4, level="medium").to_event(
+        id=new_id("risk")
+    )
+    result = await harness.trigger("alert-high-risk-profile", event)
+    assert result.output == {"skipped": "level is medium"}
+
+
+async def test_function_failed_alerts_ops_with_app_function_run_and_error(
+    harness: Harness, loop_free_db: Database
+) -> None:
+    run_id = new_id("run")
+    event = inngest.Event(
+        name="inngest/function.failed",
+        data={
+            "function_id": "support-worker-handle-customer-email",
+            "run_id": run_id,
+            "error": {"name": "OpenAIError", "message": "model unavailable"},
+            "event": {"name": "customer/email.received", "data": {"message_id": "msg_1"}},
+        },
+    )
+    result = await harness.trigger("alert-ops-on-function-failure", event, {"deliver-slack": SENT})
+    assert result.status is mocked.Status.COMPLETED, result.error
+    [row] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
+    for fact in (
+        "support-worker",
+        "handle-customer-email",
+        run_id,
+        "OpenAIError: model unavailable",
+    ):
+        assert fact in row.body
+
+
+def test_failed_ops_alert_delivery_does_not_alert_again() -> None:
+    failed_delivery = InngestFunctionFailed(
+        function_id="notifier-deliver-notification",
+        run_id="r1",
+        event={"name": "inngest/function.invoked", "data": {"kind": "ops_alert"}},
+    )
+    other_delivery = InngestFunctionFailed(
+        function_id="notifier-deliver-notification",
+        run_id="r2",
+        event={"name": "inngest/function.invoked", "data": {"kind": "approval_request"}},
+    )
+    assert ops_alert_loop_guard(failed_delivery) == "delivering an ops alert failed"
+    assert ops_alert_loop_guard(other_delivery) is None
+
+
+async def test_deliver_4xx_fails_without_a_second_post(
+    harness: Harness, loop_free_db: Database, slack: FakeSlackWebhook
+) -> None:
+    run_id = new_id("run")
+    event = InngestFunctionFailed(function_id="risk-worker-x", run_id=run_id)
+    await harness.trigger(
+        "alert-ops-on-function-failure",
+        inngest.Event(name=event.name, data=event.to_data()),
+        {"deliver-slack": SENT},
+    )
+    [row] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
+    slack.fail_next(403, "action_prohibited")
+    result = await harness.trigger(
+        "deliver-notification",
+        invoked(
+            {
+                "notification_id": row.id,
+                "destination": "ops",
+                "channel": "slack",
+                "kind": "ops_alert",
+                "throttle_key": "slack:ops",
+            }
+        ),
+    )
+    assert result.status is mocked.Status.FAILED
+    assert isinstance(result.error, inngest.NonRetriableError)
+    assert "action_prohibited" in str(result.error)
+    # mocked re-runs failed functions regardless of NonRetriableError; Slack still saw one post
+    assert slack.attempts == [("/services/T000/ops/fake", 403)]
+    [failed] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
+    assert failed.status == "failed"
+
+
+async def test_deliver_5xx_is_retried_by_the_step_and_sent_once(
+    harness: Harness, loop_free_db: Database, slack: FakeSlackWebhook
+) -> None:
+    draft_id = new_id("drf")
+    event = SupportDraftCreated(draft_id=draft_id, customer_id="cust_003").to_event(id=draft_id)
+    # route reviewer pings to Slack for this test
+    harness.deps.routes = type(harness.routes)(slack_destinations=frozenset({"reviewers"}))
+    await harness.trigger("ping-reviewer-on-draft", event, {"deliver-slack": SENT})
+    [row] = await rows_for(loop_free_db, f"draft-created:{draft_id}")
+    slack.fail_next(500, "internal_error", times=2)
+    result = await harness.trigger(
+        "deliver-notification",
+        invoked(
+            {
+                "notification_id": row.id,
+                "destination": "reviewers",
+                "channel": "slack",
+                "kind": "reviewer_ping",
+                "throttle_key": "slack:reviewers",
+            }
+        ),
+    )
+    assert result.status is mocked.Status.COMPLETED, result.error
+    assert [status for _, status in slack.attempts] == [500, 500, 200]
+    assert len(slack.posts) == 1
+    [sent] = await rows_for(loop_free_db, f"draft-created:{draft_id}")
+    assert (sent.status, sent.attempts) == ("sent", 3)
+
+
+async def test_deliver_rejects_a_malformed_payload(harness: Harness) -> None:
+    result = await harness.trigger("deliver-notification", invoked({"notification_id": ""}))
+    assert result.status is mocked.Status.FAILED
+    assert "invalid deliver request" in str(result.error)
