@@ -16,8 +16,6 @@ import fastapi
 import inngest
 import inngest.fast_api
 import pytest
-from inngest.experimental.ai.openai import Adapter as OpenAIAdapter
-
 from devserver.testing import (
     EngineHandle,
     make_client,
@@ -27,6 +25,7 @@ from devserver.testing import (
     sync_app,
     wait_for_run,
 )
+from inngest.experimental.ai.openai import Adapter as OpenAIAdapter
 
 APP = "exec"
 calls: Counter[str] = Counter()
@@ -344,7 +343,7 @@ async def test_failure_emits_system_events_and_runs_on_failure(inngest_engine, a
     [event_id] = await send_events(inngest_engine, [{"name": "exec/doomed", "data": {"tag": "d"}}])
     run = await wait_for_run(inngest_engine, event_id, status={"Failed"}, timeout=15)
     deadline = time.monotonic() + 10
-    while calls["d:on_failure"] < 1 and time.monotonic() < deadline:
+    while calls["d:on_failure"] < 1 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     assert calls["d:on_failure"] == 1
     assert "doomed to fail" in str(marks["failure_error"])
