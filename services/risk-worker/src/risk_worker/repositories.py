@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from service_kit.models import Customer, InboundWebhook, Order, RefundRequest, RiskProfile
+from service_kit.models import (
+    AuditLog,
+    Customer,
+    InboundWebhook,
+    Order,
+    RefundRequest,
+    RiskProfile,
+)
 from shared_events import RefundRiskInput, RiskAssessment
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -189,3 +196,13 @@ async def save_risk_profile(
         level=assessment.level,
         score=assessment.score,
     )
+
+
+async def previous_level_recorded(session: AsyncSession, audit_key: str) -> str | None:
+    """The level before an already-applied event ("" when there was no profile), from the
+    risk_profile_updated audit row of that event; None when the event was not applied yet."""
+    payload = await session.scalar(select(AuditLog.payload).where(AuditLog.key == audit_key))
+    if payload is None:
+        return None
+    previous = payload.get("previous_level")
+    return previous if isinstance(previous, str) else ""
