@@ -131,3 +131,159 @@ def serve_fake_openai() -> Iterator[FakeOpenAI]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with serve_fake_openai() as fake:
         yield fake
+
+
+# -- harness for running the functions through inngest.experimental.mocked ---------------------
+
+import asyncio  # noqa: E402
+from collections.abc import Coroutine  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from typing import TypeVar  # noqa: E402
+
+import inngest  # noqa: E402
+from inngest.experimental import mocked  # noqa: E402
+from service_kit.db import Database  # noqa: E402
+from service_kit.ids import new_id  # noqa: E402
+from service_kit.models import Customer, Message, Order, Ticket  # noqa: E402
+from shared_events import CustomerEmailReceived  # noqa: E402
+from support_worker.deps import FlowConfig, SupportWorkerDeps  # noqa: E402
+from support_worker.embeddings import LocalHashEmbedder  # noqa: E402
+from support_worker.functions import APP_ID, create_functions  # noqa: E402
+from support_worker.payments import LocalLedgerPayments  # noqa: E402
+
+T = TypeVar("T")
+
+
+class RecordingClient(mocked.Inngest):
+    """The mocked client, remembering every event the functions sent."""
+
+    def __init__(self) -> None:
+        super().__init__(app_id=APP_ID, is_production=False)
+        self.sent: list[inngest.Event] = []
+
+    async def send(
+        self, events: inngest.Event | list[inngest.Event], *, skip_middleware: bool = False
+    ) -> list[str]:
+        batch = events if isinstance(events, list) else [events]
+        self.sent.extend(batch)
+        return [event.id or "" for event in batch]
+
+    def sent_named(self, name: str) -> list[inngest.Event]:
+        return [event for event in self.sent if event.name == name]
+
+
+@dataclass
+class Conversation:
+    customer_id: str
+    ticket_id: str
+    message_id: str
+    order_ids: list[str]
+    tier: str
+
+    def event(self) -> inngest.Event:
+        data = CustomerEmailReceived(
+            message_id=self.message_id,
+            provider_message_id=f"pm-{self.message_id}",
+            customer_id=self.customer_id,
+            customer_tier=self.tier,  # type: ignore[arg-type]
+            ticket_id=self.ticket_id,
+            received_at=datetime.now(UTC),
+        )
+        return data.to_event(id=f"postmark-{self.message_id}")
+
+
+@dataclass
+class Harness:
+    loop: asyncio.AbstractEventLoop
+    db: Database
+    deps: SupportWorkerDeps
+    client: RecordingClient
+    functions: dict[str, inngest.Function[Any]]
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def trigger(
+        self,
+        fn_id: str,
+        events: inngest.Event | list[inngest.Event],
+        stubs: dict[str, object] | None = None,
+    ) -> Any:
+        return mocked.trigger(self.functions[fn_id], events, self.client, step_stubs=stubs or {})
+
+    def conversation(
+        self,
+        *,
+        subject: str,
+        body: str,
+        tier: str = "pro",
+        order_amounts: tuple[int, ...] = (2_000, 20_000),
+    ) -> Conversation:
+        return self.run(create_conversation(self.db, subject, body, tier, order_amounts))
+
+
+async def create_conversation(
+    db: Database, subject: str, body: str, tier: str, order_amounts: tuple[int, ...]
+) -> Conversation:
+    """A fresh customer (unique ids), orders, a ticket and the inbound message, as the gateway
+    would have stored them."""
+    customer_id = new_id("cust")
+    ticket_id = new_id("tkt")
+    message_id = new_id("msg")
+    order_ids = [new_id("ord") for _ in order_amounts]
+    async with db.transaction() as session:
+        session.add(
+            Customer(
+                id=customer_id, email=f"{customer_id}@example.com", name="Test Person", tier=tier
+            )
+        )
+        await session.flush()
+        for order_id, amount in zip(order_ids, order_amounts, strict=True):
+            session.add(
+                Order(
+                    id=order_id,
+                    customer_id=customer_id,
+                    amount_cents=amount,
+                    currency="usd",
+                    stripe_charge_id=f"ch_{order_id}",
+                )
+            )
+        session.add(Ticket(id=ticket_id, customer_id=customer_id, subject=subject))
+        await session.flush()
+        session.add(
+            Message(
+                id=message_id,
+                ticket_id=ticket_id,
+                customer_id=customer_id,
+                direction="inbound",
+                provider_message_id=f"pm-{message_id}",
+                subject=subject,
+                body_text=body.replace("{order}", order_ids[-1]),
+                received_at=datetime.now(UTC),
+            )
+        )
+    return Conversation(customer_id, ticket_id, message_id, order_ids, tier)
+
+
+def fast_flow() -> FlowConfig:
+    return FlowConfig(refund_auto_approve_max_cents=5_000)
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[Harness]:
+    # mocked.trigger drives the async functions on the thread's current event loop, so the test
+    # is sync and owns that loop; the database engine lives on it too.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    db = Database(database_url)
+    deps = SupportWorkerDeps(
+        db=db, flow=fast_flow(), payments=LocalLedgerPayments(), embedder=LocalHashEmbedder()
+    )
+    client = RecordingClient()
+    functions = {fn.local_id: fn for fn in create_functions(client, deps)}
+    try:
+        yield Harness(loop, db, deps, client, functions)
+    finally:
+        loop.run_until_complete(db.dispose())
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,699 @@
+"""The support worker's Inngest functions: the only module that imports `inngest`.
+
+Each function wraps domain code (agent, repositories, payments, embeddings). Every side effect is
+its own named `step.run` with a natural idempotency key; step outputs carry ids and short
+summaries only (the agent's reply and its paused state live in the `drafts` row: claim check).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import inngest
+from service_kit.audit import AuditAction
+from shared_events import (
+    SCORE_REFUND_RISK,
+    CustomerEmailReceived,
+    CustomerEscalationRequested,
+    CustomerHealthCheckRequested,
+    EscalationDecisionMade,
+    EscalationReviewRequested,
+    RefundApprovalDecided,
+    RefundApprovalRequested,
+    RefundRiskInput,
+    StripeChargeRefundFailed,
+    SupportDraftCreated,
+    TicketResolved,
+)
+from shared_events.refs import invoke
+from shared_events.steps import send_event, send_events, wait_for_event
+
+from .agent import AgentOutcome, RefundDecision, RefundIntent, compose_input, resume_agent
+from .agent import run_agent as run_support_agent
+from .deps import DbSupportBackend, SupportWorkerDeps
+from .payments import RefundFailed
+from .repositories import AuditContext, NotFound
+
+APP_ID = "support-worker"
+NO_REVIEW_HEADER = "[Sent without human review: no reviewer decided within the review window]"
+
+# Priority: enterprise runs jump the queue, pro next, standard last (seconds of head start).
+TIER_PRIORITY = (
+    "event.data.customer_tier == 'enterprise' ? 120 : (event.data.customer_tier == 'pro' ? 60 : 0)"
+)
+
+
+def _summary(outcome: AgentOutcome, draft_id: str) -> dict[str, Any]:
+    """What a run-agent / resume-agent step returns: ids and short facts, never text."""
+    return {
+        "status": outcome.status,
+        "draft_id": draft_id,
+        "pending_refunds": [intent.model_dump() for intent in outcome.pending_refunds],
+        "escalation_reasons": outcome.escalation_reasons,
+    }
+
+
+def create_functions(
+    client: inngest.Inngest, deps: SupportWorkerDeps
+) -> list[inngest.Function[Any]]:
+    """Every support-worker function, bound to `client` and `deps`."""
+    repo = deps.repo
+    flow = deps.flow
+
+    # -- 1. handle-customer-email -------------------------------------------------------------
+
+    @client.create_function(
+        fn_id="handle-customer-email",
+        trigger=CustomerEmailReceived.trigger(),
+        # 10 globally protects the model's rate limit and the DB pool; 2 per customer stops one
+        # noisy customer from taking every slot.
+        concurrency=[
+            inngest.Concurrency(limit=10),
+            inngest.Concurrency(limit=2, key="event.data.customer_id"),
+        ],
+        throttle=inngest.Throttle(limit=100, period=datetime.timedelta(minutes=1)),
+        priority=inngest.Priority(run=TIER_PRIORITY),
+        idempotency="event.data.message_id",
+    )
+    async def handle_customer_email(ctx: inngest.Context) -> dict[str, Any]:
+        email = CustomerEmailReceived.from_event(ctx.event)
+        step = ctx.step
+        audit = AuditContext(run_id=ctx.run_id, function_id="handle-customer-email")
+
+        async def audit_received() -> bool:
+            return await repo.audit(
+                AuditAction.MESSAGE_RECEIVED,
+                key=f"message-received-{email.message_id}",
+                ctx=audit,
+                customer_id=email.customer_id,
+                ticket_id=email.ticket_id,
+                payload={"message_id": email.message_id},
+            )
+
+        await step.run("audit-received", audit_received)
+
+        async def load_customer() -> dict[str, Any]:
+            try:
+                customer = await repo.load_customer(email.customer_id)
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
+            return {
+                "customer_id": customer.customer_id,
+                "tier": customer.tier,
+                "order_count": customer.order_count,
+            }
+
+        await step.run("load-customer", load_customer)
+
+        async def load_thread() -> list[str]:
+            return await repo.thread_message_ids(email.ticket_id, email.message_id)
+
+        thread_ids = await step.run("load-thread", load_thread)
+
+        def backend() -> DbSupportBackend:
+            return DbSupportBackend(
+                repo,
+                deps.embedder,
+                customer_id=email.customer_id,
+                message_id=email.message_id,
+                ticket_id=email.ticket_id,
+            )
+
+        async def store(outcome: AgentOutcome, round_number: int) -> dict[str, Any]:
+            draft_id = await repo.store_agent_result(
+                key=f"reply-{email.message_id}",
+                kind="reply",
+                customer_id=email.customer_id,
+                ticket_id=email.ticket_id,
+                message_id=email.message_id,
+                subject=subject,
+                reply=outcome.reply,
+                agent_state=outcome.state,
+                extra={"model": deps.model.model_name, "round": round_number},
+                run_id=ctx.run_id,
+            )
+            return _summary(outcome, draft_id)
+
+        subject = ""
+
+        async def run_agent() -> dict[str, Any]:
+            nonlocal subject
+            try:
+                agent_email = await repo.email_for_agent(
+                    email.message_id,
+                    list(thread_ids),
+                    customer_id=email.customer_id,
+                    ticket_id=email.ticket_id,
+                )
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
+            subject = f"Re: {agent_email.subject}" if agent_email.subject else "Re: your email"
+            outcome = await run_support_agent(compose_input(agent_email), backend(), deps.model)
+            return await store(outcome, 0)
+
+        result: dict[str, Any] = await step.run("run-agent", run_agent)
+
+        refunds: dict[str, str] = {}
+        escalation_reasons: list[str] = list(result["escalation_reasons"])
+        round_number = 0
+        while result["status"] == "needs_approval":
+            round_number += 1
+            decisions: dict[str, dict[str, Any]] = {}
+            for raw in result["pending_refunds"]:
+                intent = RefundIntent.model_validate(raw)
+                if round_number > flow.max_refund_rounds:
+                    decision = RefundDecision(approved=False, message="Too many refund requests.")
+                else:
+                    decision, status = await _refund_gate(ctx, email, intent)
+                    refunds[intent.order_id] = status
+                decisions[intent.call_id] = decision.model_dump()
+            draft_id = str(result["draft_id"])
+
+            async def resume(
+                draft_id: str = draft_id,
+                decisions: dict[str, dict[str, Any]] = decisions,
+                round_number: int = round_number,
+            ) -> dict[str, Any]:
+                state = await repo.agent_state(draft_id)
+                parsed = {k: RefundDecision.model_validate(v) for k, v in decisions.items()}
+                outcome = await resume_agent(state, parsed, backend(), deps.model)
+                return await store(outcome, round_number)
+
+            result = await step.run(f"resume-agent-{round_number}", resume)
+            escalation_reasons += result["escalation_reasons"]
+
+        draft_id = str(result["draft_id"])
+        escalated = bool(escalation_reasons)
+
+        async def save_draft_reply() -> bool:
+            return await repo.save_draft(
+                draft_id,
+                status="pending_review" if escalated else "approved",
+                audit_key=f"draft-saved-{draft_id}",
+                ctx=audit,
+            )
+
+        await step.run("save-draft-reply", save_draft_reply)
+
+        if escalated:
+
+            async def request_escalation() -> str:
+                return await repo.create_escalation(
+                    key=f"escalation-{email.message_id}",
+                    customer_id=email.customer_id,
+                    ticket_id=email.ticket_id,
+                    message_id=email.message_id,
+                    reason=escalation_reasons[0],
+                    draft_id=draft_id,
+                    ctx=audit,
+                )
+
+            escalation_id = await step.run("request-escalation", request_escalation)
+            await send_event(
+                step,
+                "emit-escalation-requested",
+                CustomerEscalationRequested(
+                    escalation_id=escalation_id,
+                    customer_id=email.customer_id,
+                    ticket_id=email.ticket_id,
+                    message_id=email.message_id,
+                    reason=escalation_reasons[0][:200] or "escalated by the agent",
+                ),
+                id=f"escalation-{escalation_id}",
+            )
+        else:
+
+            async def audit_sent() -> str:
+                return await repo.post_draft(
+                    draft_id, audit_key=f"message-sent-{email.message_id}", ctx=audit
+                )
+
+            await step.run("audit-sent", audit_sent)
+
+        await send_event(
+            step,
+            "emit-draft-created",
+            SupportDraftCreated(
+                draft_id=draft_id,
+                customer_id=email.customer_id,
+                ticket_id=email.ticket_id,
+                message_id=email.message_id,
+                kind="reply",
+            ),
+            id=f"draft-created-{draft_id}",
+        )
+        return {
+            "status": "escalated" if escalated else "replied",
+            "draft_id": draft_id,
+            "refunds": refunds,
+        }
+
+    # -- 2. the refund gate (a part of handle-customer-email) ----------------------------------
+
+    async def _refund_gate(
+        ctx: inngest.Context, email: CustomerEmailReceived, intent: RefundIntent
+    ) -> tuple[RefundDecision, str]:
+        """Decide one paused refund: auto-approve small low-risk ones, otherwise ask a human.
+        Returns the decision for the agent and a short status (issued / rejected / timed_out /
+        failed / invalid)."""
+        step = ctx.step
+        order_id = intent.order_id
+        audit = AuditContext(run_id=ctx.run_id, function_id="handle-customer-email")
+
+        async def create_request() -> dict[str, Any] | None:
+            record = await repo.create_refund_request(
+                key=f"refund-{email.message_id}-{order_id}",
+                customer_id=email.customer_id,
+                order_id=order_id,
+                ticket_id=email.ticket_id,
+                message_id=email.message_id,
+                amount_cents=intent.amount_cents,
+                reason=intent.reason,
+                ctx=audit,
+            )
+            if record is None:
+                return None
+            return {
+                "request_id": record.request_id,
+                "amount_cents": record.amount_cents,
+                "currency": record.currency,
+                "status": record.status,
+            }
+
+        request = await step.run(f"create-refund-request-{order_id}", create_request)
+        if request is None:
+            message = "That order is not on the customer's account or was already refunded."
+            return RefundDecision(approved=False, message=message), "invalid"
+        request_id = str(request["request_id"])
+        if request["status"] == "issued":  # a rerun from the top: the refund already went out
+            return RefundDecision(approved=True), "issued"
+        if request["status"] in ("rejected", "timed_out", "failed"):
+            message = f"The refund request was {request['status'].replace('_', ' ')}."
+            return RefundDecision(approved=False, message=message), str(request["status"])
+
+        risk = await invoke(
+            step,
+            f"score-refund-risk-{order_id}",
+            SCORE_REFUND_RISK,
+            RefundRiskInput(
+                request_id=request_id,
+                customer_id=email.customer_id,
+                order_id=order_id,
+                amount_cents=int(request["amount_cents"]),
+                currency=str(request["currency"]),
+                reason=intent.reason[:200],
+            ),
+            timeout=flow.risk_invoke_timeout,
+        )
+        auto = (
+            int(request["amount_cents"]) <= flow.refund_auto_approve_max_cents
+            and risk.level == "low"
+        )
+
+        async def record_risk() -> bool:
+            await repo.record_risk(
+                request_id, score=risk.score, level=risk.level, reasons=risk.reasons, auto=auto
+            )
+            return auto
+
+        await step.run(f"record-risk-{order_id}", record_risk)
+
+        approved, decided_by, timed_out = True, "auto", False
+        if not auto:
+
+            async def record_pending_approval() -> bool:
+                return await repo.audit(
+                    AuditAction.REFUND_APPROVAL_REQUESTED,
+                    key=f"refund-approval-requested-{request_id}",
+                    ctx=audit,
+                    customer_id=email.customer_id,
+                    ticket_id=email.ticket_id,
+                    payload={"request_id": request_id, "risk_level": risk.level},
+                )
+
+            await step.run(f"request-refund-approval-{order_id}", record_pending_approval)
+            await send_event(
+                step,
+                f"notify-refund-approver-{order_id}",
+                RefundApprovalRequested(
+                    request_id=request_id,
+                    customer_id=email.customer_id,
+                    order_id=order_id,
+                    ticket_id=email.ticket_id,
+                    amount_cents=int(request["amount_cents"]),
+                    currency=str(request["currency"]),
+                    risk_score=risk.score,
+                    risk_level=risk.level,
+                ),
+                id=f"refund-approval-{request_id}",
+            )
+            decided = await wait_for_event(
+                step,
+                f"await-refund-approval-{order_id}",
+                RefundApprovalDecided,
+                match={"request_id": request_id},
+                timeout=flow.refund_approval_timeout,
+            )
+            if decided is not None:
+                approved, decided_by = decided.approved, decided.reviewer
+            else:
+                # The gateway stores a decision before it sends the event: one that arrived
+                # before this wait was registered is in the approvals table, not lost.
+                async def read_stored_decision() -> list[str] | None:
+                    stored = await repo.refund_decision(request_id)
+                    return list(stored) if stored else None
+
+                stored = await step.run(f"check-refund-decision-{order_id}", read_stored_decision)
+                if stored is None:
+                    approved, decided_by, timed_out = False, "timeout", True
+                else:
+                    approved, decided_by = stored[0] == "approve", stored[1]
+
+            async def record_decision() -> str:
+                await repo.decide_refund(
+                    request_id, approved=approved, decided_by=decided_by, timed_out=timed_out
+                )
+                return decided_by
+
+            await step.run(f"record-refund-decision-{order_id}", record_decision)
+
+        if approved:
+
+            async def issue_refund() -> dict[str, Any]:
+                record = await repo.refund(request_id)
+                try:
+                    receipt = await deps.payments.refund(
+                        idempotency_key=request_id,
+                        charge_id=record.charge_id,
+                        amount_cents=record.amount_cents,
+                        currency=record.currency,
+                    )
+                except RefundFailed as error:
+                    await repo.mark_refund_blocked(
+                        request_id, outcome="failed", decided_by=decided_by, ctx=audit
+                    )
+                    return {"issued": False, "error": str(error)[:200]}
+                await repo.mark_refund_issued(
+                    request_id, provider_refund_id=receipt.provider_refund_id, ctx=audit
+                )
+                return {"issued": True, "provider_refund_id": receipt.provider_refund_id}
+
+            issued = await step.run(f"issue-refund-{order_id}", issue_refund)
+            if issued["issued"]:
+                return RefundDecision(approved=True), "issued"
+            message = "The payment provider declined the refund; a colleague will follow up."
+            return RefundDecision(approved=False, message=message), "failed"
+
+        outcome = "timed_out" if timed_out else "rejected"
+
+        async def audit_blocked() -> bool:
+            return await repo.mark_refund_blocked(
+                request_id, outcome=outcome, decided_by=decided_by, ctx=audit
+            )
+
+        await step.run(f"audit-refund-blocked-{order_id}", audit_blocked)
+        if timed_out:
+            message = "No reviewer approved the refund in time, so it was not issued."
+        else:
+            message = "A reviewer declined the refund for this order."
+        return RefundDecision(approved=False, message=message), outcome
+
+    # -- 3. escalate-with-human-approval ------------------------------------------------------
+
+    @client.create_function(
+        fn_id="escalate-with-human-approval",
+        trigger=CustomerEscalationRequested.trigger(),
+        concurrency=[inngest.Concurrency(limit=5)],
+    )
+    async def escalate_with_human_approval(ctx: inngest.Context) -> dict[str, Any]:
+        request = CustomerEscalationRequested.from_event(ctx.event)
+        step = ctx.step
+        escalation_id = request.escalation_id
+        audit = AuditContext(run_id=ctx.run_id, function_id="escalate-with-human-approval")
+
+        await send_event(
+            step,
+            "notify-reviewer",
+            EscalationReviewRequested(
+                escalation_id=escalation_id,
+                customer_id=request.customer_id,
+                ticket_id=request.ticket_id,
+                reason=request.reason,
+            ),
+            id=f"escalation-review-{escalation_id}",
+        )
+        decided = await wait_for_event(
+            step,
+            "wait-for-decision",
+            EscalationDecisionMade,
+            match={"escalation_id": escalation_id},
+            timeout=flow.escalation_timeout,
+        )
+        decision: str
+        reviewer: str
+        approval_id: str | None
+        if decided is not None:
+            decision, reviewer, approval_id = (
+                decided.decision,
+                decided.reviewer,
+                decided.approval_id,
+            )
+        else:
+
+            async def read_stored_decision() -> list[str] | None:
+                stored = await repo.escalation_decision(escalation_id)
+                return list(stored) if stored else None
+
+            stored = await step.run("check-stored-decision", read_stored_decision)
+            if stored is None:
+                decision, reviewer, approval_id = "timeout", "timeout", None
+            else:
+                decision, reviewer, approval_id = stored[0], stored[1], stored[2]
+
+        outcomes = {
+            "approve": ("approved", AuditAction.ESCALATION_APPROVED, "audit-approved"),
+            "edit": ("edited", AuditAction.ESCALATION_EDITED, "audit-edited"),
+            "reject": ("rejected", AuditAction.ESCALATION_REJECTED, "audit-rejected"),
+            "timeout": ("timed_out", AuditAction.ESCALATION_TIMED_OUT, "audit-timeout"),
+        }
+        outcome, action, step_id = outcomes[decision]
+
+        async def audit_decision() -> bool:
+            final_text = None
+            if decision == "edit" and approval_id:
+                final_text = await repo.edited_text(approval_id)
+            return await repo.resolve_escalation(
+                escalation_id,
+                outcome=outcome,
+                reviewer=reviewer,
+                action=action,
+                ctx=audit,
+                final_text=final_text,
+            )
+
+        await step.run(step_id, audit_decision)
+        if decision == "reject":
+            return {"escalation_id": escalation_id, "outcome": outcome, "posted": False}
+
+        async def post_reply() -> str | None:
+            draft_id = await repo.escalation_draft_id(escalation_id)
+            if draft_id is None:
+                return None
+            text = await repo.escalation_text(escalation_id)
+            message_id = await repo.post_draft(
+                draft_id,
+                audit_key=f"message-sent-{request.message_id}",
+                ctx=audit,
+                text=text,
+                header=NO_REVIEW_HEADER if decision == "timeout" else None,
+            )
+            await repo.mark_escalation_posted(escalation_id, message_id)
+            return message_id
+
+        posted = await step.run("post-reply", post_reply)
+        return {"escalation_id": escalation_id, "outcome": outcome, "posted": posted is not None}
+
+    # -- 4. daily-health-check + customer-health-check ----------------------------------------
+
+    @client.create_function(
+        fn_id="daily-health-check",
+        trigger=inngest.TriggerCron(cron="0 9 * * *"),
+        singleton=inngest.Singleton(mode="skip"),
+    )
+    async def daily_health_check(ctx: inngest.Context) -> dict[str, Any]:
+        async def fetch_eligible() -> dict[str, Any]:
+            today = datetime.datetime.now(datetime.UTC).date()
+            eligible = await repo.eligible_for_health_check(today)
+            return {"date": today.isoformat(), "customers": [list(pair) for pair in eligible]}
+
+        found = await ctx.step.run("fetch-eligible-customers", fetch_eligible)
+        check_date = datetime.date.fromisoformat(found["date"])
+        events = [
+            (
+                f"health-{customer_id}-{check_date.isoformat()}",
+                CustomerHealthCheckRequested(
+                    customer_id=customer_id, customer_tier=tier, check_date=check_date
+                ),
+            )
+            for customer_id, tier in found["customers"]
+        ]
+        await send_events(ctx.step, "fan-out-health-checks", events)
+        return {"customers_scheduled": len(events), "date": found["date"]}
+
+    @client.create_function(
+        fn_id="customer-health-check",
+        trigger=CustomerHealthCheckRequested.trigger(),
+        concurrency=[inngest.Concurrency(limit=5)],
+        throttle=inngest.Throttle(limit=30, period=datetime.timedelta(minutes=1)),
+        rate_limit=inngest.RateLimit(
+            limit=1, period=datetime.timedelta(hours=24), key="event.data.customer_id"
+        ),
+    )
+    async def customer_health_check(ctx: inngest.Context) -> dict[str, Any]:
+        check = CustomerHealthCheckRequested.from_event(ctx.event)
+        audit = AuditContext(run_id=ctx.run_id, function_id="customer-health-check")
+
+        async def draft_outreach() -> str:
+            try:
+                ref = await repo.draft_proactive_outreach(
+                    check.customer_id, check.check_date, ctx=audit
+                )
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
+            return ref.draft_id
+
+        draft_id = await ctx.step.run("draft-outreach", draft_outreach)
+        await send_event(
+            ctx.step,
+            "emit-draft-created",
+            SupportDraftCreated(draft_id=draft_id, customer_id=check.customer_id, kind="proactive"),
+            id=f"draft-created-{draft_id}",
+        )
+        return {"customer_id": check.customer_id, "draft_id": draft_id}
+
+    # -- 5. follow-up-after-reply -------------------------------------------------------------
+
+    @client.create_function(
+        fn_id="follow-up-after-reply",
+        trigger=SupportDraftCreated.trigger(if_exp="event.data.kind == 'reply'"),
+        cancel=[
+            inngest.Cancel(
+                event=CustomerEmailReceived.name,
+                if_exp="async.data.customer_id == event.data.customer_id",
+            )
+        ],
+    )
+    async def follow_up_after_reply(ctx: inngest.Context) -> dict[str, Any]:
+        created = SupportDraftCreated.from_event(ctx.event)
+        audit = AuditContext(run_id=ctx.run_id, function_id="follow-up-after-reply")
+        await ctx.step.sleep("wait-before-follow-up", flow.follow_up_delay)
+        if created.ticket_id is None:
+            return {"status": "no_ticket"}
+        ticket_id = created.ticket_id
+
+        async def close_ticket() -> bool:
+            return await repo.close_ticket(ticket_id, ctx=audit)
+
+        await ctx.step.run("close-ticket", close_ticket)
+
+        async def request_feedback() -> str | None:
+            return await repo.send_feedback_request(created.draft_id, ctx=audit)
+
+        message_id = await ctx.step.run("request-feedback", request_feedback)
+        return {"status": "closed", "ticket_id": ticket_id, "feedback_message_id": message_id}
+
+    # -- 6. batch-embed-resolved-tickets ------------------------------------------------------
+
+    @client.create_function(
+        fn_id="batch-embed-resolved-tickets",
+        trigger=TicketResolved.trigger(),
+        batch_events=inngest.Batch(
+            max_size=flow.embed_batch_size, timeout=flow.embed_batch_timeout
+        ),
+    )
+    async def batch_embed_resolved_tickets(ctx: inngest.Context) -> dict[str, Any]:
+        resolved = TicketResolved.from_events(list(ctx.events))
+        ticket_ids = list(dict.fromkeys(event.ticket_id for event in resolved))
+
+        # Load, embed (ONE provider call for the whole batch) and upsert in one step: the vectors
+        # are too large for a step output, and the upsert keyed by ticket id makes a retry safe.
+        async def embed_batch() -> dict[str, Any]:
+            tickets = await repo.ticket_texts(ticket_ids)
+            vectors = await deps.embedder.embed([ticket.text for ticket in tickets])
+            stored = await repo.store_embeddings(
+                list(zip(tickets, vectors, strict=True)),
+                model=deps.embedder.model,
+                batch_id=ctx.run_id,
+            )
+            return {"embedded": stored, "model": deps.embedder.model}
+
+        result = await ctx.step.run("embed-batch", embed_batch)
+        return {"events": len(resolved), "tickets": len(ticket_ids), **result}
+
+    # -- 7. weekly-agent-metrics --------------------------------------------------------------
+
+    @client.create_function(
+        fn_id="weekly-agent-metrics",
+        trigger=inngest.TriggerCron(cron="0 9 * * 1"),
+    )
+    async def weekly_agent_metrics(ctx: inngest.Context) -> dict[str, Any]:
+        async def compute() -> dict[str, Any]:
+            today = datetime.datetime.now(datetime.UTC).date()
+            this_week = today - datetime.timedelta(days=today.weekday())
+            last_week = this_week - datetime.timedelta(days=7)
+            return await repo.compute_weekly_metrics(last_week, run_id=ctx.run_id)
+
+        return await ctx.step.run("compute-weekly-metrics", compute)
+
+    # -- 8. handle-refund-failed --------------------------------------------------------------
+
+    @client.create_function(
+        fn_id="handle-refund-failed",
+        trigger=StripeChargeRefundFailed.trigger(),
+    )
+    async def handle_refund_failed(ctx: inngest.Context) -> dict[str, Any]:
+        failed = StripeChargeRefundFailed.from_event(ctx.event)
+
+        async def draft_follow_up() -> dict[str, Any] | None:
+            ref = await repo.draft_refund_failed_follow_up(
+                stripe_event_id=failed.stripe_event_id,
+                charge_id=failed.charge_id,
+                refund_id=failed.refund_id,
+                failure_reason=failed.failure_reason,
+                run_id=ctx.run_id,
+            )
+            if ref is None:
+                return None
+            return {
+                "draft_id": ref.draft_id,
+                "customer_id": ref.customer_id,
+                "ticket_id": ref.ticket_id,
+            }
+
+        ref = await ctx.step.run("draft-follow-up", draft_follow_up)
+        if ref is None:
+            return {"status": "no_matching_ticket"}
+        await send_event(
+            ctx.step,
+            "emit-draft-created",
+            SupportDraftCreated(
+                draft_id=ref["draft_id"],
+                customer_id=ref["customer_id"],
+                ticket_id=ref["ticket_id"],
+                kind="refund_failed",
+            ),
+            id=f"draft-created-{ref['draft_id']}",
+        )
+        return {"status": "drafted", **ref}
+
+    return [
+        handle_customer_email,
+        escalate_with_human_approval,
+        daily_health_check,
+        customer_health_check,
+        follow_up_after_reply,
+        batch_embed_resolved_tickets,
+        weekly_agent_metrics,
+        handle_refund_failed,
+    ]
