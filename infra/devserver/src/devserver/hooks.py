@@ -8,6 +8,7 @@ does not (yet), `NoFlowControl` is used: every event runs, every job may start a
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -161,5 +162,9 @@ def load_flow_control(engine: FlowEngine) -> FlowControl:
     factory = getattr(module, "create_flow_control", None)
     if factory is None:
         return NoFlowControl()
-    flow: FlowControl = factory(engine)
+    try:
+        flow: FlowControl = factory(engine)
+    except Exception:
+        logging.getLogger("devserver.hooks").exception("flow control unavailable; running without")
+        return NoFlowControl()
     return flow
