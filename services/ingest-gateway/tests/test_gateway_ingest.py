@@ -1,0 +1,271 @@
+"""Accepting deliveries against the real system of record (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from ingest_gateway import decisions
+from ingest_gateway.http_body import GatewayHTTPError
+from ingest_gateway.ingest import accept_generic, accept_postmark, accept_stripe
+from ingest_gateway.postmark import parse_inbound
+from ingest_gateway.stripe_webhooks import parse_event
+from service_kit.db import Database
+from service_kit.decision_tokens import issue_decision_token, read_decision_token
+from service_kit.models import Approval, Customer, InboundWebhook, Message, OutboxEvent, Ticket
+from shared_events import TicketResolved
+from sqlalchemy import func, select
+
+
+def _postmark(message_id: str, sender: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "MessageID": message_id,
+        "From": sender,
+        "FromFull": {"Email": sender, "Name": "Someone", "MailboxHash": ""},
+        "Subject": "Where is my refund?",
+        "TextBody": "I asked for a refund last week.",
+        "Date": "Mon, 2 Nov 2026 10:00:00 +0000",
+        "Headers": [{"Name": "Message-ID", "Value": f"<{message_id}@mail.example.com>"}],
+        **extra,
+    }
+
+
+async def _count(db: Database, model: Any, *where: Any) -> int:
+    async with db.session() as session:
+        return int(
+            (
+                await session.execute(select(func.count()).select_from(model).where(*where))
+            ).scalar_one()
+        )
+
+
+async def test_postmark_email_is_stored_once_with_one_outbox_row(database: Database) -> None:
+    message_id = f"pm-{uuid.uuid4()}"
+    email = parse_inbound(_postmark(message_id, "ada@example.com"))
+    results = [await accept_postmark(database, email) for _ in range(3)]
+    assert [r.status for r in results] == ["accepted", "duplicate", "duplicate"]
+    assert await _count(database, Message, Message.provider_message_id == message_id) == 1
+    async with database.session() as session:
+        message = (
+            await session.execute(select(Message).where(Message.provider_message_id == message_id))
+        ).scalar_one()
+        outbox = (
+            await session.execute(
+                select(OutboxEvent).where(OutboxEvent.event_id == f"postmark-{message_id}")
+            )
+        ).scalar_one()
+    assert message.customer_id == "cust_001"  # the seeded customer with that address
+    assert message.body_text == "I asked for a refund last week."
+    assert message.direction == "inbound"
+    assert outbox.status == "pending"
+    assert outbox.event_name == "customer/email.received"
+    # Claim check: the event names the message, never carries its text or the address.
+    assert outbox.payload["message_id"] == message.id
+    assert outbox.payload["customer_tier"] == "enterprise"
+    assert "I asked" not in str(outbox.payload) and "ada@" not in str(outbox.payload)
+
+
+async def test_unknown_sender_becomes_a_standard_customer(database: Database) -> None:
+    sender = f"new-{uuid.uuid4().hex[:8]}@Example.org"
+    email = parse_inbound(_postmark(f"pm-{uuid.uuid4()}", sender))
+    result = await accept_postmark(database, email)
+    assert result.status == "accepted"
+    async with database.session() as session:
+        customer = (
+            await session.execute(select(Customer).where(Customer.email == sender.lower()))
+        ).scalar_one()
+    assert customer.tier == "standard"
+    assert customer.id.startswith("cust_")
+
+
+async def test_concurrent_first_emails_from_one_new_sender_make_one_customer(
+    database: Database,
+) -> None:
+    sender = f"race-{uuid.uuid4().hex[:8]}@example.net"
+    emails = [parse_inbound(_postmark(f"pm-{uuid.uuid4()}", sender)) for _ in range(8)]
+    results = await asyncio.gather(*(accept_postmark(database, e) for e in emails))
+    assert all(r.status == "accepted" for r in results)
+    assert await _count(database, Customer, Customer.email == sender) == 1
+    assert await _count(database, Message, Message.from_address == sender) == 8
+
+
+async def test_concurrent_duplicate_deliveries_store_one_message(database: Database) -> None:
+    message_id = f"pm-{uuid.uuid4()}"
+    email = parse_inbound(_postmark(message_id, "grace@example.com"))
+    results = await asyncio.gather(*(accept_postmark(database, email) for _ in range(5)))
+    assert sorted(r.status for r in results) == ["accepted"] + ["duplicate"] * 4
+    assert await _count(database, Message, Message.provider_message_id == message_id) == 1
+    assert (
+        await _count(database, OutboxEvent, OutboxEvent.event_id == f"postmark-{message_id}") == 1
+    )
+
+
+async def test_a_reply_lands_on_the_same_ticket(database: Database) -> None:
+    first_id = f"pm-{uuid.uuid4()}"
+    first = parse_inbound(_postmark(first_id, "linus@example.com"))
+    reply_payload = _postmark(f"pm-{uuid.uuid4()}", "linus@example.com")
+    reply_payload["Headers"] = [
+        {"Name": "In-Reply-To", "Value": "<reply-from-us@nerve>"},
+        {"Name": "References", "Value": f"<{first_id}@mail.example.com> <reply-from-us@nerve>"},
+    ]
+    await accept_postmark(database, first)
+    await accept_postmark(database, parse_inbound(reply_payload))
+    async with database.session() as session:
+        tickets = (
+            (
+                await session.execute(
+                    select(Message.ticket_id).where(Message.from_address == "linus@example.com")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        thread = await session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.thread_key == f"<{first_id}@mail.example.com>")
+        )
+    assert thread == 1
+    assert len(set(tickets[-2:])) == 1
+
+
+def _stripe(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": event_type,
+        "data": {"object": obj},
+    }
+
+
+async def test_dispute_is_stored_with_the_order_customer(database: Database) -> None:
+    payload = _stripe(
+        "charge.dispute.created",
+        {
+            "id": "dp_1",
+            "object": "dispute",
+            "amount": 1999,
+            "charge": "ch_seed_1001",
+            "currency": "usd",
+            "reason": "fraudulent",
+        },
+    )
+    result = await accept_stripe(database, parse_event(payload))
+    again = await accept_stripe(database, parse_event(payload))
+    assert (result.status, again.status) == ("accepted", "duplicate")
+    async with database.session() as session:
+        row = (
+            await session.execute(
+                select(InboundWebhook).where(
+                    InboundWebhook.source == "stripe", InboundWebhook.external_id == payload["id"]
+                )
+            )
+        ).scalar_one()
+        outbox = (
+            await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == payload["id"]))
+        ).scalar_one()
+    assert row.event_type == "stripe/charge.dispute.created"
+    assert row.payload["customer_id"] == "cust_001"
+    assert outbox.payload["customer_id"] == "cust_001"
+    assert outbox.payload["dispute_id"] == "dp_1"
+
+
+async def test_customer_from_metadata_when_no_order_matches(database: Database) -> None:
+    payload = _stripe(
+        "charge.refunded",
+        {
+            "id": f"ch_{uuid.uuid4().hex[:10]}",
+            "object": "charge",
+            "amount_refunded": 500,
+            "currency": "usd",
+            "metadata": {"customer_id": "cust_003"},
+        },
+    )
+    await accept_stripe(database, parse_event(payload))
+    async with database.session() as session:
+        outbox = (
+            await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == payload["id"]))
+        ).scalar_one()
+    assert outbox.event_name == "stripe/charge.refunded"
+    assert outbox.payload["customer_id"] == "cust_003"
+
+
+async def test_unknown_stripe_type_stores_nothing(database: Database) -> None:
+    payload = _stripe("customer.created", {"id": "cus_1"})
+    result = await accept_stripe(database, parse_event(payload))
+    assert result.status == "ignored"
+    assert await _count(database, InboundWebhook, InboundWebhook.external_id == payload["id"]) == 0
+    assert await _count(database, OutboxEvent, OutboxEvent.event_id == payload["id"]) == 0
+
+
+async def test_generic_delivery_once(database: Database) -> None:
+    ticket = f"tkt_{uuid.uuid4().hex[:8]}"
+    event = TicketResolved(ticket_id=ticket, customer_id="cust_002", resolved_by="helpdesk")
+    first = await accept_generic(database, source="helpdesk", external_id=ticket, event=event)
+    second = await accept_generic(database, source="helpdesk", external_id=ticket, event=event)
+    assert (first.status, second.status) == ("accepted", "duplicate")
+    assert await _count(database, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{ticket}") == 1
+
+
+SECRET = "decision-ingest-secret-0123456789"
+
+
+async def test_decision_is_stored_before_publishing_and_single_use(database: Database) -> None:
+    request_id = f"rfd_{uuid.uuid4().hex[:10]}"
+    token = issue_decision_token(
+        SECRET, kind="refund", request_id=request_id, reviewer="lead", ttl=timedelta(hours=1)
+    )
+    claims = read_decision_token(SECRET, token)
+    recorded = await decisions.record_decision(database, claims, "approve", None)
+    async with database.session() as session:
+        approval = (
+            await session.execute(select(Approval).where(Approval.request_id == request_id))
+        ).scalar_one()
+        outbox = (
+            await session.execute(
+                select(OutboxEvent).where(OutboxEvent.event_id == f"refund-decision-{request_id}")
+            )
+        ).scalar_one()
+    assert approval.id == recorded.approval_id
+    assert (approval.decision, approval.reviewer, approval.token_id) == (
+        "approve",
+        "lead",
+        claims.jti,
+    )
+    assert outbox.payload["approved"] is True
+    assert outbox.payload["approval_id"] == approval.id
+
+    # The same token again, or another token for the same request: 409, nothing new queued.
+    other = read_decision_token(
+        SECRET,
+        issue_decision_token(SECRET, kind="refund", request_id=request_id, reviewer="lead", ttl=60),
+    )
+    for again in (claims, other):
+        with pytest.raises(GatewayHTTPError) as caught:
+            await decisions.record_decision(database, again, "reject", None)
+        assert caught.value.status_code == 409
+    assert await _count(database, Approval, Approval.request_id == request_id) == 1
+
+
+async def test_concurrent_decisions_record_exactly_one(database: Database) -> None:
+    request_id = f"esc_{uuid.uuid4().hex[:10]}"
+    claims = [
+        read_decision_token(
+            SECRET,
+            issue_decision_token(
+                SECRET, kind="escalation", request_id=request_id, reviewer=f"r{i}", ttl=60
+            ),
+        )
+        for i in range(4)
+    ]
+    outcomes = await asyncio.gather(
+        *(decisions.record_decision(database, c, "approve", None) for c in claims),
+        return_exceptions=True,
+    )
+    recorded = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, GatewayHTTPError) and o.status_code == 409]
+    assert len(recorded) == 1 and len(refused) == 3
+    assert await _count(database, Approval, Approval.request_id == request_id) == 1
