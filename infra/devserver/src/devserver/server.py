@@ -189,6 +189,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router_v1)
     app.include_router(router_v2, prefix="/v2")
     app.include_router(router_v2, prefix="/api/v2")
+    # Flow-control introspection (devserver-only route, owned by devserver.flow).
+    from devserver.flow.api import router as flow_router
+
+    app.include_router(flow_router, prefix="/v2")
+    app.include_router(flow_router, prefix="/api/v2")
     _ = new_ulid
 
     # Dashboard (/) and MCP (/mcp): owned by the dashboard engineer, see MOUNTS.md.
