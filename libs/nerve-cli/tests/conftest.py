@@ -66,7 +66,7 @@ def build_app(fake: FakeEngine) -> FastAPI:
         data = [e for e in fake.events if name is None or e["name"] == name]
         return {"data": data, "metadata": {}}
 
-    @app.get("/v1/events/{internal_id}/runs")
+    @app.get("/v2/events/{internal_id}/runs")
     async def runs_for_event(internal_id: str) -> Any:
         ids = fake.event_runs.get(internal_id, [])
         return {"data": [fake.runs[i] for i in ids], "metadata": {}}
@@ -98,7 +98,11 @@ def build_app(fake: FakeEngine) -> FastAPI:
         query = list(request.query_params.multi_items())
         fake.run_queries.append(query)
         wanted_fn = request.query_params.get("function_id")
-        statuses = request.query_params.getlist("status")
+        statuses = (
+            (request.query_params.get("status") or "").split(",")
+            if request.query_params.get("status")
+            else []
+        )
         data = [
             r
             for r in fake.runs.values()

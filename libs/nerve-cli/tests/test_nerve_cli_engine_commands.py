@@ -142,22 +142,22 @@ def test_runs_inspect_shows_status_and_steps(fake_engine) -> None:
     assert "audit-received" in out and "run-agent" in out
 
 
-def test_rerun_every_failed_run_of_a_function_from_a_step(fake_engine) -> None:
+def test_rerun_every_failed_run_of_a_function_in_a_window_from_a_step(fake_engine) -> None:
+    fn = "support-worker-handle-customer-email"
     for index in range(5):
-        fake_engine.add_run(
-            f"f{index}", "support-worker-handle-customer-email", "Failed", "2026-01-01T00:00:00Z"
-        )
-    fake_engine.add_run(
-        "ok", "support-worker-handle-customer-email", "Completed", "2026-01-01T00:00:00Z"
-    )
+        fake_engine.add_run(f"f{index}", fn, "Failed", "2026-01-01T00:00:00Z")
+    fake_engine.add_run("ok", fn, "Completed", "2026-01-01T00:00:00Z")
+    fake_engine.add_run("too-old", fn, "Failed", "2025-06-01T00:00:00Z")
     fake_engine.add_run("other", "notifier-ping", "Failed", "2026-01-01T00:00:00Z")
     code, out = invoke(
         fake_engine.base_url,
         "rerun",
         "--function",
-        "support-worker-handle-customer-email",
+        fn,
         "--since",
-        "1h",
+        "2025-12-31T00:00:00Z",
+        "--until",
+        "2026-01-02T00:00:00Z",
         "--from-step",
         "run-agent",
     )

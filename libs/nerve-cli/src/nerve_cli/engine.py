@@ -74,7 +74,9 @@ class RunSummary:
             run_id=str(run_id),
             status=str(data.get("status") or "Unknown"),
             function_id=str(function_id),
-            started_at=_opt_str(data.get("run_started_at") or data.get("started_at")),
+            started_at=_opt_str(
+                data.get("run_started_at") or data.get("started_at") or data.get("queued_at")
+            ),
             ended_at=_opt_str(data.get("ended_at")),
             raw=data,
         )
@@ -82,6 +84,25 @@ class RunSummary:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _in_window(run: RunSummary, since: datetime | None, until: datetime | None) -> bool:
+    started = _parse_time(run.started_at)
+    if started is None:
+        return True
+    if since is not None and started < since:
+        return False
+    return not (until is not None and started > until)
 
 
 class EngineClient:
@@ -164,7 +185,11 @@ class EngineClient:
         return None
 
     def event_runs(self, internal_event_id: str) -> list[RunSummary]:
-        data = self._data("GET", f"/v1/events/{internal_event_id}/runs")
+        """Runs of an event: /v2 (names functions by slug), else /v1 (by UUID)."""
+        try:
+            data = self._data("GET", f"/v2/events/{internal_event_id}/runs")
+        except EngineError:
+            data = self._data("GET", f"/v1/events/{internal_event_id}/runs")
         return [RunSummary.from_json(item) for item in data or []]
 
     # -- runs --------------------------------------------------------------------------------
@@ -212,8 +237,9 @@ class EngineClient:
             params.append(("function_id", function_id))
         if app_id:
             params.append(("app_id", app_id))
-        for item in status or []:
-            params.append(("status", item))
+        if status:
+            # One comma-separated value: what the devserver parses, and a plain value for one.
+            params.append(("status", ",".join(status)))
         if since:
             params.append(("from", rfc3339(since)))
         if until:
@@ -226,7 +252,11 @@ class EngineClient:
             body = response.json()
             items = body.get("data") or []
             for item in items:
-                yield RunSummary.from_json(item)
+                run = RunSummary.from_json(item)
+                # The window is also applied here: not every server filters by from/until.
+                if not _in_window(run, since, until):
+                    continue
+                yield run
                 seen += 1
                 if seen >= limit:
                     return

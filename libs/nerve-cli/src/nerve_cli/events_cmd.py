@@ -260,9 +260,10 @@ def wait_for_event_runs(
 
 
 def _print_runs(runs: list[RunSummary]) -> None:
-    table = Table("run id", "function", "status")
+    table = Table("function", "status")
+    table.add_column("run id", no_wrap=True)
     for run in runs:
-        table.add_row(run.run_id, run.function_id, run.status)
+        table.add_row(run.function_id, run.status, run.run_id)
     console.print(table)
 
 

@@ -72,9 +72,10 @@ def list_runs(
         for run in runs:
             console.print_json(json.dumps(dict(run.raw), default=str))
         return
-    table = Table("run id", "function", "status", "started", "ended")
+    table = Table("function", "status", "started", "ended")
+    table.add_column("run id", no_wrap=True)
     for run in runs:
-        table.add_row(run.run_id, run.function_id, run.status, run.started_at, run.ended_at or "")
+        table.add_row(run.function_id, run.status, run.started_at, run.ended_at or "", run.run_id)
     console.print(table)
     console.print(f"{len(runs)} run(s)")
 
