@@ -87,8 +87,19 @@ def function_info(app: str, row: Mapping[str, Any]) -> FunctionInfo:
         name=str(pick(config, "name", default=slug)),
         triggers=[_trigger_label(t) for t in triggers],
         is_cron=any(t.get("cron") for t in triggers),
-        flow={k: config[k] for k in FLOW_KEYS if config.get(k) not in (None, [], {})},
+        flow=_flow_config(config),
     )
+
+
+def _flow_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    flow = {k: config[k] for k in FLOW_KEYS if config.get(k) not in (None, [], {})}
+    steps = config.get("steps")
+    if isinstance(steps, Mapping):
+        for step in steps.values():
+            retries = step.get("retries") if isinstance(step, Mapping) else None
+            if isinstance(retries, Mapping) and "attempts" in retries:
+                flow.setdefault("retries", retries["attempts"])
+    return flow
 
 
 def _concurrency_keys(info: FunctionInfo) -> list[str]:

@@ -322,7 +322,7 @@ def step_rows(
             rows.append(
                 StepRow(step_id, step_id, "Sleep", "Sleeping", 0, None, None, None, None, at)
             )
-        elif kind == "timeout":
+        elif kind in ("timeout", "pause_timeout"):
             match = next((r for r in rows if r.step_id == step_id), None)
             if match is None:
                 match = StepRow(
