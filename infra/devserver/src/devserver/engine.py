@@ -54,6 +54,7 @@ class Engine(ExecutorMixin, IngestMixin, SyncMixin):
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         await self.store.open()
         await self._load_registry()
         await self._restore_queue()
