@@ -269,8 +269,8 @@ def fast_flow() -> FlowConfig:
     return FlowConfig(refund_auto_approve_max_cents=5_000)
 
 
-@pytest.fixture
-def harness(database_url: str) -> Iterator[Harness]:
+@contextmanager
+def open_harness(database_url: str) -> Iterator[Harness]:
     # mocked.trigger drives the async functions on the thread's current event loop, so the test
     # is sync and owns that loop; the database engine lives on it too.
     loop = asyncio.new_event_loop()
@@ -287,3 +287,17 @@ def harness(database_url: str) -> Iterator[Harness]:
         loop.run_until_complete(db.dispose())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[Harness]:
+    """Functions under mocked on the shared migrated+seeded database (isolate by unique ids)."""
+    with open_harness(database_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def fresh_harness(fresh_database_url: str) -> Iterator[Harness]:
+    """Functions under mocked on a pristine seeded database (for flows reading every customer)."""
+    with open_harness(fresh_database_url) as opened:
+        yield opened
