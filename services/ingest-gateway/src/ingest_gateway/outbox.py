@@ -32,6 +32,8 @@ from service_kit.db import Database
 from service_kit.models import OutboxEvent
 from sqlalchemy import func, or_, select, update
 
+from .metrics import OUTBOX_FAILED, OUTBOX_PUBLISHED, OUTBOX_RETRIES
+
 log = structlog.get_logger("ingest_gateway.outbox")
 
 # Responses that say "not now" rather than "never": keep the rows pending.
@@ -234,6 +236,7 @@ async def publish_batch(
     except PublishError as exc:
         if exc.retryable:
             await store.mark_retry(rows, str(exc))
+            OUTBOX_RETRIES.inc(len(rows))
             log.warning("outbox_publish_failed", rows=len(rows), error=str(exc))
             return PublishReport(retrying=len(rows))
         if len(rows) > 1:
@@ -243,9 +246,11 @@ async def publish_batch(
                 report += await publish_batch(store, publisher, [row])
             return report
         await store.mark_failed(rows[0], str(exc))
+        OUTBOX_FAILED.inc()
         log.error("outbox_event_refused", event_id=rows[0].event_id, error=str(exc))
         return PublishReport(failed=1)
     await store.mark_published(rows)
+    OUTBOX_PUBLISHED.inc(len(rows))
     return PublishReport(published=len(rows))
 
 

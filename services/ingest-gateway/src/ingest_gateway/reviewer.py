@@ -135,6 +135,7 @@ async def _decision_input(request: Request) -> tuple[str | None, str | None, boo
     "/decisions/{token}",
     tags=["decisions"],
     summary="Record a reviewer decision (stored, then published)",
+    response_model=None,
     responses={
         200: {
             "description": "Recorded",

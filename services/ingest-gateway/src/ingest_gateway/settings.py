@@ -14,7 +14,6 @@ from service_kit.settings import ServiceSettings
 
 from .generic import GenericSource, validate_sources
 
-DEV_SERVER_URL = "http://127.0.0.1:8288"
 CLOUD_EVENT_API = "https://inn.gs"
 
 
@@ -138,20 +137,10 @@ class GatewaySettings(ServiceSettings):
     # -- derived -------------------------------------------------------------------------------
 
     def event_api_base_url(self) -> str:
-        """Where events are sent: INNGEST_BASE_URL, else the dev server (INNGEST_DEV may itself
-        be its URL), else Inngest Cloud's event endpoint."""
-        base = getattr(self, "inngest_base_url", None)
-        if base:
-            return str(base).rstrip("/")
-        dev = getattr(self, "inngest_dev", None)
-        if isinstance(dev, str) and dev.startswith(("http://", "https://")):
-            return dev.rstrip("/")
-        if dev:
-            return DEV_SERVER_URL
-        return CLOUD_EVENT_API
+        """Where events are sent: the engine origin (INNGEST_BASE_URL, the INNGEST_DEV URL, or
+        the local dev server in dev mode), else Inngest Cloud's event endpoint."""
+        return self.inngest_origin or CLOUD_EVENT_API
 
     def event_key(self) -> str:
-        key = getattr(self, "inngest_event_key", None)
-        if isinstance(key, SecretStr):
-            key = key.get_secret_value()
-        return str(key) if key else "NO_EVENT_KEY_SET"
+        """INNGEST_EVENT_KEY; a dev server accepts any key."""
+        return self.secret("inngest_event_key") or "NO_EVENT_KEY_SET"

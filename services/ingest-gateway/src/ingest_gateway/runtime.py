@@ -1,0 +1,73 @@
+"""Building and tearing down the gateway's run-time parts (called from the app's lifespan)."""
+
+from __future__ import annotations
+
+import httpx
+from service_kit.db import Database
+
+from .context import GatewayContext
+from .functions import OutboxPorts
+from .outbox import EventPublisher, OutboxRelay, OutboxStore, RetryPolicy
+from .rate_limit import create_rate_limiter
+from .settings import GatewaySettings
+
+
+class GatewayRuntime:
+    """Holds the context once started; `outbox_ports` serves the sweep-outbox function."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self._context: GatewayContext | None = None
+        self._ports: OutboxPorts | None = None
+
+    @property
+    def context(self) -> GatewayContext:
+        if self._context is None:
+            raise RuntimeError("the gateway has not started (lifespan not run)")
+        return self._context
+
+    def outbox_ports(self) -> OutboxPorts:
+        if self._ports is None:
+            raise RuntimeError("the gateway has not started (lifespan not run)")
+        return self._ports
+
+    async def start(self, db: Database, http: httpx.AsyncClient) -> GatewayContext:
+        settings = self.settings
+        policy = RetryPolicy(
+            base_seconds=settings.outbox_retry_base_seconds,
+            max_seconds=settings.outbox_retry_max_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
+        )
+        store = OutboxStore(db, policy)
+        publisher = EventPublisher(
+            http,
+            base_url=settings.event_api_base_url(),
+            event_key=settings.event_key(),
+            timeout=settings.outbox_publish_timeout_seconds,
+        )
+        self._ports = OutboxPorts(store, publisher)
+        relay: OutboxRelay | None = None
+        if settings.outbox_relay_enabled:
+            relay = OutboxRelay(
+                store,
+                publisher,
+                batch_size=settings.outbox_batch_size,
+                idle_poll_seconds=settings.outbox_idle_poll_seconds,
+            )
+            relay.start()
+        limiter = create_rate_limiter(
+            str(settings.redis_url) if settings.redis_url else None,
+            settings.rate_limit_requests,
+            settings.rate_limit_window_seconds,
+            key_prefix=settings.rate_limit_key_prefix,
+        )
+        self._context = GatewayContext(settings, db, limiter, relay)
+        return self._context
+
+    async def stop(self) -> None:
+        context, self._context = self._context, None
+        if context is None:
+            return
+        if context.relay is not None:
+            await context.relay.stop()
+        await context.rate_limiter.close()
