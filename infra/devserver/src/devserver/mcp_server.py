@@ -177,7 +177,7 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
     @server.tool(description="One run (v2 GET /runs/{run_id}).")
     async def get_run(run_id: str, include_output: bool = False) -> dict[str, Any]:
         try:
-            return await client.get_run(run_id, include_output=include_output)
+            return {"data": await client.get_run(run_id, include_output=include_output)}
         except EngineError as exc:
             raise _engine_call_error(exc) from None
 
@@ -249,7 +249,7 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
             result = await client.rerun(run_id, from_step=from_step)
         except EngineError as exc:
             raise _engine_call_error(exc) from None
-        return result if isinstance(result, dict) else {"data": result}
+        return {"data": result}
 
     @server.tool(description="Cancel one run (in-flight steps finish; it never resumes).")
     async def cancel_run(run_id: str) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
             result = await client.cancel_run(run_id)
         except EngineError as exc:
             raise _engine_call_error(exc) from None
-        return result if isinstance(result, dict) else {"run_id": run_id, "status": "cancelled"}
+        return {"data": result if result is not None else {"run_id": run_id}}
 
     @server.tool(description="Functions of an app (v2), with triggers and configuration.")
     async def list_functions(
@@ -302,9 +302,10 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         try:
-            return await client.invoke(
+            result = await client.invoke(
                 app_id, function_id, data or {}, idempotency_key=idempotency_key
             )
+            return {"data": result}
         except EngineError as exc:
             raise _engine_call_error(exc) from None
 
