@@ -1,0 +1,203 @@
+"""The FastAPI app factory every service uses.
+
+`create_service_app` gives a service: a lifespan-managed `Database` (`app.state.db`) and shared
+`httpx.AsyncClient` (`app.state.http`), the Inngest serve endpoint at /api/inngest, /healthz
+(liveness), /readyz (`SELECT 1` on the database, 503 when it fails), /metrics (prometheus-client),
+structlog JSON logs, and one log line plus metrics per HTTP request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+import inngest
+import inngest.fast_api
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import Database
+from .logs import configure_logging, get_logger
+from .settings import ServiceSettings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class HttpMetrics:
+    """Per-app HTTP metrics in the app's own registry (so several apps can live in one process,
+    e.g. in tests)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "nerve_http_requests_total",
+            "HTTP requests handled",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "nerve_http_request_duration_seconds",
+            "HTTP request latency",
+            ["service", "method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.service = service
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.service, method, route, str(status)).inc()
+        self.latency.labels(self.service, method, route).observe(seconds)
+
+
+def _route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "<unmatched>"
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    inngest_client: inngest.Inngest,
+    functions: Sequence[inngest.Function[Any]],
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    database: Database | None = None,
+    http: httpx.AsyncClient | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """Build a service's FastAPI app (see the module docstring).
+
+    `database` / `http`: pass them when the Inngest functions need them at construction time
+    (`create_functions(client, deps)`); the app owns them either way and closes them at shutdown.
+    When omitted they are created at startup from `settings`.
+    """
+    if configure_logs:
+        configure_logging(
+            settings.log_level, json=settings.log_json, service_name=settings.service_name
+        )
+    log = get_logger("service_kit.app", service=settings.service_name)
+    metrics = HttpMetrics(settings.service_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = database or Database(settings.database_url)
+        app.state.http = (
+            http
+            if http is not None and not http.is_closed
+            else httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        )
+        log.info("service starting", database=app.state.db.backend, port=settings.port)
+        try:
+            for hook in on_startup:
+                await hook(app)
+            yield
+        finally:
+            for hook in on_shutdown:
+                try:
+                    await hook(app)
+                except Exception:
+                    log.exception("shutdown hook failed")
+            await app.state.http.aclose()
+            await app.state.db.dispose()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.inngest_client = inngest_client
+
+    @app.middleware("http")
+    async def log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(request)
+            metrics.observe(request.method, route, status, elapsed)
+            if request.url.path not in QUIET_PATHS:
+                log.info(
+                    "http request",
+                    method=request.method,
+                    path=request.url.path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        db: Database = request.app.state.db
+        if await db.ping():
+            return JSONResponse({"status": "ready", "database": "ok"})
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        body = generate_latest(metrics.registry) + generate_latest(REGISTRY)
+        return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+
+    inngest.fast_api.serve(
+        app,
+        inngest_client,
+        list(functions),
+        serve_origin=settings.inngest_serve_origin,
+    )
+    return app
+
+
+# Typed FastAPI dependencies ---------------------------------------------------------------------
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for one request; the handler commits what it wants kept."""
+    database: Database = request.app.state.db
+    async with database.session() as session:
+        yield session
+
+
+def get_http(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+Db = Annotated[Database, Depends(get_database)]
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+Http = Annotated[httpx.AsyncClient, Depends(get_http)]
