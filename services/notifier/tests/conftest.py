@@ -9,6 +9,8 @@ import httpx
 import pytest
 from notifier.fakes import FakeSlackWebhook
 
+pytest_plugins = ["devserver.testing"]
+
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlackWebhook]:
