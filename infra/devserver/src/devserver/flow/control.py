@@ -293,7 +293,9 @@ class FlowController:
 
     def _persist_soon(self, kind: str, key: str, value: Any, now: int) -> None:
         """Throttle state is written in the background: the dispatcher must not wait on disk."""
-        task = asyncio.get_running_loop().create_task(self.state.put(kind, key, value, now_ms=now))
+        self.state.values.setdefault(kind, {})[key] = value
+        write = self.state.persist(kind, key, value, now_ms=now)
+        task = asyncio.get_running_loop().create_task(write)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -58,6 +58,10 @@ class FlowState:
 
     async def put(self, kind: str, key: str, value: Any, *, now_ms: int) -> None:
         self.values.setdefault(kind, {})[key] = value
+        await self.persist(kind, key, value, now_ms=now_ms)
+
+    async def persist(self, kind: str, key: str, value: Any, *, now_ms: int) -> None:
+        """Write an already-set in-memory value to the table."""
         if self._store is None:
             return
         where = (flow_state.c.kind == kind) & (flow_state.c.key == key)
