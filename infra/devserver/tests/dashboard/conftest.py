@@ -109,7 +109,8 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
     async def flaky(ctx: inngest.Context) -> str:
         async def charge() -> str:
             if not state.get("fixed"):
-                raise RuntimeError("card processor unavailable (simulated outage)")
+                token = ctx.event.data.get("token", "")
+                raise RuntimeError(f"card processor unavailable (simulated outage) {token}")
             return "charged"
 
         return await ctx.step.run("charge", charge)

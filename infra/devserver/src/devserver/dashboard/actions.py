@@ -173,7 +173,7 @@ async def bulk_cancel(request: Request) -> Response:
         return back("/runs", err=f"bulk cancel refused: {exc.message}")
     detail = ""
     if isinstance(result, dict):
-        count = result.get("cancelled", result.get("count"))
+        count = result.get("cancelled_count", result.get("cancelled"))
         detail = f" ({count} runs)" if count is not None else ""
     return back("/runs", msg=f"bulk cancel of {function_id} accepted{detail}")
 

@@ -55,7 +55,8 @@ def render(request: Request, template: str, **context: Any) -> Response:
     context.setdefault("msg", request.query_params.get("msg"))
     context.setdefault("err", request.query_params.get("err"))
     context["refresh_ms"] = settings_of(request).refresh_ms
-    return TEMPLATES.TemplateResponse(request, template, context)
+    status_code = int(context.pop("status", 200))
+    return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
 
 
 def window_start(window: str) -> str | None:

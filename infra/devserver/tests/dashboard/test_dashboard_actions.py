@@ -1,0 +1,146 @@
+"""Dashboard actions over HTTP (form posts): bulk cancel, bulk rerun, bad input, sinks page."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from devserver.dashboard import DashboardSettings, EngineClient, install_dashboard
+from fastapi import FastAPI
+
+pytestmark = pytest.mark.devserver_only
+
+
+def post_form(demo: Any, path: str, form: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """POST a form; returns (redirect path, {msg/err: text})."""
+    response = httpx.post(
+        demo.engine.base_url + path, data=form, follow_redirects=False, timeout=30
+    )
+    assert response.status_code == 303, response.text
+    location = urlparse(response.headers["location"])
+    return location.path, {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+def runs_of(demo: Any, event_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{demo.engine.base_url}/v1/events/{event_id}/runs", timeout=10)
+    runs: list[dict[str, Any]] = response.json()["data"]
+    return runs
+
+
+def test_dashboard_bulk_cancel_by_expression(demo_app: Any) -> None:
+    noisy, quiet = f"noisy-{uuid.uuid4().hex[:6]}", f"quiet-{uuid.uuid4().hex[:6]}"
+    events = [demo_app.send("dash/sleep", {"customer": c}) for c in (noisy, noisy, quiet)]
+    runs = [demo_app.wait_run(e, {"Running"}) for e in events]
+
+    path, message = post_form(
+        demo_app,
+        "/runs/bulk-cancel",
+        {"function": "dash-demo/dash-sleeper", "if": f"event.data.customer == '{noisy}'"},
+    )
+    assert path == "/runs"
+    assert message == {"msg": "bulk cancel of dash-sleeper accepted (2 runs)"}
+    statuses = [runs_of(demo_app, e)[0]["status"] for e in events]
+    assert statuses == ["Cancelled", "Cancelled", "Running"]
+    assert runs[2]["run_id"] == runs_of(demo_app, events[2])[0]["run_id"]
+
+
+def test_dashboard_bulk_rerun_of_failed_runs_matching_an_error(demo_app: Any) -> None:
+    token = f"batch-{uuid.uuid4().hex[:8]}"
+    demo_app.state["fixed"] = False
+    failing = [demo_app.send("dash/flaky", {"token": token}) for _ in range(2)]
+    other = demo_app.send("dash/flaky", {"token": "someone-else"})
+    failed = [demo_app.wait_run(e, {"Failed"}) for e in [*failing, other]]
+    demo_app.state["fixed"] = True
+
+    path, message = post_form(
+        demo_app,
+        "/runs/bulk-rerun",
+        {"function": "dash-demo-dash-flaky", "window": "15m", "error_pattern": token},
+    )
+    assert (path, message) == ("/runs", {"msg": "reran 2 failed run(s)"})
+
+    # Each rerun is a fresh run of the same event, pointing at the run it replays.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        reruns = {e: [r for r in runs_of(demo_app, e) if r.get("original_run_id")] for e in failing}
+        if all(rs and rs[0]["status"] == "Completed" for rs in reruns.values()):
+            break
+        time.sleep(0.1)
+    for event_id, run in zip(failing, failed, strict=False):
+        [rerun] = reruns[event_id]
+        assert rerun["original_run_id"] == run["run_id"]
+        assert rerun["status"] == "Completed"
+        assert rerun["output"] == "charged"
+    assert [r["status"] for r in runs_of(demo_app, other)] == ["Failed"]
+
+
+def test_dashboard_bad_input_comes_back_as_a_readable_error(demo_app: Any) -> None:
+    path, message = post_form(demo_app, "/send", {"event": "{not json"})
+    assert path == "/send"
+    assert "the event is not valid JSON" in message["err"]
+
+    _, message = post_form(demo_app, "/send", {"event": '{"data": {}}'})
+    assert message["err"] == 'the event needs a non-empty "name"'
+
+    _, message = post_form(demo_app, "/send", {"event": '{"name": "inngest/function.failed"}'})
+    assert message["err"].startswith("the engine refused the event:")
+
+    path, message = post_form(demo_app, "/invoke", {"function": "dash-demo/no-such-fn"})
+    assert path == "/invoke"
+    assert "invoke refused" in message["err"] and "no-such-fn" in message["err"]
+
+    _, message = post_form(demo_app, "/runs/bulk-rerun", {"error_pattern": "(unclosed"})
+    assert message["err"].startswith("bad error pattern")
+
+    page = httpx.get(demo_app.engine.base_url + "/runs/01JZZZZZZZZZZZZZZZZZZZZZZZ", timeout=10)
+    assert page.status_code == 404
+    assert "No run 01JZZZZZZZZZZZZZZZZZZZZZZZ" in page.text
+
+
+async def test_dashboard_notifications_page_reads_the_local_sinks(tmp_path: Path) -> None:
+    from service_kit.models import Notification
+    from sqlalchemy import create_engine, insert
+
+    url = f"sqlite:///{tmp_path / 'nerve.db'}"
+    engine = create_engine(url)
+    Notification.__table__.create(engine)  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Notification.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "id": "ntf_1",
+                    "dedup_key": "approval-req-1",
+                    "channel": "slack",
+                    "kind": "approval_request",
+                    "recipient": "#refund-approvals",
+                    "subject": "Refund approval needed for req-1",
+                    "body": "Approve or reject",
+                    "status": "sent",
+                    "attempts": 1,
+                    "run_id": "01RUNID",
+                }
+            ],
+        )
+    engine.dispose()
+
+    app = FastAPI()
+    unused_engine = EngineClient.for_url("http://127.0.0.1:9")  # the page never calls the engine
+    install_dashboard(
+        app, settings=DashboardSettings(nerve_database_url=url), client=unused_engine, mcp=False
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        page = await client.get("/notifications")
+        slack_only = await client.get("/notifications", params={"channel": "email"})
+    assert page.status_code == 200
+    assert "Refund approval needed for req-1" in page.text
+    assert 'href="/runs/01RUNID"' in page.text
+    assert "Refund approval needed" not in slack_only.text
+    assert "No notifications yet." in slack_only.text
+    await app.state.dashboard_notifications.aclose()
