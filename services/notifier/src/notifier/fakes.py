@@ -193,7 +193,7 @@ class SmtpSink:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -214,7 +214,7 @@ class SmtpSink:
         self._thread.start()
         handler = _SinkHandler(self)
 
-        async def serve() -> asyncio.AbstractServer:
+        async def serve() -> asyncio.Server:
             return await self._loop.create_server(
                 lambda: SMTP(handler, hostname="nerve-smtp-sink"), self.host, 0
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from shared_events import (
     EscalationReviewRequested,
@@ -56,16 +55,26 @@ def draft_review_ping(event: SupportDraftCreated) -> OutboundMessage:
 class DecisionLinks:
     """Signs one reviewer token per request and turns it into approve / edit / reject links.
 
-    `issue(kind, request_id)` returns the decision URL (the gateway's `/decisions/{token}`).
+    `issue(kind, request_id)` returns the decision URL (the gateway's `/decisions/{token}`);
+    None when no signing secret is configured (the message then says so instead of linking).
     """
 
-    issue: Callable[[str, str], str]
+    issue: Callable[[str, str], str] | None
 
     def links(self, kind: str, request_id: str, decisions: tuple[str, ...]) -> tuple[Link, ...]:
+        if self.issue is None:
+            return ()
         url = self.issue(kind, request_id)
         return tuple(
             Link(decision.capitalize(), f"{url}?decision={decision}") for decision in decisions
         )
+
+
+NO_LINKS = Link("Decision links unavailable", "set DECISION_TOKEN_SECRET on the notifier")
+
+
+def _or_note(links: tuple[Link, ...]) -> tuple[Link, ...]:
+    return links or (NO_LINKS,)
 
 
 def refund_approval_request(
@@ -83,7 +92,7 @@ def refund_approval_request(
             f"{event.order_id}{ticket}: {money(event.amount_cents, event.currency)}. "
             f"Risk {event.risk_level} (score {event.risk_score:.2f})."
         ),
-        links=links.links("refund", event.request_id, ("approve", "reject")),
+        links=_or_note(links.links("refund", event.request_id, ("approve", "reject"))),
         facts={"request_id": event.request_id, "customer_id": event.customer_id},
     )
 
@@ -100,7 +109,9 @@ def escalation_review_request(
             f"Escalated conversation on ticket {event.ticket_id} (customer {event.customer_id}): "
             f"{event.reason}. Approve the draft, edit it, or reject it."
         ),
-        links=links.links("escalation", event.escalation_id, ("approve", "edit", "reject")),
+        links=_or_note(
+            links.links("escalation", event.escalation_id, ("approve", "edit", "reject"))
+        ),
         facts={"request_id": event.escalation_id, "customer_id": event.customer_id},
     )
 
@@ -157,6 +168,3 @@ def ops_failure_alert(event: InngestFunctionFailed) -> OutboundMessage:
         ),
         facts={"run_id": event.run_id, "function_id": event.function_id},
     )
-
-
-DEFAULT_DECISION_TTL = timedelta(hours=4)
