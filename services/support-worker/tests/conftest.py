@@ -47,6 +47,8 @@ class FakeOpenAI:
             }
         )
 
+    fail_status: int | None = None  # when set, every chat request fails with this status
+
     def script_reply(self, text: str) -> None:
         self.chat_script.append({"role": "assistant", "content": text})
 
@@ -63,6 +65,11 @@ def build_app(state: FakeOpenAI) -> FastAPI:
     async def chat(request: Request) -> JSONResponse:
         body = await request.json()
         state.chat_requests.append(body)
+        if state.fail_status is not None:
+            return JSONResponse(
+                {"error": {"message": "simulated model outage", "type": "invalid_request_error"}},
+                status_code=state.fail_status,
+            )
         if not state.chat_script:
             return JSONResponse({"error": {"message": "no scripted reply left"}}, status_code=500)
         message = state.chat_script.pop(0)
@@ -152,6 +159,8 @@ from support_worker.functions import APP_ID, create_functions  # noqa: E402
 from support_worker.payments import LocalLedgerPayments  # noqa: E402
 
 T = TypeVar("T")
+
+pytest_plugins = ["devserver.testing"]
 
 
 class RecordingClient(mocked.Inngest):
@@ -301,3 +310,9 @@ def fresh_harness(fresh_database_url: str) -> Iterator[Harness]:
     """Functions under mocked on a pristine seeded database (for flows reading every customer)."""
     with open_harness(fresh_database_url) as opened:
         yield opened
+
+
+@pytest.fixture
+def make_conversation() -> Any:
+    """`await make_conversation(db, subject, body, tier, order_amounts)` (async tests)."""
+    return create_conversation
