@@ -162,11 +162,12 @@ async def load_functions(client: EngineClient) -> dict[str, list[FunctionInfo]]:
     running: dict[str, list[RunRow]] = {}
     for raw in live["data"]:
         run = run_row(raw)
-        info = by_slug.get(run.function_id) or next(
+        found = by_slug.get(run.function_id) or next(
             (i for i in by_slug.values() if run.function in (i.name, i.slug)), None
         )
-        if info is None:
+        if found is None:
             continue
+        info = found
         if run.status in QUEUED_STATUSES:
             info.queued += 1
         elif run.status == "Running":

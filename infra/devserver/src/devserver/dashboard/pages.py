@@ -66,6 +66,11 @@ def window_start(window: str) -> str | None:
     return (datetime.now(tz=UTC) - span).isoformat().replace("+00:00", "Z")
 
 
+def _in_window(moment: Any, cutoff: datetime) -> bool:
+    parsed = to_datetime(moment)
+    return parsed is None or parsed >= cutoff
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home() -> Response:
     return RedirectResponse("/runs", status_code=303)
@@ -97,9 +102,9 @@ async def runs_page(
     if function:
         rows = [r for r in rows if function in (r.function, r.function_id)]
     since = window_start(window)
-    if since:
-        cutoff = to_datetime(since)
-        rows = [r for r in rows if (to_datetime(r.started_at or r.queued_at) or cutoff) >= cutoff]
+    cutoff = to_datetime(since) if since else None
+    if cutoff is not None:
+        rows = [r for r in rows if _in_window(r.started_at or r.queued_at, cutoff)]
     if app:
         rows = [r for r in rows if r.app in ("", app)]
     functions = sorted({r.function_id or r.function for r in rows})

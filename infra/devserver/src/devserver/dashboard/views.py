@@ -8,7 +8,7 @@ strings) so the pages keep working against either engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,10 +88,11 @@ def pretty(value: Any, fields: frozenset[str] = frozenset()) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        text = value
         try:
-            value = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            return value
+            return text
     return json.dumps(redact(value, fields), indent=2, sort_keys=True, default=str)
 
 
@@ -265,7 +266,7 @@ def _memo_output(output: Any) -> Any:
 
 
 def step_rows(
-    trace: Any, *, jobs: list[Mapping[str, Any]] | None = None, run_final: bool = False
+    trace: Any, *, jobs: Sequence[Mapping[str, Any]] | None = None, run_final: bool = False
 ) -> list[StepRow]:
     """Steps of a `/v2/runs/{id}/trace` answer, in timeline order.
 
