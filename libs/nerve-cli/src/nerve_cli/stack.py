@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,31 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("notifier", "notifier", 8003),
 )
 ENGINE_PORT = 8288
+
+# Local-only credentials so the webhooks and decision links work out of the box in development.
+# Applied only when neither the environment nor `.env` sets the variable; the services refuse
+# these placeholder-looking values outside development/test.
+DEV_DEFAULTS: dict[str, str] = {
+    "POSTMARK_INBOUND_USERNAME": "postmark",
+    "POSTMARK_INBOUND_PASSWORD": "dev-postmark-password",
+    "STRIPE_WEBHOOK_SECRET": "whsec_dev_nerve_local_only",
+    "DECISION_TOKEN_SECRET": "dev-decision-token-secret",
+    "ADMIN_API_TOKEN": "dev-admin-token",
+}
+
+
+def dotenv_keys(path: Path) -> set[str]:
+    """Variable names a `.env` file sets (KEY=VALUE lines)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return set()
+    keys = set()
+    for line in lines:
+        line = line.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line:
+            keys.add(line.split("=", 1)[0].strip().upper())
+    return keys
 
 
 class StackError(RuntimeError):
@@ -180,6 +206,10 @@ class Stack:
         for key in ("INNGEST_SIGNING_KEY", "INNGEST_SERVE_ORIGIN"):
             env.pop(key, None)
         env.setdefault("INNGEST_EVENT_KEY", "dev")
+        configured = dotenv_keys((self.config.cwd or Path.cwd()) / ".env")
+        for key, value in DEV_DEFAULTS.items():
+            if key not in env and key not in configured:
+                env[key] = value
         env.update(self.config.extra_env)
         return env
 
@@ -199,24 +229,31 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """`python -m nerve_migrations upgrade` then `seed` (both idempotent)."""
-        for command in ("upgrade", "seed"):
-            self.echo(f"migrations: {command}")
-            result = subprocess.run(
-                [self.config.python, "-m", "nerve_migrations", command],
-                env=self.base_env(),
-                cwd=self.config.cwd,
-                capture_output=True,
-                text=True,
-                timeout=120,
+        """`python -m nerve_migrations upgrade`: alembic upgrade head + seed (idempotent)."""
+        self.echo("migrations: upgrade + seed")
+        result = subprocess.run(
+            [self.config.python, "-m", "nerve_migrations", "upgrade"],
+            env=self.base_env(),
+            cwd=self.config.cwd,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise StackError(
+                f"nerve_migrations upgrade failed ({result.returncode}):\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
-            if result.returncode != 0:
-                raise StackError(
-                    f"nerve_migrations {command} failed ({result.returncode}):\n"
-                    f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-                )
 
-    def start_engine(self, *, timeout: float = 30.0) -> None:
+    def start_engine(self, *, timeout: float = 60.0) -> None:
+        self.launch_engine()
+        self.wait_engine(timeout=timeout)
+
+    def wait_engine(self, *, timeout: float = 60.0) -> None:
+        if self.engine is not None:
+            self._wait_http(f"{self.engine_url}/health", self.engine, timeout)
+
+    def launch_engine(self) -> None:
         if self.config.external_engine_url:
             return
         if self.engine is None:
@@ -255,7 +292,6 @@ class Stack:
             )
         self.echo(f"engine: starting devserver on {self.engine_url}")
         self.engine.start()
-        self._wait_http(f"{self.engine_url}/health", self.engine, timeout)
 
     def stop_engine(self) -> None:
         if self.engine is not None:
@@ -265,7 +301,14 @@ class Stack:
         if self.engine is not None:
             self.engine.kill()
 
-    def start_service(self, name: str, *, timeout: float = 60.0) -> None:
+    def start_service(self, name: str, *, timeout: float = 90.0) -> None:
+        self.launch_service(name)
+        self.wait_service(name, timeout=timeout)
+
+    def wait_service(self, name: str, *, timeout: float = 90.0) -> None:
+        self._wait_http(f"{self.service_url(name)}/readyz", self.services[name], timeout)
+
+    def launch_service(self, name: str) -> None:
         spec = next(s for s in self.config.services if s.name == name)
         process = self.services.get(name)
         if process is None:
@@ -291,7 +334,6 @@ class Stack:
             self.services[name] = process
         self.echo(f"service: starting {name} on {self.service_url(name)}")
         process.start()
-        self._wait_http(f"{self.service_url(name)}/readyz", process, timeout)
 
     def sync_service(self, name: str, *, timeout: float = 30.0) -> None:
         """PUT on the service's Inngest endpoint: the SDK registers itself with the engine."""
@@ -314,16 +356,24 @@ class Stack:
     def start(self, *, migrate: bool = True) -> None:
         """Migrations + seed, the engine, every service, each synced; raises StackError."""
         try:
+            # The engine boots while the migrations run; the services boot side by side.
+            self.launch_engine()
             if migrate:
                 self.migrate()
-            self.start_engine()
             for spec in self.config.services:
-                self.start_service(spec.name)
+                self.launch_service(spec.name)
+            self.wait_engine()
             for spec in self.config.services:
-                self.sync_service(spec.name)
+                self.wait_service(spec.name)
+            self.sync_all()
         except BaseException:
             self.stop()
             raise
+
+    def sync_all(self) -> None:
+        with ThreadPoolExecutor(max_workers=len(self.config.services) or 1) as pool:
+            for future in [pool.submit(self.sync_service, s.name) for s in self.config.services]:
+                future.result()
 
     def stop_service(self, name: str) -> None:
         process = self.services.get(name)
