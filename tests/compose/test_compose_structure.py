@@ -225,8 +225,7 @@ def test_images_run_the_entry_point_the_tests_run(compose: dict[str, Any], name:
     assert "python -m uvicorn ${PACKAGE}.app:create_app --factory" in dockerfile
     # `nerve dev` / the e2e stack start exactly `<package>.app:create_app` with --factory.
     assert spec.factory == f"{spec.package}.app:create_app"
-    if importlib.util.find_spec(f"{spec.package}.app") is None:  # TODO(platform): remove
-        pytest.skip(f"{spec.package}.app has not landed yet")
+    assert importlib.util.find_spec(f"{spec.package}.app") is not None
     # MEMBER names the workspace member that ships this package.
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
     member_dirs = [ROOT / m for m in members["members"]]

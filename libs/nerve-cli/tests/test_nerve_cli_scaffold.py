@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from nerve_cli.main import app
 from nerve_cli.scaffold import sample_data
 from shared_events.catalog import CATALOG
@@ -17,7 +16,6 @@ runner = CliRunner()
 
 
 def test_scaffold_generates_a_service_whose_tests_pass(tmp_path: Path) -> None:
-    pytest.importorskip("service_kit.app", reason="service_kit app factory not landed yet")
     result = runner.invoke(
         app,
         ["new-service", "loyalty-worker", "--dest", str(tmp_path), "--event", "ticket/resolved"],
