@@ -247,8 +247,82 @@ async def test_flow_introspection_shows_queue_and_running_per_key(
     assert busy["running"] == 2
     assert busy["concurrency_keys"] == {f"f:{app_id}-work:x": 1, f"f:{app_id}-work:y": 1}
     assert busy["queued_runs"] + busy["queued_jobs"] >= 1  # x's other runs wait their turn
+    reasons = [reason for body in seen for reason in body["waiting"].values()]
+    assert any(f"f:{app_id}-work:x" in reason for reason in reasons), reasons
     assert after["running"] == 0 and after["queued_runs"] == 0
     by_customer: dict[str, int] = defaultdict(int)
     for step in recorder.intervals:
         by_customer[step.group] += 1
     assert by_customer == {"x": 3, "y": 1}
+
+
+async def test_account_scoped_key_is_shared_across_functions(
+    inngest_engine: EngineHandle, recorder: Any, app_id: str, overlap: Any
+) -> None:
+    client = make_client(inngest_engine, app_id)
+    shared = [inngest.Concurrency(limit=1, key="event.data.customer", scope="account")]
+
+    def make(fn_id: str) -> inngest.Function[Any]:
+        @client.create_function(
+            fn_id=fn_id, trigger=inngest.TriggerEvent(event=f"{app_id}/{fn_id}"), concurrency=shared
+        )
+        async def handler(ctx: inngest.Context) -> Any:
+            async def body() -> None:
+                started = time.time()
+                await asyncio.sleep(0.3)
+                recorder.interval(started, time.time(), str(ctx.event.data["customer"]), fn=fn_id)
+
+            await ctx.step.run("work", body)
+
+        return handler
+
+    async with running_app(inngest_engine, client, [make("one"), make("two")]):
+        ids = await send_events(
+            inngest_engine,
+            [
+                {"name": f"{app_id}/{fn_id}", "data": {"customer": customer}}
+                for fn_id in ("one", "two")
+                for customer in ("k", "k", "m")
+            ],
+        )
+        for event_id in ids:
+            await wait_for_run(inngest_engine, event_id, timeout=15)
+    k_steps = [step for step in recorder.intervals if step.group == "k"]
+    assert {step.info["fn"] for step in k_steps} == {"one", "two"}
+    assert overlap(k_steps) == 1, "one slot for customer k across both functions"
+    assert overlap(recorder.intervals) >= 2, "other keys are not blocked by k"
+
+
+async def test_sleeping_runs_hold_no_concurrency_slot(
+    inngest_engine: EngineHandle, recorder: Any, app_id: str
+) -> None:
+    client = make_client(inngest_engine, app_id)
+    event = f"{app_id}/nap"
+
+    @client.create_function(
+        fn_id="napper",
+        trigger=inngest.TriggerEvent(event=event),
+        concurrency=[inngest.Concurrency(limit=1)],
+    )
+    async def napper(ctx: inngest.Context) -> Any:
+        n = ctx.event.data["n"]
+
+        async def before() -> None:
+            recorder.mark(n=n, step="before")
+
+        async def after() -> None:
+            recorder.mark(n=n, step="after")
+
+        await ctx.step.run("before", before)
+        await ctx.step.sleep("nap", datetime.timedelta(seconds=1))
+        await ctx.step.run("after", after)
+
+    async with running_app(inngest_engine, client, [napper]):
+        ids = await send_events(
+            inngest_engine, [{"name": event, "data": {"n": i}} for i in range(3)]
+        )
+        for event_id in ids:
+            await wait_for_run(inngest_engine, event_id, timeout=15)
+    order = [(info["n"], info["step"]) for _, info in sorted(recorder.marks, key=lambda m: m[0])]
+    befores = [index for index, (_, step) in enumerate(order) if step == "before"]
+    assert befores == [0, 1, 2], f"all three start while the others sleep: {order}"

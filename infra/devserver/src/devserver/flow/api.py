@@ -7,6 +7,7 @@
               "queued_jobs": due SDK calls waiting for a slot (concurrency / throttle),
               "running": SDK calls in flight,
               "concurrency_keys": {"<scope>:<scope id>:<key value>": in-flight calls},
+              "waiting": {"<run id>": why its next SDK call waits (concurrency / throttle)},
               "debouncing": [debounce keys with a buffered event],
               "open_batches": {"<batch key>": events buffered},
               "singleton_locks": {"<singleton key>": "<run id>"}}}

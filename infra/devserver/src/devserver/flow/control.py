@@ -53,6 +53,7 @@ class FlowController:
         self._key_functions: dict[str, set[str]] = {}  # concurrency key -> function slugs
         self._job_function: dict[str, str] = {}  # acquired job id -> function slug
         self._running: dict[str, int] = {}  # function slug -> in-flight SDK calls
+        self._waiting: dict[str, dict[str, str]] = {}  # slug -> run id -> why its job waits
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -271,6 +272,8 @@ class FlowController:
         keys = job.run_keys
         limits = [(str(key), int(limit)) for key, limit in keys.get("c") or ()]
         if not self.counters.fits(limits):
+            full = [key for key, limit in limits if 0 < limit <= self.counters.count(key)]
+            self._wait(job, f"concurrency limit reached on {', '.join(full)}")
             return False
         throttle = keys.get("t")
         if job.kind == "start" and throttle:
@@ -283,13 +286,18 @@ class FlowController:
                 burst=throttle_burst(int(limit), int(burst)),
             )
             if not decision.allowed:
+                self._wait(job, f"throttled on {key}")
                 return max(math.ceil(decision.retry_at_ms), now_ms + 1)
             self._persist_soon("throttle", str(key), decision.tat_ms, now_ms)
         self.counters.take(job.job_id, limits)
+        self._waiting.get(job.function_slug, {}).pop(job.run_id, None)
         if job.job_id not in self._job_function:
             self._job_function[job.job_id] = job.function_slug
             self._running[job.function_slug] = self._running.get(job.function_slug, 0) + 1
         return True
+
+    def _wait(self, job: JobView, reason: str) -> None:
+        self._waiting.setdefault(job.function_slug, {})[job.run_id] = reason
 
     def _persist_soon(self, kind: str, key: str, value: Any, now: int) -> None:
         """Throttle state is written in the background: the dispatcher must not wait on disk."""
@@ -310,6 +318,7 @@ class FlowController:
                 self._running.pop(slug, None)
 
     async def on_run_finished(self, run_id: str, function_slug: str, status: str) -> None:
+        self._waiting.get(function_slug, {}).pop(run_id, None)
         lock = self._singleton_of_run.pop(run_id, None)
         if lock is not None:
             holder = self.state.get("singleton", lock)
@@ -324,6 +333,7 @@ class FlowController:
         return {
             "running": self._running.get(function_slug, 0),
             "concurrency_keys": {key: self.counters.count(key) for key in sorted(mine)},
+            "waiting": dict(self._waiting.get(function_slug, {})),
             "debouncing": [
                 key for key, value in self.state.items("debounce") if value["slug"] == function_slug
             ],
