@@ -17,6 +17,7 @@ from .runtime import GatewayRuntime
 from .settings import GatewaySettings
 
 APP_ID = "ingest-gateway"
+INNGEST_SERVE_PATH = "/api/inngest"
 
 
 def _source_of(path: str) -> str:
@@ -59,4 +60,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_shutdown=(stop,),
     )
     app.add_exception_handler(GatewayHTTPError, _gateway_error)
+    # /api/inngest speaks the engine's protocol (documented by Inngest, signed in production); it
+    # is not part of the gateway's own API, so it stays out of the OpenAPI document.
+    for route in app.routes:
+        if getattr(route, "path", None) == INNGEST_SERVE_PATH:
+            route.include_in_schema = False  # type: ignore[attr-defined]
+    app.openapi_schema = None
     return app

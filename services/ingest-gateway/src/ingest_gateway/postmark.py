@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .http_body import GatewayHTTPError, schema_error
 
@@ -25,18 +25,9 @@ _MAX_ADDRESS = 320
 class PostmarkAddress(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    Email: str = Field(min_length=3, max_length=_MAX_ADDRESS)
+    Email: str = Field(min_length=3, max_length=_MAX_ADDRESS, pattern=r"^[^@\s]+@[^@\s]+$")
     Name: str = ""
     MailboxHash: str = ""
-
-    @field_validator("Email")
-    @classmethod
-    def _looks_like_an_address(cls, value: str) -> str:
-        value = value.strip()
-        local, at, domain = value.rpartition("@")
-        if not at or not local or not domain or " " in value:
-            raise ValueError("not an email address")
-        return value
 
 
 class PostmarkHeader(BaseModel):

@@ -78,7 +78,27 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON Schema with its `$defs` inlined: `#/$defs/...` refs would point at the
+    root of the OpenAPI document once embedded there, so OpenAPI tools could not resolve them."""
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = inline_refs(schema)
     return {
         "requestBody": {
             "required": True,
