@@ -160,7 +160,9 @@ from support_worker.payments import LocalLedgerPayments  # noqa: E402
 
 T = TypeVar("T")
 
-pytest_plugins = ["devserver.testing"]
+# The devserver's engine fixture, imported (not `pytest_plugins`, which pytest refuses in a
+# non-root conftest when the whole repository is collected).
+from devserver.testing import inngest_engine  # noqa: E402, F401
 
 
 class RecordingClient(mocked.Inngest):

@@ -286,3 +286,31 @@ def _run_until_the_wait(harness: Any, convo: Any, order_id: str) -> None:
             convo.event(),
             stubs={f"score-refund-risk-{order_id}": HIGH_RISK},
         )
+
+
+def test_risk_scoring_failure_fails_safe_to_a_human(harness: Any) -> None:
+    """A small refund would be auto-approved, but the risk invoke timed out: a human decides."""
+    convo = harness.conversation(
+        subject="Refund", body="Please refund {order}.", order_amounts=(20_000, 1_500)
+    )
+    order_id = convo.order_ids[-1]
+    invoke_timeout = {
+        "error": {
+            "name": "InngestInvokeTimeoutError",
+            "message": "Timed out waiting for invoked function to complete",
+        }
+    }
+    result = harness.trigger(
+        "handle-customer-email",
+        convo.event(),
+        stubs={
+            f"score-refund-risk-{order_id}": invoke_timeout,
+            f"await-refund-approval-{order_id}": mocked.Timeout,
+        },
+    )
+    assert result.status is mocked.Status.COMPLETED, result.error
+    refund = refund_row(harness, convo.customer_id)
+    assert refund.auto_approved is False and refund.risk_level == "high"
+    assert refund.risk_reasons[0].startswith("risk scoring unavailable")
+    [asked] = harness.client.sent_named("refund/approval.requested")
+    assert asked.data["request_id"] == refund.id

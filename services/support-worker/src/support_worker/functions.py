@@ -22,6 +22,7 @@ from shared_events import (
     RefundApprovalDecided,
     RefundApprovalRequested,
     RefundRiskInput,
+    RiskAssessment,
     StripeChargeRefundFailed,
     SupportDraftCreated,
     TicketResolved,
@@ -292,20 +293,25 @@ def create_functions(
             message = f"The refund request was {request['status'].replace('_', ' ')}."
             return RefundDecision(approved=False, message=message), str(request["status"])
 
-        risk = await invoke(
-            step,
-            f"score-refund-risk-{order_id}",
-            SCORE_REFUND_RISK,
-            RefundRiskInput(
-                request_id=request_id,
-                customer_id=email.customer_id,
-                order_id=order_id,
-                amount_cents=int(request["amount_cents"]),
-                currency=str(request["currency"]),
-                reason=intent.reason[:200],
-            ),
-            timeout=flow.risk_invoke_timeout,
-        )
+        try:
+            risk = await invoke(
+                step,
+                f"score-refund-risk-{order_id}",
+                SCORE_REFUND_RISK,
+                RefundRiskInput(
+                    request_id=request_id,
+                    customer_id=email.customer_id,
+                    order_id=order_id,
+                    amount_cents=int(request["amount_cents"]),
+                    currency=str(request["currency"]),
+                    reason=intent.reason[:200],
+                ),
+                timeout=flow.risk_invoke_timeout,
+            )
+        except inngest.StepError as error:
+            # Scoring failed or timed out: fail safe, a human decides.
+            reason = f"risk scoring unavailable: {error}"[:200]
+            risk = RiskAssessment(score=1.0, level="high", reasons=[reason])
         auto = (
             int(request["amount_cents"]) <= flow.refund_auto_approve_max_cents
             and risk.level == "low"
