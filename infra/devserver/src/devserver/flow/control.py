@@ -37,6 +37,11 @@ from devserver.util import new_ulid, now_ms
 
 log = logging.getLogger("devserver.flow")
 
+
+def _event_id(event: Mapping[str, Any]) -> str:
+    return str(event.get("_internal_id") or event.get("id") or "")
+
+
 # Origins whose events go through rate limit, debounce and batching; reruns and runs created by
 # flow control itself skip them (protocol doc §7.3).
 FRESH_ORIGINS = frozenset({"event", "invoke", "cron"})
@@ -62,6 +67,12 @@ class FlowController:
         await self.state.load()
         for key, holder in self.state.items("singleton"):
             self._singleton_of_run[str(holder["run_id"])] = key
+        if self.engine is not None:
+            # Buffers whose run was created just before a crash, or whose timer was lost, fire
+            # again; timers the engine restored are replaced by identical ones.
+            for kind in ("debounce", "batch"):
+                for key, value in self.state.items(kind):
+                    await self._arm(kind, key, value)
 
     def validate_function(self, config: Mapping[str, Any]) -> str | None:
         return validation_error(config)
@@ -110,8 +121,12 @@ class FlowController:
         key = limited_key(flow.rate_limit.key, event, function_slug=slug)
         if key is None:
             return None  # key evaluated to false / missing: not rate limited
+        stored = self.state.get("rate_limit", key) or {}
+        event_id = _event_id(event)
+        if event_id and stored.get("event") == event_id:
+            return None  # the same event evaluated again (reprocessed after a restart)
         decision = gcra(
-            self.state.get("rate_limit", key),
+            stored.get("tat"),
             now,
             period_ms=flow.rate_limit.period_ms,
             limit=flow.rate_limit.limit,
@@ -121,7 +136,8 @@ class FlowController:
             is_idempotency = flow.rate_limit.period_ms == 86_400_000 and flow.rate_limit.limit == 1
             what = "idempotency key already used" if is_idempotency else "rate limited"
             return f"{what} ({key})"
-        await self.state.put("rate_limit", key, decision.tat_ms, now_ms=now)
+        value = {"tat": decision.tat_ms, "event": event_id}
+        await self.state.put("rate_limit", key, value, now_ms=now)
         return None
 
     def run_keys(self, slug: str, flow: FlowConfig, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,6 +181,8 @@ class FlowController:
         if lock is not None:
             assert flow.singleton is not None
             holder = self.state.get("singleton", lock)
+            if holder is not None and holder.get("event") == _event_id(event):
+                return Admission("defer", reason="already scheduled")  # reprocessed event
             if holder is not None:
                 if flow.singleton.mode == "skip":
                     reason = f"singleton: run {holder['run_id']} is active ({lock})"
@@ -178,7 +196,8 @@ class FlowController:
         )
         if lock is not None and run_id is not None:
             self._singleton_of_run[run_id] = lock
-            await self.state.put("singleton", lock, {"run_id": run_id}, now_ms=self.clock())
+            holder = {"run_id": run_id, "event": _event_id(event)}
+            await self.state.put("singleton", lock, holder, now_ms=self.clock())
         return Admission("defer", reason="scheduled by flow control")
 
     # --- debounce and batching -------------------------------------------------------------------
@@ -208,9 +227,7 @@ class FlowController:
         await self.state.put(
             "debounce", key, {**updated.to_json(), "slug": function.slug}, now_ms=now
         )
-        await self.engine.set_timer(
-            f"flow:debounce:{key}", updated.fire_at_ms, {"kind": "debounce", "key": key}
-        )
+        await self._arm("debounce", key, self.state.get("debounce", key))
 
     async def _batch(
         self, function: FunctionView, flow: FlowConfig, event: dict[str, Any], now: int
@@ -224,9 +241,7 @@ class FlowController:
             current, event, now, max_size=flow.batch.max_size, new_batch_id=new_ulid()
         )
         if decision.flush is not None:
-            await self.state.remove("batch", key)
-            if not decision.opened:
-                await self.engine.clear_timer(f"flow:batch:{key}")
+            self.state.values.get("batch", {}).pop(key, None)
             await self._schedule(
                 function.slug,
                 flow,
@@ -235,16 +250,16 @@ class FlowController:
                 deferred=True,
                 batch_id=decision.flush_id,
             )
+            await self._forget_buffer("batch", key)
+            if not decision.opened:
+                await self.engine.clear_timer(f"flow:batch:{key}")
             return
         assert decision.state is not None
-        value = {**decision.state.to_json(), "slug": function.slug}
+        flush_at = int((stored or {}).get("flush_at_ms") or now + flow.batch.timeout_ms)
+        value = {**decision.state.to_json(), "slug": function.slug, "flush_at_ms": flush_at}
         await self.state.put("batch", key, value, now_ms=now)
         if decision.opened:
-            await self.engine.set_timer(
-                f"flow:batch:{key}",
-                now + flow.batch.timeout_ms,
-                {"kind": "batch", "key": key, "batch_id": decision.state.batch_id},
-            )
+            await self._arm("batch", key, value)
 
     async def on_timer(self, payload: Mapping[str, Any]) -> None:
         kind, key = payload.get("kind"), str(payload.get("key"))
@@ -253,7 +268,7 @@ class FlowController:
             return
         if kind == "batch" and stored.get("batch_id") != payload.get("batch_id"):
             return
-        await self.state.remove(str(kind), key)
+        self.state.values.get(str(kind), {}).pop(key, None)  # new events open a new buffer
         slug = str(stored["slug"])
         cached = self._configs.get(slug)
         flow = cached[1] if cached else self.config_of(slug, self.state.get("function", slug) or {})
@@ -265,6 +280,21 @@ class FlowController:
             await self._schedule(
                 slug, flow, batch.events, singleton=False, deferred=True, batch_id=batch.batch_id
             )
+        # Removed only once the run exists: a crash in between re-fires (at least once).
+        await self._forget_buffer(str(kind), key)
+
+    async def _forget_buffer(self, kind: str, key: str) -> None:
+        if self.state.get(kind, key) is None:  # unless a new buffer took the key meanwhile
+            await self.state.remove(kind, key)
+
+    async def _arm(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
+        assert self.engine is not None
+        if kind == "debounce":
+            at, payload = int(value["fire_at_ms"]), {"kind": kind, "key": key}
+        else:
+            at = int(value["flush_at_ms"])
+            payload = {"kind": kind, "key": key, "batch_id": value["batch_id"]}
+        await self.engine.set_timer(f"flow:{kind}:{key}", at, payload)
 
     # --- queue -----------------------------------------------------------------------------------
 
