@@ -4,7 +4,8 @@ Parsing is cel-python's (`celpy.celparser.CELParser`, the CEL grammar; `celpy.ev
 for string literals; re2-backed `function_matches`). Evaluation is ours: celpy's evaluator is
 strict CEL (a missing map key is an error, `1 == 1.0` has no overload, `"a" + 1` fails), while
 Inngest's server wraps cel-go in decorators that make all of those lenient. The syntax tree is
-compiled once into Python closures that apply the rules of `devserver.flow.cel_values`, which is
+compiled once into Python closures that apply the rules of `devserver.flow.cel_values` and
+`devserver.flow.cel_functions`, which is
 also ~50x faster than celpy's tree-walking interpreter (the engine evaluates an expression per
 event per function).
 

@@ -7,12 +7,12 @@ where scope maps variable names (event, async, vars, macro variables) to values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import lark
-from celpy.evaluation import CELEvalError, celbytes, celstr, function_matches
+from celpy.evaluation import celbytes, celstr
 
+from devserver.flow import cel_functions as fns
 from devserver.flow import cel_values as v
 from devserver.flow.cel_values import UNKNOWN, Uint
 
@@ -41,120 +41,6 @@ def unwrap(tree: Any) -> Any:
     while isinstance(tree, lark.Tree) and tree.data in _UNWRAP and len(tree.children) == 1:
         tree = tree.children[0]
     return tree
-
-
-def _matches(text: Any, pattern: Any) -> Any:
-    if not isinstance(text, str) or not isinstance(pattern, str):
-        return UNKNOWN
-    result = function_matches(text, pattern)
-    return UNKNOWN if isinstance(result, CELEvalError) else bool(result)
-
-
-def _string_method(kind: str) -> Callable[[Any, Any], Any]:
-    def method(text: Any, other: Any) -> Any:
-        if not isinstance(text, str) or not isinstance(other, str):
-            return UNKNOWN
-        if kind == "contains":
-            return other in text
-        if kind == "startsWith":
-            return text.startswith(other)
-        return text.endswith(other)
-
-    return method
-
-
-def _time_part(part: str) -> Callable[..., Any]:
-    def method(stamp: Any, zone: Any = None) -> Any:
-        if isinstance(stamp, timedelta):
-            seconds = stamp.total_seconds()
-            by_part = {"getHours": 3600, "getMinutes": 60, "getSeconds": 1}
-            if part in by_part:
-                return int(seconds // by_part[part])
-            if part == "getMilliseconds":
-                return int(seconds * 1000)
-            return UNKNOWN
-        if not isinstance(stamp, datetime):
-            return UNKNOWN
-        if zone is not None:
-            try:
-                from zoneinfo import ZoneInfo
-
-                stamp = stamp.astimezone(ZoneInfo(str(zone)))
-            except (KeyError, ValueError):
-                return UNKNOWN
-        else:
-            stamp = stamp.astimezone(UTC)
-        values = {
-            "getFullYear": stamp.year,
-            "getMonth": stamp.month - 1,
-            "getDate": stamp.day,
-            "getDayOfMonth": stamp.day - 1,
-            "getDayOfWeek": (stamp.weekday() + 1) % 7,
-            "getDayOfYear": stamp.timetuple().tm_yday - 1,
-            "getHours": stamp.hour,
-            "getMinutes": stamp.minute,
-            "getSeconds": stamp.second,
-            "getMilliseconds": stamp.microsecond // 1000,
-        }
-        return values[part]
-
-    return method
-
-
-def _now_shift(sign: int) -> Callable[[Any], Any]:
-    def shift(duration: Any) -> Any:
-        delta = v.to_duration(duration) if isinstance(duration, str) else UNKNOWN
-        if not isinstance(delta, timedelta):
-            return UNKNOWN
-        return v.utc_now() + delta if sign > 0 else v.utc_now() - delta
-
-    return shift
-
-
-# name -> (min args, max args, implementation); receivers count as the first argument.
-FUNCTIONS: Final[dict[str, tuple[int, int, Callable[..., Any]]]] = {
-    "size": (1, 1, v.size),
-    "int": (1, 1, v.to_int),
-    "uint": (1, 1, lambda x: v.to_int(x, unsigned=True)),
-    "double": (1, 1, v.to_double),
-    "string": (1, 1, v.to_string),
-    "bool": (1, 1, v.to_bool),
-    "bytes": (1, 1, v.to_bytes),
-    "dyn": (1, 1, lambda x: x),
-    "timestamp": (1, 1, v.to_timestamp),
-    "duration": (1, 1, v.to_duration),
-    "matches": (2, 2, _matches),
-    "lowercase": (1, 1, v.lowercase),
-    "uppercase": (1, 1, v.uppercase),
-    "b64decode": (1, 1, v.b64decode),
-    "json_parse": (1, 1, v.json_parse),
-    "date": (1, 1, v.parse_date),
-    "now": (0, 0, v.utc_now),
-    "now_plus": (1, 1, _now_shift(1)),
-    "now_minus": (1, 1, _now_shift(-1)),
-}
-METHODS: Final[dict[str, tuple[int, int, Callable[..., Any]]]] = {
-    "size": (1, 1, v.size),
-    "contains": (2, 2, _string_method("contains")),
-    "startsWith": (2, 2, _string_method("startsWith")),
-    "endsWith": (2, 2, _string_method("endsWith")),
-    "matches": (2, 2, _matches),
-    **{
-        name: (1, 2, _time_part(name))
-        for name in [  # timestamp accessors
-            "getFullYear",
-            "getMonth",
-            "getDate",
-            "getDayOfMonth",
-            "getDayOfWeek",
-            "getDayOfYear",
-            "getHours",
-            "getMinutes",
-            "getSeconds",
-            "getMilliseconds",
-        ]
-    },
-}
 
 
 def _call(name: str, impl: Callable[..., Any], args: list[Node]) -> Node:
@@ -205,7 +91,7 @@ def _literal(token: lark.Token) -> Any:
         negative = text.startswith("-")
         body = text.lstrip("-")
         number = int(body, 16) if body.lower().startswith("0x") else int(body)
-        return v.to_int(-number if negative else number)
+        return fns.to_int(-number if negative else number)
     if kind == "UINT_LIT":
         body = text[:-1]
         return Uint(int(body, 16) if body.lower().startswith("0x") else int(body))
@@ -368,9 +254,9 @@ class Compiler:
         self.calls.add(name)
         if name in MACROS and name != "has":
             return self._comprehension(name, receiver_tree, exprlist, bound)
-        if name not in METHODS:
+        if name not in fns.METHODS:
             raise CompileError(f"undeclared reference to '{name}'")
-        low, high, impl = METHODS[name]
+        low, high, impl = fns.METHODS[name]
         args = [self._node(receiver_tree, bound), *self._args(exprlist, bound)]
         if not low <= len(args) <= high:
             raise CompileError(f"found no matching overload for '{name}'")
@@ -427,9 +313,9 @@ class Compiler:
         self.calls.add(name)
         if name == "has":
             return self._has(exprlist, bound)
-        if name not in FUNCTIONS:
+        if name not in fns.FUNCTIONS:
             raise CompileError(f"undeclared reference to '{name}'")
-        low, high, impl = FUNCTIONS[name]
+        low, high, impl = fns.FUNCTIONS[name]
         args = self._args(exprlist, bound)
         if not low <= len(args) <= high:
             raise CompileError(f"found no matching overload for '{name}'")

@@ -13,10 +13,7 @@ arguments identically, and both make a whole expression false.
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -223,7 +220,7 @@ def contained_in(item: Any, container: Any) -> Any:
 # --- arithmetic ---
 
 
-def _checked_int(value: int, *, unsigned: bool) -> Any:
+def checked_int(value: int, *, unsigned: bool) -> Any:
     if unsigned:
         return Uint(value) if 0 <= value <= UINT64_MAX else UNKNOWN
     return value if INT64_MIN <= value <= INT64_MAX else UNKNOWN
@@ -251,7 +248,7 @@ def _native_add(left: Any, right: Any) -> Any:
     if _same_numeric_kind(left, right):
         if isinstance(left, float):
             return left + right
-        return _checked_int(left + right, unsigned=isinstance(left, Uint))
+        return checked_int(left + right, unsigned=isinstance(left, Uint))
     if isinstance(left, str) and isinstance(right, str):
         return left + right
     if isinstance(left, bytes) and isinstance(right, bytes):
@@ -288,15 +285,15 @@ def arithmetic(operator: str, left: Any, right: Any) -> Any:
         return UNKNOWN  # CEL has no double modulo
     unsigned = isinstance(left, Uint)
     if operator == "-":
-        return _checked_int(left - right, unsigned=unsigned)
+        return checked_int(left - right, unsigned=unsigned)
     if operator == "*":
-        return _checked_int(left * right, unsigned=unsigned)
+        return checked_int(left * right, unsigned=unsigned)
     if right == 0:
         return UNKNOWN
     quotient = abs(left) // abs(right) * (1 if (left >= 0) == (right >= 0) else -1)
     if operator == "/":
-        return _checked_int(quotient, unsigned=unsigned)
-    return _checked_int(left - right * quotient, unsigned=unsigned)  # Go: sign of the dividend
+        return checked_int(quotient, unsigned=unsigned)
+    return checked_int(left - right * quotient, unsigned=unsigned)  # Go: sign of the dividend
 
 
 def negate(value: Any) -> Any:
@@ -305,199 +302,7 @@ def negate(value: Any) -> Any:
     if isinstance(value, float):
         return -value
     if isinstance(value, int) and not isinstance(value, bool | Uint):
-        return _checked_int(-value, unsigned=False)
+        return checked_int(-value, unsigned=False)
     if isinstance(value, timedelta):
         return -value
-    return UNKNOWN
-
-
-# --- durations and times ---
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
-_UNIT_SECONDS: Final = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Go duration syntax extended with `d` and `w` (str2duration), e.g. "1h30m", "7d", "-5s"."""
-    source = text.strip()
-    sign = -1.0 if source.startswith("-") else 1.0
-    body = source.lstrip("+-")
-    if body == "0":
-        return timedelta(0)
-    position = 0
-    seconds = 0.0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != position:
-            break
-        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not body or position != len(body):
-        raise ValueError(f"invalid duration {text!r}")
-    return timedelta(seconds=sign * seconds)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def parse_date(value: Any) -> Any:
-    """`date(string|int)`: RFC 3339 / ISO dates, or Unix seconds / milliseconds."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return UNKNOWN
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if is_number(value):
-        number = float(value)
-        seconds = number / 1000.0 if abs(number) >= 1e11 else number  # ms when beyond year 5138 s
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, ValueError, OSError):
-            return UNKNOWN
-    return UNKNOWN
-
-
-def to_timestamp(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return parse_date(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    return UNKNOWN
-
-
-def to_duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError:
-            return UNKNOWN
-    return UNKNOWN
-
-
-# --- conversions ---
-
-
-def to_int(value: Any, *, unsigned: bool = False) -> Any:
-    if isinstance(value, bool):
-        return UNKNOWN
-    if isinstance(value, int):
-        return _checked_int(int(value), unsigned=unsigned)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return UNKNOWN
-        return _checked_int(int(value), unsigned=unsigned)
-    if isinstance(value, str):
-        try:
-            return _checked_int(int(value.strip(), 10), unsigned=unsigned)
-        except ValueError:
-            return UNKNOWN
-    if isinstance(value, datetime) and not unsigned:
-        return int(value.timestamp())
-    return UNKNOWN
-
-
-def to_double(value: Any) -> Any:
-    if isinstance(value, bool):
-        return UNKNOWN
-    if is_number(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return UNKNOWN
-    return UNKNOWN
-
-
-def to_string(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return UNKNOWN
-    if isinstance(value, bool | int | float):
-        return go_format(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
-    return UNKNOWN
-
-
-def to_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.lower()
-        if lowered in ("true", "t", "1"):
-            return True
-        if lowered in ("false", "f", "0"):
-            return False
-    return UNKNOWN
-
-
-def to_bytes(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return UNKNOWN
-
-
-# --- Inngest's custom functions (exprenv/overloads.go) ---
-
-
-def lowercase(value: Any) -> str:
-    return value.lower() if isinstance(value, str) else ""
-
-
-def uppercase(value: Any) -> str:
-    return value.upper() if isinstance(value, str) else ""
-
-
-def b64decode(value: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "replace")
-    except ValueError:
-        return ""
-
-
-def json_parse(value: Any) -> dict[str, Any]:
-    """Like Go's json.Unmarshal into a map: anything that is not a JSON object gives {}."""
-    if not isinstance(value, str):
-        return {}
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def size(value: Any) -> Any:
-    if value is UNKNOWN:
-        return 0
-    if isinstance(value, str | bytes | list | dict):
-        return len(value)
     return UNKNOWN

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from devserver.expressions import ExpressionError, compile_expression
-from devserver.flow.cel_values import parse_duration
+from devserver.flow.cel_functions import parse_duration
 
 MAX_CONCURRENCY_LIMITS: Final = 2
 MAX_CANCELLATIONS: Final = 5
