@@ -3,7 +3,6 @@ idempotent seed, and the `python -m nerve_migrations` CLI."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import nerve_migrations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from nerve_migrations.__main__ import cli
 from service_kit.db import Database
 from service_kit.models import Base, Customer, Order
 from service_kit.testing import (
@@ -23,6 +23,7 @@ from service_kit.testing import (
 )
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection
+from typer.testing import CliRunner
 
 EXPECTED_TABLES = {
     "customers",
@@ -128,37 +129,36 @@ async def test_seed_is_idempotent(empty_database_url: str) -> None:
     assert ages[0] < 60 and 365 < ages[-1] <= 730  # spread over the past two years
 
 
-def _cli(*args: str, env_url: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if env_url:
-        env["DATABASE_URL"] = env_url
-    return subprocess.run(
-        [sys.executable, "-m", "nerve_migrations", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+runner = CliRunner()
 
 
-def test_cli_upgrade_seed_downgrade(tmp_path: Path) -> None:
+def test_cli_upgrade_seed_downgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    upgraded = _cli("upgrade", env_url=url)
-    assert upgraded.returncode == 0, upgraded.stderr
-    assert "at revision 0001" in upgraded.stdout and "'customers': 5" in upgraded.stdout
+    monkeypatch.setenv("DATABASE_URL", url)
+    upgraded = runner.invoke(cli, ["upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "at revision 0001" in upgraded.output and "'customers': 5" in upgraded.output
 
-    down = _cli("downgrade", "--url", url)
-    assert down.returncode == 0, down.stderr
-    assert "at revision None" in down.stdout
-
-
-def test_cli_rejects_a_bad_url() -> None:
-    result = _cli("upgrade", "--url", "mysql://root@localhost/nerve")
-    assert result.returncode == 2
-    assert "unsupported DATABASE_URL backend 'mysql'" in result.stderr
+    monkeypatch.delenv("DATABASE_URL")
+    down = runner.invoke(cli, ["downgrade", "--url", url])
+    assert down.exit_code == 0, down.output
+    assert "at revision None" in down.output
 
 
 def test_cli_gives_up_on_an_unreachable_database() -> None:
-    result = _cli("upgrade", "--wait", "1", "--url", "postgresql+asyncpg://nobody@127.0.0.1:1/x")
-    assert result.returncode == 1
-    assert "did not answer within 1s" in result.stderr
+    result = runner.invoke(
+        cli, ["upgrade", "--wait", "1", "--url", "postgresql+asyncpg://nobody@127.0.0.1:1/x"]
+    )
+    assert result.exit_code == 1
+    assert "did not answer within 1s" in result.output
+
+
+def test_python_dash_m_rejects_a_bad_url() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nerve_migrations", "upgrade", "--url", "mysql://root@h/nerve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "unsupported DATABASE_URL backend 'mysql'" in result.stderr

@@ -15,10 +15,8 @@ import concurrent.futures
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from alembic import command
 from service_kit.db import wait_for_database
 
-from .config import alembic_config
 from .seed import CUSTOMERS, ORDERS, seed_async
 
 T = TypeVar("T")
@@ -51,11 +49,19 @@ def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """`alembic upgrade <revision>` on `url`."""
+    from alembic import command  # lazily: heavy, and only needed to migrate
+
+    from .config import alembic_config
+
     _outside_event_loop(lambda: command.upgrade(alembic_config(url), revision))
 
 
 def downgrade(url: str, revision: str = "base") -> None:
     """`alembic downgrade <revision>` on `url` (default: drop everything)."""
+    from alembic import command  # lazily: heavy, and only needed to migrate
+
+    from .config import alembic_config
+
     _outside_event_loop(lambda: command.downgrade(alembic_config(url), revision))
 
 
