@@ -16,16 +16,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import Field
-from starlette.routing import Route
 
 from devserver.dashboard.client import EngineClient, EngineError
 from devserver.dashboard.docs import DocError, DocIndex
@@ -338,7 +334,8 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
     return server
 
 
-def _allowed_hosts() -> TransportSecuritySettings:
+def transport_security() -> TransportSecuritySettings:
+    """DNS-rebinding protection: local Host/Origin only (plus DEVSERVER_MCP_ALLOWED_HOSTS)."""
     extra = [h.strip() for h in os.environ.get("DEVSERVER_MCP_ALLOWED_HOSTS", "").split(",")]
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *[h for h in extra if h]]
     return TransportSecuritySettings(
@@ -346,20 +343,6 @@ def _allowed_hosts() -> TransportSecuritySettings:
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts],
     )
-
-
-def mount_mcp(
-    app: FastAPI, client: EngineClient, settings: DashboardSettings
-) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """Add `/mcp` to `app`; returns the context manager the app's lifespan must enter."""
-    server = build_mcp(client, settings)
-    server.streamable_http_app(
-        json_response=True, stateless_http=True, transport_security=_allowed_hosts()
-    )
-    manager = server.session_manager
-    app.router.routes.append(Route("/mcp", endpoint=StreamableHTTPASGIApp(manager)))
-    app.state.mcp_server = server
-    return manager.run
 
 
 def tool_result_json(result: Any) -> Any:

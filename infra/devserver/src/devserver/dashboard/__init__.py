@@ -8,15 +8,17 @@ and also against a real Inngest server (`standalone_app(engine_url)`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from devserver.dashboard.client import EngineClient
+from devserver.dashboard.mcp_mount import LazyMcpEndpoint
 from devserver.dashboard.notifications import NotificationReader
 from devserver.dashboard.settings import DashboardSettings
 
@@ -36,8 +38,8 @@ def install_dashboard(
 ) -> None:
     """Add the dashboard pages, actions, static files and `/mcp` to `app`.
 
-    The MCP session manager must run while the app runs: the app's lifespan is wrapped so it
-    starts after the app's own startup and stops before its shutdown.
+    `/mcp` starts its MCP session manager on first use (see mcp_mount); the app's lifespan is
+    wrapped so it is stopped, and the notifications reader closed, at shutdown.
     """
     from devserver.dashboard import actions, pages
 
@@ -54,11 +56,11 @@ def install_dashboard(
     app.include_router(pages.router)
     app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
-    mcp_lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    mcp_endpoint: LazyMcpEndpoint | None = None
     if mcp:
-        from devserver.mcp_server import mount_mcp
-
-        mcp_lifespan = mount_mcp(app, engine_client, settings)
+        mcp_endpoint = LazyMcpEndpoint(engine_client, settings)
+        app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
+    app.state.mcp_endpoint = mcp_endpoint
 
     inner = app.router.lifespan_context
 
@@ -66,12 +68,10 @@ def install_dashboard(
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
         async with inner(asgi_app) as state:
             try:
-                if mcp_lifespan is not None:
-                    async with mcp_lifespan():
-                        yield state
-                else:
-                    yield state
+                yield state
             finally:
+                if mcp_endpoint is not None:
+                    await mcp_endpoint.aclose()
                 if app.state.dashboard_notifications is not None:
                     await app.state.dashboard_notifications.aclose()
 
