@@ -599,12 +599,18 @@ def create_functions(
         ticket_id = created.ticket_id
 
         async def close_ticket() -> bool:
-            return await repo.close_ticket(ticket_id, ctx=audit)
+            try:
+                return await repo.close_ticket(ticket_id, ctx=audit)
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
 
         await ctx.step.run("close-ticket", close_ticket)
 
         async def request_feedback() -> str | None:
-            return await repo.send_feedback_request(created.draft_id, ctx=audit)
+            try:
+                return await repo.send_feedback_request(created.draft_id, ctx=audit)
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
 
         message_id = await ctx.step.run("request-feedback", request_feedback)
         return {"status": "closed", "ticket_id": ticket_id, "feedback_message_id": message_id}

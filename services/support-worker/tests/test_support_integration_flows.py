@@ -1,0 +1,161 @@
+"""Background flows against the engine over real HTTP (one database backend: these prove engine
+semantics, the per-backend SQL is covered elsewhere): the follow-up sleeps and closes the ticket,
+a new email from the same customer cancels it, and a partial embeddings batch runs after the
+batch timeout as ONE run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from devserver.testing import (
+    EngineHandle,
+    runs_for_event,
+    send_events,
+    serve_app,
+    sync_app,
+    wait_for_run,
+)
+from service_kit.db import Database
+from service_kit.models import Ticket, TicketEmbedding
+from shared_events import SupportDraftCreated, TicketResolved
+from sqlalchemy import select
+from support_worker.app import create_app
+from support_worker.settings import SupportSettings
+
+
+@asynccontextmanager
+async def support_worker(
+    engine: EngineHandle, database_url: str, **overrides: Any
+) -> AsyncIterator[str]:
+    settings = SupportSettings(
+        environment="test",
+        database_url=database_url,
+        inngest_dev="1",
+        inngest_base_url=engine.base_url,
+        log_json=False,
+        log_level="WARNING",
+        **overrides,
+    )
+    with serve_app(create_app(settings)) as base:
+        await sync_app(engine, base + "/api/inngest")
+        yield base
+
+
+@pytest.fixture
+async def db(primary_database_url: str) -> AsyncIterator[Database]:
+    database = Database(primary_database_url)
+    yield database
+    await database.dispose()
+
+
+def draft_created(convo: Any, draft_id: str, event_id: str) -> dict[str, Any]:
+    event = SupportDraftCreated(
+        draft_id=draft_id,
+        customer_id=convo.customer_id,
+        ticket_id=convo.ticket_id,
+        message_id=convo.message_id,
+        kind="reply",
+    )
+    return event.to_wire(id=event_id)
+
+
+async def ticket_status(db: Database, ticket_id: str) -> str:
+    async with db.session() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        return ticket.status
+
+
+async def reply_first(engine: EngineHandle, convo: Any) -> str:
+    """Run the email flow so there is a real draft to follow up on; returns its draft id."""
+    event = convo.event()
+    [event_id] = await send_events(
+        engine, [{"name": event.name, "data": event.data, "id": event.id}]
+    )
+    run = await wait_for_run(engine, event_id, timeout=60)
+    return str(run["output"]["draft_id"])
+
+
+async def test_follow_up_closes_the_ticket_after_the_sleep(
+    inngest_engine: EngineHandle,
+    primary_database_url: str,
+    db: Database,
+    make_conversation: Callable[..., Any],
+) -> None:
+    convo = await make_conversation(db, "Export", "How do I export my data?", "pro", (1000,))
+    async with support_worker(inngest_engine, primary_database_url, follow_up_delay_seconds=1):
+        draft_id = await reply_first(inngest_engine, convo)
+        [event_id] = await send_events(
+            inngest_engine, [draft_created(convo, draft_id, f"test-{draft_id}-x")]
+        )
+        # The function itself emitted draft.created too; either run closes the ticket once.
+        run = await wait_for_run(inngest_engine, event_id, timeout=60)
+    assert run["output"]["status"] == "closed"
+    assert await ticket_status(db, convo.ticket_id) == "closed"
+
+
+async def test_a_new_email_from_the_customer_cancels_the_follow_up(
+    inngest_engine: EngineHandle,
+    primary_database_url: str,
+    db: Database,
+    make_conversation: Callable[..., Any],
+) -> None:
+    convo = await make_conversation(db, "Export", "How do I export my data?", "pro", (1000,))
+    async with support_worker(inngest_engine, primary_database_url, follow_up_delay_seconds=600):
+        draft_id = await reply_first(inngest_engine, convo)
+        [follow_up_event] = await send_events(
+            inngest_engine, [draft_created(convo, draft_id, f"test-{draft_id}-y")]
+        )
+        await wait_for_run(inngest_engine, follow_up_event, status={"Running"}, timeout=30)
+        # The customer writes again (same customer, a new message on the ticket).
+        again = await make_conversation(db, "Export", "Still stuck!", "pro", (1000,))
+        second = again.event()
+        second_data = {**second.data, "customer_id": convo.customer_id}
+        await send_events(
+            inngest_engine, [{"name": second.name, "data": second_data, "id": second.id}]
+        )
+        cancelled = await wait_for_run(
+            inngest_engine, follow_up_event, status={"Cancelled"}, timeout=30
+        )
+    assert cancelled["status"] == "Cancelled"
+    assert await ticket_status(db, convo.ticket_id) != "closed"
+
+
+async def test_partial_batch_runs_once_after_the_batch_timeout(
+    inngest_engine: EngineHandle,
+    primary_database_url: str,
+    db: Database,
+    make_conversation: Callable[..., Any],
+) -> None:
+    convos = [
+        await make_conversation(db, f"Printer {i}", f"printer jam {i}", "pro", (1000,))
+        for i in range(3)
+    ]
+    events = [
+        TicketResolved(ticket_id=c.ticket_id, customer_id=c.customer_id, resolved_by="rev").to_wire(
+            id=f"ticket-resolved-{c.ticket_id}"
+        )
+        for c in convos
+    ]
+    async with support_worker(inngest_engine, primary_database_url, embed_batch_timeout_seconds=1):
+        event_ids = await send_events(inngest_engine, events)
+        run = await wait_for_run(inngest_engine, event_ids[0], timeout=60)
+        run_ids = set()
+        for event_id in event_ids:
+            with contextlib.suppress(Exception):
+                run_ids.update(r["run_id"] for r in await runs_for_event(inngest_engine, event_id))
+    assert run["output"]["embedded"] == 3
+    assert run_ids == {run["run_id"]}  # three events, one run, one embeddings call
+    async with db.session() as session:
+        rows = (
+            await session.scalars(
+                select(TicketEmbedding.ticket_id).where(
+                    TicketEmbedding.ticket_id.in_([c.ticket_id for c in convos])
+                )
+            )
+        ).all()
+    assert sorted(rows) == sorted(c.ticket_id for c in convos)
