@@ -320,3 +320,35 @@ async def test_registration_refuses_what_the_server_refuses(
     assert "invalid" in message.lower()
     if inngest_engine.is_devserver:
         assert "At least one function is invalid" in message and detail in message
+
+
+async def test_finish_timeout_cancels_a_run_that_runs_too_long(
+    inngest_engine: EngineHandle, recorder: Any, app_id: str
+) -> None:
+    client = make_client(inngest_engine, app_id)
+    event = f"{app_id}/long"
+
+    @client.create_function(
+        fn_id="long",
+        trigger=inngest.TriggerEvent(event=event),
+        timeouts=inngest.Timeouts(finish=SECOND),
+    )
+    async def long(ctx: inngest.Context) -> Any:
+        async def begin() -> None:
+            recorder.mark(step="begin")
+
+        async def end() -> None:
+            recorder.mark(step="end")
+
+        await ctx.step.run("begin", begin)
+        await ctx.step.sleep("nap", 3 * SECOND)
+        await ctx.step.run("end", end)
+
+    async with running_app(inngest_engine, client, [long]):
+        sent = time.time()
+        ids = await send_events(inngest_engine, [{"name": event, "data": {}}])
+        run = await wait_for_run(inngest_engine, ids[0], status={"Cancelled"}, timeout=10)
+        cancelled_after = time.time() - sent
+    assert run["status"] == "Cancelled"
+    assert cancelled_after < 3.0, "cancelled at the finish timeout, before the sleep ended"
+    assert [info["step"] for _, info in recorder.marks] == ["begin"]
