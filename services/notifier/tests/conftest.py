@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from notifier.fakes import FakeSlackWebhook
 
-pytest_plugins = ["devserver.testing"]
+# The engine fixture, re-exported: `pytest_plugins` is refused in a non-root conftest when the
+# whole repository is collected.
+from devserver.testing import inngest_engine  # noqa: F401
+from notifier.fakes import FakeSlackWebhook
 
 
 @pytest.fixture

@@ -77,3 +77,17 @@ def test_app_serves_health_and_the_inngest_endpoint(primary_database_url: str) -
         assert client.get("/readyz").status_code == 200
         inspection = client.get("/api/inngest").json()
     assert inspection["function_count"] == 7
+
+
+def test_throttle_buckets_are_per_webhook_not_per_destination() -> None:
+    settings = NotifierSettings(
+        environment="test",
+        slack_webhook_url="http://hooks/shared",  # type: ignore[arg-type]
+        slack_webhook_urls={"ops": "http://hooks/ops"},  # type: ignore[dict-item]
+    )
+    routes = settings.routes()
+    support = routes.throttle_key("slack", "support", "ntf_1")
+    assert support == routes.throttle_key("slack", "approvals", "ntf_2")
+    assert support != routes.throttle_key("slack", "ops", "ntf_3")
+    assert "hooks" not in support  # the webhook URL is a credential; the key is a hash
+    assert routes.throttle_key("email", "approvals", "ntf_4") == "email:ntf_4"

@@ -40,6 +40,8 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 class SlackPost:
     path: str
     body: dict[str, Any]
+    # time.monotonic() when the fake accepted it (to observe throttling)
+    received_at: float = 0.0
 
     @property
     def text(self) -> str:
@@ -78,7 +80,9 @@ class FakeSlackWebhook:
                         if not isinstance(body, dict) or not body.get("text"):
                             status, reply = 400, "invalid_payload"
                         else:
-                            state.posts.append(SlackPost(path=self.path, body=body))
+                            state.posts.append(
+                                SlackPost(path=self.path, body=body, received_at=time.monotonic())
+                            )
                     state.attempts.append((self.path, status))
                 encoded = reply.encode()
                 self.send_response(status)

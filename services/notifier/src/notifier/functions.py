@@ -63,12 +63,6 @@ class DeliverRequest(BaseModel):
     throttle_key: str = Field(min_length=1)
 
 
-def throttle_key(channel: str, destination: str, notification_id: str) -> str:
-    # Slack: one bucket per webhook. Other channels have no published rate: a per-message key
-    # leaves them unthrottled.
-    return f"slack:{destination}" if channel == "slack" else f"{channel}:{notification_id}"
-
-
 def create_functions(client: inngest.Inngest, deps: NotifierDeps) -> list[inngest.Function[Any]]:
     @client.create_function(
         fn_id=DELIVER_FN_ID,
@@ -138,7 +132,9 @@ def create_functions(client: inngest.Inngest, deps: NotifierDeps) -> list[innges
                 destination=row["destination"],
                 channel=row["channel"],
                 kind=row["kind"],
-                throttle_key=throttle_key(row["channel"], row["destination"], row["id"]),
+                throttle_key=deps.routes.throttle_key(
+                    row["channel"], row["destination"], row["id"]
+                ),
             )
             try:
                 result = await ctx.step.invoke(

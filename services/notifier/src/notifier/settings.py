@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr
 from service_kit.settings import ServiceSettings
 
 from .messages import DESTINATIONS
-from .routing import Routes
+from .routing import Routes, webhook_id
 
 
 class NotifierSettings(ServiceSettings):
@@ -95,8 +95,10 @@ class NotifierSettings(ServiceSettings):
 
     def routes(self) -> Routes:
         email = frozenset(self.email_recipients) if self.smtp_host else frozenset()
+        slack = self.slack_urls()
         return Routes(
-            slack_destinations=frozenset(self.slack_urls()),
+            slack_destinations=frozenset(slack),
+            slack_webhook_ids={destination: webhook_id(url) for destination, url in slack.items()},
             email_destinations=email,
             email_recipients=self.email_recipients,
         )
