@@ -308,11 +308,12 @@ def validate_flow_config(config: Mapping[str, Any]) -> FlowConfig:
 
 
 def validation_error(config: Mapping[str, Any]) -> str | None:
-    """None when the function is acceptable, else the detail (prefixed with its id)."""
+    """None when the function's flow settings are acceptable, else the problem (the engine
+    prefixes the function id and answers "At least one function is invalid: ...")."""
     try:
         validate_flow_config(config)
     except FlowConfigError as error:
-        return f"{config.get('id', '?')}: {error}"
+        return str(error)
     except (AttributeError, TypeError) as error:
-        return f"{config.get('id', '?')}: malformed flow-control settings ({error})"
+        return f"malformed flow-control settings ({error})"
     return None
