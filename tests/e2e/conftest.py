@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,6 +64,7 @@ class Platform:
     smtp: SmtpSink
 
     wait_until = staticmethod(wait_until)
+    decision_secret: str = DECISION_SECRET
 
     @property
     def gateway_url(self) -> str:
@@ -219,18 +221,20 @@ class Platform:
     # -- fakes -------------------------------------------------------------------------------
 
     def slack_links(self, needle: str) -> dict[str, str]:
-        """Decision links (label -> url) of the Slack posts mentioning `needle`."""
+        """Decision links (label -> url) of the Slack posts mentioning `needle` (mrkdwn
+        `<url|Label>` in the text, or Block Kit buttons)."""
         links: dict[str, str] = {}
         for post in self.slack.posts:
-            blob = json.dumps(post.body)
-            if needle not in blob:
+            if needle not in json.dumps(post.body):
                 continue
+            for url, label in re.findall(r"<(https?://[^|>]+)\|([^>]+)>", post.text):
+                links[label.strip().lower()] = url
             for block in post.body.get("blocks", []):
                 for element in block.get("elements", []) or []:
                     if isinstance(element, dict) and element.get("url"):
                         label = element.get("text", {})
                         label = label.get("text") if isinstance(label, dict) else str(label)
-                        links[str(label).lower()] = str(element["url"])
+                        links[str(label).strip().lower()] = str(element["url"])
         return links
 
 

@@ -1,0 +1,203 @@
+"""Scenarios 3 and 4: the refund gate and the escalation gate, decided through the links the
+notifier posted to Slack (or, before the wait exists, through `nerve decide`)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from nerve_cli.main import app as nerve
+from typer.testing import CliRunner
+
+HANDLE_EMAIL = "support-worker-handle-customer-email"
+ESCALATE = "support-worker-escalate-with-human-approval"
+
+
+def refund_request_for(platform: Any, message_id: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        rows = platform.sql("SELECT * FROM refund_requests WHERE message_id = :m", m=message_id)
+        return rows[0] if rows else None
+
+    return platform.wait_until(found, timeout=45, what=f"a refund request for {message_id}")
+
+
+def email(platform: Any, address: str, text: str) -> tuple[str, str]:
+    response, event_id = platform.postmark(address, text, subject="About my order")
+    assert response.status_code == 200, response.text
+    message_id = platform.wait_until(
+        lambda: platform.sql(
+            "SELECT id FROM messages WHERE provider_message_id = :p",
+            p=event_id.removeprefix("postmark-"),
+        ),
+        what="the stored message",
+    )[0]["id"]
+    return event_id, message_id
+
+
+def links_for(platform: Any, request_id: str) -> dict[str, str]:
+    return platform.wait_until(
+        lambda: platform.slack_links(request_id),
+        timeout=30,
+        what=f"decision links for {request_id}",
+    )
+
+
+def test_refund_gate_approve_reject_timeout_and_decision_before_the_wait(platform) -> None:
+    # Four customers ask for a refund at once; each gate ends differently.
+    approve_evt, approve_msg = email(
+        platform, "ada@example.com", "Please refund ord_1003, it broke."
+    )
+    reject_evt, reject_msg = email(platform, "grace@example.com", "I want a refund for ord_1005.")
+    timeout_evt, timeout_msg = email(platform, "linus@example.com", "Refund ord_1006 please.")
+
+    approve_req = refund_request_for(platform, approve_msg)
+    reject_req = refund_request_for(platform, reject_msg)
+    timeout_req = refund_request_for(platform, timeout_msg)
+
+    assert (
+        platform.decide(links_for(platform, approve_req["id"])["approve"], "approve").status_code
+        == 200
+    )
+    assert (
+        platform.decide(links_for(platform, reject_req["id"])["reject"], "reject").status_code
+        == 200
+    )
+    # A link works once.
+    again = platform.decide(links_for(platform, approve_req["id"])["approve"], "approve")
+    assert again.status_code == 409
+
+    for event_id in (approve_evt, reject_evt, timeout_evt):
+        [run] = [
+            r
+            for r in platform.wait_event_runs(event_id, timeout=60)
+            if r.function_id == HANDLE_EMAIL
+        ]
+        assert run.status == "Completed", (event_id, run)
+
+    def request(row: dict[str, Any]) -> dict[str, Any]:
+        return platform.sql("SELECT * FROM refund_requests WHERE id = :i", i=row["id"])[0]
+
+    def actions(row: dict[str, Any], action: str) -> int:
+        return len(
+            platform.sql(
+                "SELECT id FROM audit_log WHERE action = :a AND key LIKE :k",
+                a=action,
+                k=f"%{row['id']}%",
+            )
+        )
+
+    approved = request(approve_req)
+    assert approved["provider_refund_id"], approved
+    assert actions(approve_req, "refund_issued") == 1
+    assert actions(approve_req, "refund_blocked") == 0
+
+    rejected = request(reject_req)
+    assert rejected["provider_refund_id"] is None
+    assert actions(reject_req, "refund_blocked") == 1 and actions(reject_req, "refund_issued") == 0
+
+    timed_out = request(timeout_req)
+    assert timed_out["provider_refund_id"] is None and timed_out["decided_by"] == "timeout"
+    assert actions(timeout_req, "refund_blocked") == 1
+
+
+def test_refund_decision_posted_before_the_wait_registers_is_honoured(platform) -> None:
+    # Freeze risk-worker: the gate stops at its invoke, after the refund request exists and
+    # before the wait for the decision can be registered.
+    risk = platform.stack.services["risk-worker"]
+    risk.signal_group(signal.SIGSTOP)
+    try:
+        event_id, message_id = email(platform, "edsger@example.com", "Refund ord_1009 please.")
+        pending = refund_request_for(platform, message_id)
+        result = CliRunner().invoke(
+            nerve,
+            [
+                "decide",
+                "approve",
+                pending["id"],
+                "--kind",
+                "refund",
+                "--reviewer",
+                "early-bird",
+                "--gateway-url",
+                platform.gateway_url,
+                "--secret",
+                platform.decision_secret,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        risk.signal_group(signal.SIGCONT)
+    [run] = [
+        r for r in platform.wait_event_runs(event_id, timeout=60) if r.function_id == HANDLE_EMAIL
+    ]
+    assert run.status == "Completed"
+    row = platform.sql("SELECT * FROM refund_requests WHERE id = :i", i=pending["id"])[0]
+    assert row["provider_refund_id"], row
+    assert row["decided_by"] == "early-bird"
+
+
+def test_escalation_gate_approve_edit_reject_timeout_each_audited(platform) -> None:
+    texts = {
+        "approve": ("ada@example.com", "This is unacceptable, I want to speak to a manager."),
+        "edit": ("grace@example.com", "I will call my lawyer if this is not fixed. Escalate it."),
+        "reject": ("linus@example.com", "Furious about the outage. Get me a manager now."),
+        "timeout": ("alan@example.com", "This is unacceptable. I want a manager."),
+    }
+    flows: dict[str, dict[str, Any]] = {}
+    for outcome, (address, text) in texts.items():
+        event_id, message_id = email(platform, address, text)
+        flows[outcome] = {"event": event_id, "message": message_id}
+    for outcome, flow in flows.items():
+        flow["escalation"] = platform.wait_until(
+            lambda flow=flow: platform.sql(
+                "SELECT * FROM escalations WHERE message_id = :m", m=flow["message"]
+            ),
+            timeout=45,
+            what=f"the {outcome} escalation",
+        )[0]
+    for outcome in ("approve", "edit", "reject"):
+        escalation_id = flows[outcome]["escalation"]["id"]
+        link = links_for(platform, escalation_id)[outcome]
+        edited = "Edited by a senior reviewer: we are on it." if outcome == "edit" else None
+        response = platform.decide(link, outcome, edited)
+        assert response.status_code == 200, response.text
+
+    expected = {
+        "approve": ("escalation_approved", True),
+        "edit": ("escalation_edited", True),
+        "reject": ("escalation_rejected", False),
+        "timeout": ("escalation_timed_out", True),
+    }
+
+    def settled(escalation_id: str, posted: bool) -> bool:
+        row = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation_id)[0]
+        return bool(row["decided_at"]) and (bool(row["posted_message_id"]) or not posted)
+
+    for outcome, flow in flows.items():
+        escalation_id = flow["escalation"]["id"]
+        platform.wait_until(
+            lambda escalation_id=escalation_id, outcome=outcome: settled(
+                escalation_id, expected[outcome][1]
+            ),
+            timeout=60,
+            what=f"the {outcome} escalation to settle",
+        )
+        row = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation_id)[0]
+        action, posted = expected[outcome]
+        audit = platform.sql(
+            "SELECT action, actor FROM audit_log WHERE action LIKE 'escalation_%' "
+            "AND action <> 'escalation_requested' AND key LIKE :k",
+            k=f"%{escalation_id}%",
+        )
+        assert [a["action"] for a in audit] == [action], (outcome, audit)
+        reviewer = "timeout" if outcome == "timeout" else row["reviewer"]
+        assert audit[0]["actor"] == reviewer and reviewer, (outcome, audit, row)
+        assert bool(row["posted_message_id"]) is posted, (outcome, row)
+        if posted:
+            sent = platform.sql(
+                "SELECT body_text FROM messages WHERE id = :i", i=row["posted_message_id"]
+            )[0]["body_text"]
+            if outcome == "edit":
+                assert "Edited by a senior reviewer" in sent
+            if outcome == "timeout":
+                assert sent.startswith("[Sent without human review")
