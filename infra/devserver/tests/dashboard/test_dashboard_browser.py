@@ -59,6 +59,10 @@ def test_dashboard_send_event_and_watch_run_complete(browser_page: Any, demo_app
     expect(page.locator("#run-input")).to_contain_text("[redacted]")
     assert "ada@example.com" not in page.content()
 
+    page.locator("#steps-table details").evaluate_all("ds => ds.forEach(d => (d.open = true))")
+    expect(page.locator('tr[data-step="load-person"] + tr.detail pre')).to_contain_text(
+        "[redacted]"
+    )
     shot(page, "run-detail")
     if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
         target = REPO_ROOT / "docs/images/run-detail.png"
