@@ -25,6 +25,7 @@ class FakeEngine:
     cancellations: list[dict[str, Any]] = field(default_factory=list)
     run_queries: list[list[tuple[str, str]]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
+    invocations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     base_url: str = ""
 
     def add_run(self, run_id: str, function: str, status: str, started: str) -> None:
@@ -131,6 +132,13 @@ def build_app(fake: FakeEngine) -> FastAPI:
         new_id = f"{run_id}-rerun{len(fake.reruns)}"
         fake.add_run(new_id, fake.runs[run_id]["function_slug"], "Running", "2026-01-01T00:00:00Z")
         return {"data": {"run_id": new_id}, "metadata": {}}
+
+    @app.post("/v2/apps/{app_id}/functions/{function_id}/invoke")
+    async def invoke(app_id: str, function_id: str, request: Request) -> Any:
+        if function_id != "daily-health-check":
+            return JSONResponse({"error": "function not found", "status": 404}, 404)
+        fake.invocations.append((app_id, function_id, await request.json()))
+        return {"data": {"event_id": "01INVOKE", "function_id": f"{app_id}-{function_id}"}}
 
     return app
 

@@ -243,3 +243,13 @@ def test_time_windows_accept_durations_and_iso() -> None:
     assert parse_moment("1d", now=now) == datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_moment("30m", now=now).minute == 30
     assert parse_moment("2026-01-01T05:00:00", now=now).hour == 5
+
+
+def test_invoke_posts_to_the_v2_invoke_route(fake_engine) -> None:
+    code, out = invoke(
+        fake_engine.base_url, "invoke", "support-worker", "daily-health-check", "--data", "{}"
+    )
+    assert code == 0, out
+    assert fake_engine.invocations == [("support-worker", "daily-health-check", {"data": {}})]
+    code, out = invoke(fake_engine.base_url, "invoke", "support-worker", "nope")
+    assert code == 1 and "404" in out

@@ -302,6 +302,18 @@ class EngineClient:
         data = self._data("POST", "/v1/cancellations", json=body)
         return dict(data) if isinstance(data, Mapping) else {"result": data}
 
+    def invoke(
+        self, app_id: str, function_id: str, data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST /v2/apps/{app}/functions/{fn}/invoke (works for cron functions too)."""
+        local_id = function_id.removeprefix(f"{app_id}-")
+        result = self._data(
+            "POST",
+            f"/v2/apps/{app_id}/functions/{local_id}/invoke",
+            json={"data": dict(data or {})},
+        )
+        return dict(result) if isinstance(result, Mapping) else {"result": result}
+
     def health(self) -> bool:
         try:
             return self._http.get("/health").status_code == 200

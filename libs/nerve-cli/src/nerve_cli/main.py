@@ -21,6 +21,7 @@ app.command("email")(events_cmd.email)
 app.add_typer(runs_cmd.runs_app, name="runs")
 app.command("rerun")(runs_cmd.rerun)
 app.command("cancel")(runs_cmd.cancel)
+app.command("invoke")(runs_cmd.invoke)
 app.command("decide")(decide_cmd.decide)
 
 

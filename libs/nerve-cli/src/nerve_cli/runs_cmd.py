@@ -247,6 +247,30 @@ def cancel(
     console.print(f"bulk cancellation accepted: {json.dumps(result, default=str)}")
 
 
+def invoke(
+    app_id: Annotated[str, typer.Argument(help="App id, e.g. support-worker.")],
+    function: Annotated[str, typer.Argument(help="Function id, e.g. daily-health-check.")],
+    data: Annotated[str, typer.Option("--data", help="JSON object for event.data.")] = "{}",
+    engine_url: EngineUrl = DEFAULT_ENGINE_URL,
+    event_key: EventKey = "dev",
+    signing_key: SigningKey = None,
+) -> None:
+    """Invoke a function now (also a cron function, outside its schedule)."""
+    try:
+        payload = json.loads(data)
+    except ValueError as error:
+        raise typer.BadParameter(f"--data is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise typer.BadParameter("--data must be a JSON object")
+    with engine_client(engine_url, event_key, signing_key) as engine:
+        try:
+            result = engine.invoke(app_id, function, payload)
+        except EngineError as error:
+            err.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"invoked {app_id}/{function}: {json.dumps(result, default=str)}")
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err

@@ -375,6 +375,22 @@ class Stack:
             for future in [pool.submit(self.sync_service, s.name) for s in self.config.services]:
                 future.result()
 
+    def restart_service(
+        self, name: str, *, env: Mapping[str, str] | None = None, kill: bool = False
+    ) -> None:
+        """Stop (or SIGKILL) a service, optionally change its environment, start it again on
+        the same port and sync it with the engine."""
+        process = self.services[name]
+        if kill:
+            process.kill()
+        else:
+            process.stop()
+        if env is not None:
+            spec = next(s for s in self.config.services if s.name == name)
+            process.env = {**self.service_env(spec), **env}
+        self.start_service(name)
+        self.sync_service(name)
+
     def stop_service(self, name: str) -> None:
         process = self.services.get(name)
         if process is not None:
