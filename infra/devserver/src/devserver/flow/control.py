@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from devserver.flow.buffers import BatchState, DebounceState, append_to_batch, debounce
@@ -42,6 +42,8 @@ def _event_id(event: Mapping[str, Any]) -> str:
     return str(event.get("_internal_id") or event.get("id") or "")
 
 
+SWEEP_INTERVAL_MS = 60_000
+
 # Origins whose events go through rate limit, debounce and batching; reruns and runs created by
 # flow control itself skip them (protocol doc §7.3).
 FRESH_ORIGINS = frozenset({"event", "invoke", "cron"})
@@ -60,6 +62,7 @@ class FlowController:
         self._running: dict[str, int] = {}  # function slug -> in-flight SDK calls
         self._waiting: dict[str, dict[str, str]] = {}  # slug -> run id -> why its job waits
         self._background: set[asyncio.Task[None]] = set()
+        self._next_sweep_ms = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -138,7 +141,19 @@ class FlowController:
             return f"{what} ({key})"
         value = {"tat": decision.tat_ms, "event": event_id}
         await self.state.put("rate_limit", key, value, now_ms=now)
+        await self._maybe_sweep(now)
         return None
+
+    async def _maybe_sweep(self, now: int) -> None:
+        """GCRA buckets whose arrival time has passed are idle: equivalent to absent. Dropping
+        them keeps per-key state (one idempotency key per order...) from growing forever."""
+        if now < self._next_sweep_ms:
+            return
+        self._next_sweep_ms = now + SWEEP_INTERVAL_MS
+        idle = [key for key, value in self.state.items("rate_limit") if value["tat"] <= now]
+        await self.state.sweep("rate_limit", idle)
+        idle = [key for key, tat in self.state.items("throttle") if tat <= now]
+        await self.state.sweep("throttle", idle)
 
     def run_keys(self, slug: str, flow: FlowConfig, event: Mapping[str, Any]) -> dict[str, Any]:
         keys: dict[str, Any] = {}
@@ -319,6 +334,8 @@ class FlowController:
                 self._wait(job, f"throttled on {key}")
                 return max(math.ceil(decision.retry_at_ms), now_ms + 1)
             self._persist_soon("throttle", str(key), decision.tat_ms, now_ms)
+            if now_ms >= self._next_sweep_ms:
+                self._spawn(self._maybe_sweep(now_ms))
         self.counters.take(job.job_id, limits)
         self._waiting.get(job.function_slug, {}).pop(job.run_id, None)
         if job.job_id not in self._job_function:
@@ -332,8 +349,10 @@ class FlowController:
     def _persist_soon(self, kind: str, key: str, value: Any, now: int) -> None:
         """Throttle state is written in the background: the dispatcher must not wait on disk."""
         self.state.values.setdefault(kind, {})[key] = value
-        write = self.state.persist(kind, key, value, now_ms=now)
-        task = asyncio.get_running_loop().create_task(write)
+        self._spawn(self.state.persist(kind, key, value, now_ms=now))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

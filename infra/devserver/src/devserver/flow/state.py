@@ -70,6 +70,20 @@ class FlowState:
             [(delete(flow_state).where(where), None), (insert(flow_state), row)]
         )
 
+    async def sweep(self, kind: str, expired: list[str]) -> None:
+        """Forget entries that no longer matter (e.g. GCRA buckets back to idle)."""
+        bucket = self.values.get(kind, {})
+        for key in expired:
+            bucket.pop(key, None)
+        if self._store is None or not expired:
+            return
+        ops: list[tuple[Any, Any]] = []
+        for start in range(0, len(expired), 500):
+            chunk = expired[start : start + 500]
+            where = (flow_state.c.kind == kind) & flow_state.c.key.in_(chunk)
+            ops.append((delete(flow_state).where(where), None))
+        await self._store.write(ops)
+
     async def remove(self, kind: str, key: str) -> None:
         self.values.get(kind, {}).pop(key, None)
         if self._store is None:
