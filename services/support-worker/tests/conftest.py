@@ -110,28 +110,80 @@ def build_app(state: FakeOpenAI) -> FastAPI:
 
 
 @contextmanager
-def serve_fake_openai() -> Iterator[FakeOpenAI]:
-    """Serve a fresh fake on a free port (bound to port 0) for the duration of the block."""
-    state = FakeOpenAI()
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on a free port (bound to port 0); yields "http://127.0.0.1:PORT"."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(state), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline:
-            raise RuntimeError("fake OpenAI server did not start")
+            raise RuntimeError("local fake server did not start")
         time.sleep(0.01)
-    state.base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        yield state
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=5)
         sock.close()
+
+
+@contextmanager
+def serve_fake_openai() -> Iterator[FakeOpenAI]:
+    """Serve a fresh scripted OpenAI-compatible fake for the duration of the block."""
+    state = FakeOpenAI()
+    with serve_asgi(build_app(state)) as origin:
+        state.base_url = f"{origin}/v1"
+        yield state
+
+
+@dataclass
+class FakeStripe:
+    """A local Stripe API fake: POST /v1/refunds, honouring Idempotency-Key like Stripe does."""
+
+    origin: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    decline: bool = False
+
+
+def build_stripe_app(state: FakeStripe) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/refunds")
+    async def create_refund(request: Request) -> JSONResponse:
+        form = dict(await request.form())
+        key = request.headers.get("idempotency-key", "")
+        state.requests.append({"form": form, "idempotency_key": key})
+        if state.decline:
+            return JSONResponse(
+                {"error": {"type": "invalid_request_error", "message": "Charge already refunded"}},
+                status_code=400,
+            )
+        if key not in state.refunds:
+            state.refunds[key] = {
+                "id": f"re_fake_{len(state.refunds) + 1}",
+                "object": "refund",
+                "amount": int(str(form["amount"])),
+                "charge": form["charge"],
+                "currency": "usd",
+                "status": "succeeded",
+            }
+        return JSONResponse(state.refunds[key])
+
+    return app
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    state = FakeStripe()
+    with serve_asgi(build_stripe_app(state)) as origin:
+        state.origin = origin
+        yield state
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ follow-up (and its cancellation rule), batch embeddings, weekly metrics, failed 
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import inngest
@@ -285,19 +284,68 @@ def test_partial_batch_after_the_timeout_is_embedded_and_searchable(harness: Any
 
 
 def test_weekly_metrics_count_last_weeks_audit_rows(fresh_harness: Any) -> None:
+    today = datetime.now(UTC).date()
+    last_week = today - timedelta(days=today.weekday() + 7)
+    inside = datetime.combine(last_week, datetime.min.time(), tzinfo=UTC) + timedelta(days=2)
+    before = inside - timedelta(days=7)  # the week before: must not count
+    convo = fresh_harness.conversation(subject="Hello", body="Hi")
+
+    async def seed() -> None:
+        rows = [
+            ("message_received", inside),
+            ("message_received", inside),
+            ("message_received", before),
+            ("message_sent", inside),
+            ("refund_issued", inside),
+            ("refund_blocked", inside),
+            ("escalation_edited", inside),
+            ("escalation_timed_out", inside),
+        ]
+        async with fresh_harness.db.transaction() as session:
+            for action, at in rows:
+                session.add(
+                    AuditLog(
+                        id=new_id("aud"),
+                        key=new_id("k"),
+                        action=action,
+                        actor="test",
+                        payload={},
+                        created_at=at,
+                    )
+                )
+            message = await session.get(Message, convo.message_id)
+            assert message is not None
+            message.created_at = inside
+            session.add(
+                Draft(
+                    id=new_id("drf"),
+                    idempotency_key=new_id("k"),
+                    kind="reply",
+                    customer_id=convo.customer_id,
+                    message_id=convo.message_id,
+                    created_at=inside + timedelta(seconds=90),
+                )
+            )
+
+    fresh_harness.run(seed())
     result = fresh_harness.trigger(
         "weekly-agent-metrics", inngest.Event(name="inngest/scheduled.timer", data={})
     )
     assert result.status is mocked.Status.COMPLETED, result.error
-    today = datetime.now(UTC).date()
-    last_week = today - timedelta(days=today.weekday() + 7)
     [row] = scalars(
         fresh_harness, select(WeeklyMetrics).where(WeeklyMetrics.week_start == last_week)
     )
-    assert row.figures["week_start"] == last_week.isoformat()
-    assert set(row.figures["escalations"]) == {"approved", "edited", "rejected", "timed_out"}
-    json.dumps(result.output)
-    assert isinstance(date.fromisoformat(result.output["week_start"]), date)
+    assert row.figures == result.output
+    assert row.figures["conversations_handled"] == 2
+    assert row.figures["replies_sent"] == 1
+    assert (row.figures["refunds_issued"], row.figures["refunds_blocked"]) == (1, 1)
+    assert row.figures["escalations"] == {"approved": 0, "edited": 1, "rejected": 0, "timed_out": 1}
+    assert row.figures["median_seconds_to_draft"] == 90.0
+    # A rerun the same week updates the one row instead of adding another.
+    fresh_harness.trigger(
+        "weekly-agent-metrics", inngest.Event(name="inngest/scheduled.timer", data={})
+    )
+    assert len(scalars(fresh_harness, select(WeeklyMetrics))) == 1
 
 
 def test_refund_failed_drafts_a_follow_up_on_the_ticket(harness: Any) -> None:

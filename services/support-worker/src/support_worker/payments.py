@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import stripe
+from stripe._base_address import BaseAddresses
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ class StripePayments:
     name = "stripe"
 
     def __init__(self, api_key: str, *, api_base: str | None = None) -> None:
-        base = stripe.BaseAddresses(api=api_base) if api_base else None
-        self._client = stripe.StripeClient(api_key, base_addresses=base or {})
+        base: BaseAddresses = {"api": api_base} if api_base else {}
+        self._client = stripe.StripeClient(api_key, base_addresses=base)
 
     async def refund(
         self,

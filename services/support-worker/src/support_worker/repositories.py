@@ -223,7 +223,7 @@ class SupportRepository:
         so it never travels in a step output); a finished run's reply goes to `body_text`.
         """
         async with self.db.transaction() as session:
-            values = {
+            values: dict[str, Any] = {
                 "id": new_id("drf"),
                 "idempotency_key": key,
                 "kind": kind,
@@ -310,7 +310,7 @@ class SupportRepository:
             if header:
                 body = f"{header}\n\n{body}"
             provider_key = f"nerve-draft-{draft.id}"
-            values = {
+            values: dict[str, Any] = {
                 "id": new_id("msg"),
                 "ticket_id": draft.ticket_id,
                 "customer_id": draft.customer_id,
@@ -371,7 +371,7 @@ class SupportRepository:
             amount = min(amount_cents or refundable, refundable)
             if amount <= 0:
                 return None
-            values = {
+            values: dict[str, Any] = {
                 "id": new_id("rfr"),
                 "idempotency_key": key,
                 "customer_id": customer_id,
@@ -564,7 +564,7 @@ class SupportRepository:
     ) -> str:
         async with self.db.transaction() as session:
             draft = await session.get(Draft, draft_id)
-            values = {
+            values: dict[str, Any] = {
                 "id": new_id("esc"),
                 "idempotency_key": key,
                 "customer_id": customer_id,

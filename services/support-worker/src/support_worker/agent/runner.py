@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agents import Agent, RunConfig, Runner, RunResult, RunState
+from agents import Agent, RunConfig, Runner, RunResult, RunState, Tool
 from agents.models.interface import Model
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from openai import AsyncOpenAI
@@ -65,7 +65,8 @@ def build_model(config: ModelConfig) -> Model:
 
 def build_agent(backend: SupportBackend, recorder: ToolRecorder) -> Agent[Any]:
     """The support agent: instructions and the four tools. No model here (see run_config)."""
-    return Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, tools=build_tools(backend, recorder))
+    tools: list[Tool] = list(build_tools(backend, recorder))
+    return Agent(name=AGENT_NAME, instructions=INSTRUCTIONS, tools=tools)
 
 
 def run_config(config: ModelConfig) -> RunConfig:
