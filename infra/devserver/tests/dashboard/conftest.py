@@ -74,6 +74,7 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
     @client.create_function(fn_id="dash-hello", trigger=inngest.TriggerEvent(event="dash/hello"))
     async def hello(ctx: inngest.Context) -> dict[str, Any]:
         async def load() -> dict[str, str]:
+            state["hello_loads"] = state.get("hello_loads", 0) + 1
             return {"name": ctx.event.data["name"], "email": ctx.event.data.get("email", "")}
 
         async def greet(person: dict[str, str]) -> str:
@@ -120,7 +121,16 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
         state["cron_invoked"] = state.get("cron_invoked", 0) + 1
         return "yearly report"
 
-    return [hello, sleeper, waiter, flaky, yearly]
+    @client.create_function(
+        fn_id="dash-keyed",
+        trigger=inngest.TriggerEvent(event="dash/keyed"),
+        concurrency=[inngest.Concurrency(limit=5, key="event.data.customer")],
+    )
+    async def keyed(ctx: inngest.Context) -> str:
+        await ctx.step.sleep("hold", datetime.timedelta(minutes=10))
+        return "done"
+
+    return [hello, sleeper, waiter, flaky, yearly, keyed]
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,47 @@ def test_dashboard_bulk_rerun_of_failed_runs_matching_an_error(demo_app: Any) ->
     assert [r["status"] for r in runs_of(demo_app, other)] == ["Failed"]
 
 
+def test_dashboard_rerun_from_a_step_reuses_the_earlier_memos(demo_app: Any) -> None:
+    event_id = demo_app.send("dash/hello", {"name": "Grace"})
+    original = demo_app.wait_run(event_id, {"Completed"})
+    loads_before = demo_app.state["hello_loads"]
+    trace = httpx.get(
+        f"{demo_app.engine.base_url}/v2/runs/{original['run_id']}/trace", timeout=10
+    ).json()["data"]
+    greet = next(s for s in trace["steps"] if s["name"] == "greet")
+
+    path, message = post_form(
+        demo_app, f"/runs/{original['run_id']}/rerun", {"step_id": greet["step_id"]}
+    )
+    new_run_id = path.removeprefix("/runs/")
+    assert new_run_id != original["run_id"]
+    assert message == {"msg": f"rerun from step {greet['step_id']} of {original['run_id']}"}
+    deadline = time.monotonic() + 15
+    rerun: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        rerun = httpx.get(f"{demo_app.engine.base_url}/v1/runs/{new_run_id}", timeout=10).json()[
+            "data"
+        ]
+        if rerun["status"] == "Completed":
+            break
+        time.sleep(0.1)
+    assert rerun["status"] == "Completed"
+    assert rerun["output"] == {"greeting": "Hello Grace"}
+    assert demo_app.state["hello_loads"] == loads_before  # load-person came from its memo
+
+
+def test_dashboard_functions_page_counts_running_runs_per_concurrency_key(demo_app: Any) -> None:
+    a, b = f"cust-a-{uuid.uuid4().hex[:6]}", f"cust-b-{uuid.uuid4().hex[:6]}"
+    events = [demo_app.send("dash/keyed", {"customer": c}) for c in (a, a, b)]
+    for event_id in events:
+        demo_app.wait_run(event_id, {"Running"})
+    page = httpx.get(demo_app.engine.base_url + "/functions", timeout=30).text
+    row = page.split('data-function="dash-demo-dash-keyed"', 1)[1].split("</tr>", 1)[0]
+    assert "event.data.customer" in row
+    assert f"{a} = 2" in row and f"{b} = 1" in row
+    assert '<td class="running">3</td>' in row
+
+
 def test_dashboard_bad_input_comes_back_as_a_readable_error(demo_app: Any) -> None:
     path, message = post_form(demo_app, "/send", {"event": "{not json"})
     assert path == "/send"

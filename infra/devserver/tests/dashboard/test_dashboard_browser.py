@@ -136,6 +136,11 @@ def test_dashboard_pages_functions_apps_events_invoke(browser_page: Any, demo_ap
     page.goto(f"/runs/{waiting['run_id']}")
     expect(page.locator('[data-waiting="waiting"]')).to_be_visible()
 
+    # The runs list refreshes itself: a run started after the page loaded shows up.
+    page.goto("/runs?function=dash-demo-dash-hello&window=1h")
+    late = demo_app.wait_run(demo_app.send("dash/hello", {"name": "Late"}), {"Completed"})
+    expect(page.locator(f'#runs-table tr[data-run-id="{late["run_id"]}"]')).to_be_visible()
+
     page.goto("/runs?function=dash-demo-dash-flaky&window=1h")
     rows = page.locator("#runs-table tbody tr[data-run-id]")
     expect(rows.first).to_be_visible()
