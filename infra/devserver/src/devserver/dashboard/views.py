@@ -236,6 +236,12 @@ def _span_row(span: Mapping[str, Any], attempt_rows: list[dict[str, Any]]) -> St
     if not isinstance(attempts, int):
         attempts = len(attempt_rows) or (1 if pick(span, "started_at", "startedAt") else 0)
     wait = span.get("wait") if isinstance(span.get("wait"), Mapping) else {}
+    if not wait and isinstance(span.get("stepInfo"), Mapping):  # Inngest's trace spelling
+        wait = {
+            "event": span["stepInfo"].get("eventName"),
+            "expression": span["stepInfo"].get("expression"),
+            "timeout_at": span["stepInfo"].get("timeout"),
+        }
     sleep = span.get("sleep") if isinstance(span.get("sleep"), Mapping) else {}
     return StepRow(
         name=str(pick(span, "name", "step_name", "stepName", "display_name", default="")),
