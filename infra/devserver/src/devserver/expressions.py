@@ -24,7 +24,7 @@ from typing import Any
 import lark
 from celpy.celparser import CELParseError, CELParser
 
-from devserver.flow.cel_compiler import CompileError, Compiler
+from devserver.flow.cel_compiler import DECLARED_VARIABLES, CompileError, Compiler
 from devserver.flow.cel_policy import Interpolator, restrictive_violations
 from devserver.flow.cel_values import Unknown
 
@@ -39,7 +39,9 @@ Scope = dict[str, Any]
 SyntaxTree = lark.Tree[Any]
 Node = Callable[[Scope], Any]
 
-VARIABLES = frozenset({"event", "async", "vars"})
+# Top-level names the server's CEL environment declares (pkg/expressions/env.go; `vars` is used
+# by its lifted expressions). Anything else is an undeclared reference, a compile error.
+VARIABLES = DECLARED_VARIABLES
 _MAX_SOURCE_LENGTH = 10_000
 
 

@@ -92,6 +92,48 @@ CASES: list[tuple[str, dict[str, Any], Any]] = [
     ("event.data.nums.all(x, x > 1)", data(nums=[1, 2, 3]), False),
     ('event.data.some.unknown.contains("x")', NO_DATA, False),
     ('event.data.nonexistent in ["LOL", "Issue", "Epic"]', data(issue="Bug"), False),
+    # other declared top-level variables, string escapes, conversions
+    ("event['data'].foo != '' && event['data'].bar != true", data(foo="hi"), True),
+    (
+        "steps.first.foo == 'test' && steps.second.bar != true",
+        {"steps": {"first": {"foo": "test"}}},
+        True,
+    ),
+    ("int(response.status) == 200", {"response": {"status": "200"}}, True),
+    ("event.data.name == action.first.result.name", data(name="no"), False),
+    ("user.nonexistent.exists(x, x == 'a')", {}, False),
+    ("event.data.title.matches('^[a-z\\\\d]{0,10}$')", data(title="nope"), True),
+    ("event.data.title.matches('\\\\w')", data(title="nope"), True),
+    ("'hello'.contains('llo')", {}, True),
+    ("event.data.issue.field.another == 'another'", data(issue=None), False),
+    (
+        "event.data.test == true && event.data.issue.field.another != 'another'",
+        data(test=True, issue=None),
+        True,
+    ),
+    ("event.data.int > 3.141 && event.data.float <= 2", data(int=8, float=1.111), True),
+    (
+        "event.data.a == event.data.b",
+        data(a={"eval": "ok", "num": 1.161}, b={"eval": "ok", "num": 1.161}),
+        True,
+    ),
+    (
+        "event.data.a == event.data.b",
+        data(a={"eval": "ok", "num": 9}, b={"eval": "ok", "num": 1.161}),
+        False,
+    ),
+    (
+        "event.data.name + '-' + event.data.number + '-' + event.data.bool + '-'"
+        " + event.data.missing",
+        data(name="hi", number=9.1, bool=True),
+        "hi-9.1-true-",
+    ),
+    (
+        "json_parse(b64decode(event.data.encoded)).nested.data",
+        data(encoded="eyJuZXN0ZWQiOnsiZGF0YSI6InllYSJ9fQ=="),
+        "yea",
+    ),
+    ("5 + 4", {}, 9),
 ]
 
 

@@ -20,6 +20,9 @@ Scope = dict[str, Any]
 SyntaxTree = lark.Tree[Any]
 Node = Callable[[Scope], Any]
 
+DECLARED_VARIABLES: Final = frozenset(
+    {"event", "async", "vars", "steps", "response", "user", "actions", "action"}
+)
 MACROS: Final = frozenset({"has", "all", "exists", "exists_one", "map", "filter"})
 # Calls the restrictive policy allows besides operators (pkg/expressions/validation.go).
 RESTRICTIVE_CALLS: Final = frozenset(

@@ -9,6 +9,7 @@ from typing import Any
 import lark
 
 from devserver.flow.cel_compiler import (
+    DECLARED_VARIABLES,
     MACROS,
     RESTRICTIVE_CALLS,
     VOLATILE_CALLS,
@@ -90,7 +91,7 @@ class Interpolator:
 
     def _constant(self, tree: Any) -> tuple[bool, Any]:
         """(True, value) when `tree` reads `event` and nothing else that varies."""
-        compiler = Compiler(("event", "async", "vars"))
+        compiler = Compiler(DECLARED_VARIABLES)
         try:
             node = compiler.compile(tree)
         except CompileError:  # operator wrappers, macro bodies using the macro's variable
