@@ -39,6 +39,15 @@ def _iso(value: Any) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+def _within(run: dict[str, Any], since: Any, until: Any) -> bool:
+    """`from` / `until` (RFC 3339) applied to the run's start (queue) time."""
+    moment = to_datetime(pick(run, "started_at", "run_started_at", "queued_at"))
+    if moment is None:
+        return True
+    low, high = to_datetime(since), to_datetime(until)
+    return (low is None or moment >= low) and (high is None or moment <= high)
+
+
 def _engine_call_error(exc: EngineError) -> ToolError:
     return ToolError(f"engine answered {exc.status}: {exc.message}")
 
@@ -191,7 +200,7 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
             )
         except EngineError as exc:
             raise _engine_call_error(exc) from None
-        runs = answer["data"]
+        runs = [r for r in answer["data"] if _within(r, kwargs.get("from"), kwargs.get("until"))]
         if kwargs.get("order") == "asc":
             runs = list(reversed(runs))
         return {"data": runs, "page": answer["page"]}

@@ -185,3 +185,42 @@ async def test_dashboard_notifications_page_reads_the_local_sinks(tmp_path: Path
     assert "Refund approval needed" not in slack_only.text
     assert "No notifications yet." in slack_only.text
     await app.state.dashboard_notifications.aclose()
+
+
+def test_dashboard_refuses_cross_site_form_posts(demo_app: Any) -> None:
+    event_id = demo_app.send("dash/sleep", {"customer": f"csrf-{uuid.uuid4().hex[:6]}"})
+    run = demo_app.wait_run(event_id, {"Running"})
+    response = httpx.post(
+        f"{demo_app.engine.base_url}/runs/{run['run_id']}/cancel",
+        headers={"Origin": "http://evil.example"},
+        follow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 403
+    assert runs_of(demo_app, event_id)[0]["status"] == "Running"
+
+    same_site = httpx.post(
+        f"{demo_app.engine.base_url}/runs/{run['run_id']}/cancel",
+        headers={"Origin": demo_app.engine.base_url},
+        follow_redirects=False,
+        timeout=10,
+    )
+    assert same_site.status_code == 303
+    assert runs_of(demo_app, event_id)[0]["status"] == "Cancelled"
+
+
+async def test_dashboard_standalone_against_an_engine_url(demo_app: Any) -> None:
+    """The dashboard needs only the REST API: pointed at the engine's URL it shows its runs."""
+    from devserver.dashboard import standalone_app
+
+    event_id = demo_app.send("dash/hello", {"name": "Standalone"})
+    run = demo_app.wait_run(event_id, {"Completed"})
+    app = standalone_app(demo_app.engine.base_url, event_key=demo_app.engine.event_key)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        runs = await client.get("/runs", params={"function": "dash-demo-dash-hello"})
+        detail = await client.get(f"/runs/{run['run_id']}")
+    await app.state.dashboard_client.aclose()
+    assert f'data-run-id="{run["run_id"]}"' in runs.text
+    assert detail.status_code == 200
+    assert "Hello Standalone" in detail.text

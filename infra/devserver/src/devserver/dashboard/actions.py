@@ -11,9 +11,9 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from devserver.dashboard.client import EngineError
@@ -23,7 +23,17 @@ from devserver.dashboard.views import error_parts, run_row
 router = APIRouter(include_in_schema=False)
 
 
+def same_origin(request: Request) -> bool:
+    """Browsers send Origin on form posts; one naming another host is a cross-site request."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlparse(origin).netloc == request.headers.get("host", "")
+
+
 async def form_of(request: Request) -> dict[str, str]:
+    if not same_origin(request):
+        raise HTTPException(403, "cross-site form post refused")
     body = (await request.body()).decode("utf-8", errors="replace")
     return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
@@ -104,6 +114,7 @@ async def _first_run_of(request: Request, event_id: str, wait_s: float = 2.0) ->
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(request: Request, run_id: str) -> Response:
+    await form_of(request)  # same-origin check
     try:
         await client_of(request).cancel_run(run_id)
     except EngineError as exc:

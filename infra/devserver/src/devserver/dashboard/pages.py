@@ -16,6 +16,7 @@ from devserver.dashboard.client import EngineClient, EngineError
 from devserver.dashboard.functions_view import load_functions
 from devserver.dashboard.settings import DashboardSettings
 from devserver.dashboard.views import (
+    RunRow,
     error_parts,
     event_row,
     fmt_time,
@@ -76,6 +77,23 @@ async def home() -> Response:
     return RedirectResponse("/runs", status_code=303)
 
 
+async def _fetch_runs(
+    client: EngineClient, statuses: list[str], app: str, function: str, since: str | None
+) -> list[RunRow]:
+    """Newest runs; filtered by the engine where it can (function slug), else here."""
+    if function:
+        try:
+            answer = await client.list_runs(
+                status=statuses, app_id=app or None, function_id=function, from_=since, limit=200
+            )
+        except EngineError:
+            answer = {"data": []}
+        if answer["data"]:
+            return [run_row(r) for r in answer["data"]]
+    answer = await client.list_runs(status=statuses, app_id=app or None, from_=since, limit=500)
+    return [run_row(r) for r in answer["data"]]
+
+
 @router.get("/runs", response_class=HTMLResponse)
 async def runs_page(
     request: Request,
@@ -90,13 +108,7 @@ async def runs_page(
     error = None
     rows = []
     try:
-        answer = await client.list_runs(
-            status=statuses,
-            app_id=app or None,
-            from_=window_start(window),
-            limit=200,
-        )
-        rows = [run_row(r) for r in answer["data"]]
+        rows = await _fetch_runs(client, statuses, app, function, window_start(window))
     except EngineError as exc:
         error = exc.message
     if function:
