@@ -1,0 +1,222 @@
+"""Scenarios 2, 9 and 11: break and recover with a bulk rerun, an engine outage, a new service."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nerve_cli.main import app as nerve
+from nerve_cli.stack import ManagedProcess, free_port
+from typer.testing import CliRunner
+
+HANDLE_EMAIL = "support-worker-handle-customer-email"
+CUSTOMERS = {
+    "cust_001": "ada@example.com",
+    "cust_002": "grace@example.com",
+    "cust_003": "linus@example.com",
+    "cust_004": "edsger@example.com",
+    "cust_005": "alan@example.com",
+}
+runner = CliRunner()
+
+
+def cli(platform: Any, *args: str) -> Any:
+    return runner.invoke(nerve, [*args, "--engine-url", platform.stack.engine_url])
+
+
+def test_agent_outage_runs_fail_memoized_then_one_bulk_rerun_recovers_all(platform) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    # Break: the agent's model provider is unreachable (an OpenAI-compatible URL nobody serves).
+    platform.stack.restart_service(
+        "support-worker",
+        env={
+            "OPENAI_API_KEY": "sk-e2e-broken",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+        },
+    )
+    sent: dict[str, str] = {}
+    try:
+        for customer, address in CUSTOMERS.items():
+            response, event_id = platform.postmark(address, "Can you check my last invoice?")
+            assert response.status_code == 200
+            sent[customer] = event_id
+        failed = []
+        for event_id in sent.values():
+            [run] = [
+                r
+                for r in platform.wait_event_runs(event_id, timeout=120)
+                if r.function_id == HANDLE_EMAIL
+            ]
+            assert run.status == "Failed", run
+            failed.append(run)
+        # Memoized: the audit step ran once; only the agent step was retried.
+        trace = platform.engine.run_trace(failed[0].run_id)
+        attempts: dict[str, int] = {}
+        for attempt in trace["attempts"]:
+            attempts[str(attempt.get("name"))] = attempts.get(str(attempt.get("name")), 0) + 1
+        assert attempts.get("audit-received") == 1, attempts
+        assert attempts.get("run-agent", 0) > 1, attempts
+    finally:
+        # Fix: back to the configured (offline) model.
+        platform.stack.restart_service("support-worker", env={})
+
+    result = cli(platform, "rerun", "--function", HANDLE_EMAIL, "--since", started.isoformat())
+    assert result.exit_code == 0, result.output
+    assert f"{len(sent)} rerun(s) started" in result.output
+
+    for customer, event_id in sent.items():
+        message_id = platform.message_id_for(event_id.removeprefix("postmark-"))
+
+        def rerun_done(message_id: str = message_id) -> bool:
+            return len(platform.drafts_for_message(message_id)) >= 1
+
+        platform.wait_until(rerun_done, timeout=90, what=f"the rerun for {customer}")
+        assert len(platform.drafts_for_message(message_id)) == 1
+        platform.wait_until(
+            lambda message_id=message_id: (
+                {
+                    r["action"]: r["n"]
+                    for r in platform.sql(
+                        "SELECT action, count(*) AS n FROM audit_log WHERE key LIKE :k "
+                        "GROUP BY action",
+                        k=f"%{message_id}%",
+                    )
+                }.get("message_sent")
+                == 1
+            ),
+            timeout=60,
+            what=f"message_sent for {customer}",
+        )
+        rows = platform.sql(
+            "SELECT action, count(*) AS n FROM audit_log WHERE key LIKE :k GROUP BY action",
+            k=f"%{message_id}%",
+        )
+        counts = {row["action"]: row["n"] for row in rows}
+        assert counts.get("message_received") == 1, counts
+        assert all(n == 1 for n in counts.values()), counts
+
+
+def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -> None:
+    if not platform.is_devserver:
+        pytest.skip("stops and restarts the engine (devserver only)")
+    prefix = f"evt_outage_{uuid.uuid4().hex[:8]}"
+    platform.stack.stop_engine()
+    try:
+        for index in range(100):
+            response, _ = platform.stripe(
+                "charge.refunded",
+                {
+                    "id": "ch_seed_1010",
+                    "object": "charge",
+                    "amount_refunded": 100 + index,
+                    "currency": "usd",
+                },
+                event_id=f"{prefix}_{index:03d}",
+            )
+            assert response.status_code == 200, response.text
+    finally:
+        platform.stack.start_engine()
+
+    def delivered() -> list[str] | None:
+        events = platform.engine.list_events(name="stripe/charge.refunded", limit=1000)
+        ids = [e["id"] for e in events if str(e.get("id", "")).startswith(prefix)]
+        return ids if len(ids) >= 100 else None
+
+    ids = platform.wait_until(delivered, timeout=60, what="100 events after the outage")
+    assert len(ids) == 100 and len(set(ids)) == 100
+    pending = platform.sql(
+        "SELECT count(*) AS n FROM outbox WHERE event_id LIKE :p AND status <> 'published'",
+        p=f"%{prefix}%",
+    )
+    assert pending[0]["n"] == 0
+
+
+def test_a_scaffolded_service_subscribes_to_a_catalog_event_and_runs(
+    platform, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        nerve,
+        ["new-service", "loyalty-worker", "--dest", str(tmp_path), "--event", "ticket/resolved"],
+    )
+    assert result.exit_code == 0, result.output
+    port = free_port()
+    env = {
+        **platform.stack.base_env(),
+        "PYTHONPATH": os.pathsep.join(
+            [str(tmp_path / "loyalty-worker" / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "PORT": str(port),
+    }
+    process = ManagedProcess(
+        "loyalty-worker",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "loyalty_worker.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        tmp_path / "loyalty-worker.log",
+        cwd=tmp_path,
+    )
+    process.start()
+    try:
+        platform.wait_until(
+            lambda: _ready(f"http://127.0.0.1:{port}/readyz") or not process.alive,
+            timeout=90,
+            what="the new service",
+        )
+        assert process.alive, process.log_tail()
+        import httpx
+
+        assert httpx.put(f"http://127.0.0.1:{port}/api/inngest", timeout=15).status_code == 200
+        ticket = f"tkt_e2e_{uuid.uuid4().hex[:6]}"
+        sent = cli(
+            platform,
+            "send",
+            "ticket/resolved",
+            "-f",
+            f"ticket_id={ticket}",
+            "-f",
+            "customer_id=cust_001",
+            "-f",
+            "resolved_by=e2e",
+            "--id",
+            f"resolved-{ticket}",
+        )
+        assert sent.exit_code == 0, sent.output
+        runs = platform.wait_until(
+            lambda: [
+                r
+                for r in platform.event_runs(f"resolved-{ticket}", "ticket/resolved")
+                if r.function_id == "loyalty-worker-on-ticket-resolved" and r.status == "Completed"
+            ],
+            timeout=60,
+            what="the new service's run",
+        )
+        detail = platform.engine.get_run(runs[0].run_id)
+        assert detail.raw["output"] == {
+            "handled": "ticket/resolved",
+            "summary": "loyalty-worker saw it",
+        }
+    finally:
+        process.stop()
+
+
+def _ready(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
