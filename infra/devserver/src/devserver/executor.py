@@ -3,6 +3,7 @@ memos, new jobs, pauses and run outcomes (protocol §2, §6)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Mapping
@@ -101,7 +102,7 @@ class ExecutorMixin:
     # ------------------------------------------------------------------ SDK call
     def _request(
         self: Engine, run: RunState, job: Job, fn: FunctionDef
-    ) -> tuple[str, bytes, dict[str, str]]:
+    ) -> tuple[httpx.URL, bytes, dict[str, str]]:
         step_id = job.step_hash or "step"
         stack = list(run.memos.keys())
         request_id = new_ulid()
@@ -141,10 +142,11 @@ class ExecutorMixin:
             headers["x-inngest-signature"] = signature
         else:
             content = dumps(body).encode()
-        url = str(httpx.URL(fn.url).copy_set_param("stepId", step_id))
-        return url, content, headers
+        return _call_url(fn.url, step_id), content, headers
 
-    async def _post(self: Engine, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
+    async def _post(
+        self: Engine, url: httpx.URL, content: bytes, headers: dict[str, str]
+    ) -> CallOutcome:
         try:
             response = await self.http.post(url, content=content, headers=headers)
         except httpx.HTTPError as error:
@@ -227,6 +229,8 @@ class ExecutorMixin:
         if run.terminal:
             await self.after_finalize(run, emitted)
             return
+        if job not in follow:
+            self.queue.remove(job)
         for new_job in follow:
             self.queue.push(new_job)
         for event in emitted:
@@ -483,26 +487,33 @@ class ExecutorMixin:
             error = {"error": "step errored", "name": "Error", "message": "step errored"}
             self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
             return emitted
-        ops.append(self.job_delete(job))
         run.pending |= new_pending
         for step_hash in resolved:
             run.pending.discard(step_hash)
         if job.kind == "step":
             run.pending.discard(job.step_hash)
-        self._maybe_discover(run, ops, follow, any_resolved=bool(resolved), race=race)
+        # The finished job's row becomes the next discovery job when there is one (one UPDATE
+        # instead of a DELETE + INSERT on the hot path).
+        if not self._maybe_discover(
+            run, ops, follow, any_resolved=bool(resolved), race=race, reuse=job
+        ):
+            ops.append(self.job_delete(job))
         return emitted
 
     # ------------------------------------------------------------------ helpers
     def _memo_op(
         self: Engine, run: RunState, step_hash: str, step_id: str, op: str, memo: Any, ops: list[Op]
     ) -> None:
-        run.memos[step_hash] = memo
-        ops.append(
-            (
-                delete(t.steps).where(t.steps.c.run_id == run.run_id, t.steps.c.hash == step_hash),
-                None,
+        if step_hash in run.memos:
+            ops.append(
+                (
+                    delete(t.steps).where(
+                        t.steps.c.run_id == run.run_id, t.steps.c.hash == step_hash
+                    ),
+                    None,
+                )
             )
-        )
+        run.memos[step_hash] = memo
         ops.append(
             (
                 insert(t.steps),
@@ -519,9 +530,11 @@ class ExecutorMixin:
         )
 
     def _state_op(self: Engine, run: RunState, ops: list[Op]) -> None:
-        ops.append(
-            (update(t.runs).where(t.runs.c.run_id == run.run_id), {"state": run.state_json()})
-        )
+        state = run.state_json()
+        if state == run.saved_state:
+            return  # sequential steps never change it: no write
+        run.saved_state = state
+        ops.append((update(t.runs).where(t.runs.c.run_id == run.run_id), {"state": state}))
 
     def _maybe_discover(
         self: Engine,
@@ -531,14 +544,41 @@ class ExecutorMixin:
         *,
         any_resolved: bool,
         race: bool,
-    ) -> None:
+        reuse: Job | None = None,
+    ) -> bool:
+        """Enqueue discovery when nothing is pending (or in race mode after any completion).
+        Returns True when `reuse` (a finished job) was turned into that discovery job."""
+        reused = False
         if not run.pending or (race and any_resolved):
             if not run.pending:
                 run.force_plan = False
-            discovery = self.new_job(run, "discovery")
-            ops.append(self.job_insert(discovery))
-            follow.append(discovery)
+            if reuse is not None:
+                reuse.kind = "discovery"
+                reuse.step_hash = ""
+                reuse.attempt = 0
+                reuse.run_at = now_ms()
+                reuse.payload = None
+                reuse.removed = False
+                ops.append(
+                    (
+                        update(t.jobs).where(t.jobs.c.job_id == reuse.job_id),
+                        {
+                            "kind": "discovery",
+                            "step_hash": "",
+                            "attempt": 0,
+                            "run_at": reuse.run_at,
+                            "payload": None,
+                        },
+                    )
+                )
+                follow.append(reuse)
+                reused = True
+            else:
+                discovery = self.new_job(run, "discovery")
+                ops.append(self.job_insert(discovery))
+                follow.append(discovery)
         self._state_op(run, ops)
+        return reused
 
     def _finish_timeout_job(self: Engine, fn: FunctionDef, run: RunState) -> None:
         timeouts = fn.config.get("timeouts") or {}
@@ -850,6 +890,12 @@ class ExecutorMixin:
             await self.store.write(ops)
         for new_job in follow:
             self.queue.push(new_job)
+
+
+@functools.lru_cache(maxsize=4096)
+def _call_url(base: str, step_id: str) -> httpx.URL:
+    """The function URL with stepId set (parsed once per function and step)."""
+    return httpx.URL(base).copy_set_param("stepId", step_id)
 
 
 def _sleep_until(op: Mapping[str, Any], opts: Mapping[str, Any]) -> int:

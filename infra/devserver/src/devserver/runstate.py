@@ -35,6 +35,7 @@ class RunState:
     pending: set[str] = field(default_factory=set)
     force_plan: bool = False
     memos: dict[str, Any] = field(default_factory=dict)
+    saved_state: str = ""  # the `state` column as last written (skip no-op updates)
 
     @property
     def terminal(self) -> bool:
@@ -42,6 +43,10 @@ class RunState:
 
     def state_json(self) -> str:
         return dumps({"pending": sorted(self.pending), "force_plan": self.force_plan})
+
+    def _mark_saved(self) -> str:
+        self.saved_state = self.state_json()
+        return self.saved_state
 
     def row(self) -> dict[str, Any]:
         return {
@@ -60,7 +65,7 @@ class RunState:
             "original_run_id": self.original_run_id,
             "cron": self.cron,
             "batch_id": self.batch_id,
-            "state": self.state_json(),
+            "state": self._mark_saved(),
             "run_keys": dumps(self.run_keys),
             "priority_ms": self.priority_ms,
             "reason": self.reason,
@@ -91,4 +96,5 @@ class RunState:
             reason=m["reason"],
             pending=set(state.get("pending", [])),
             force_plan=bool(state.get("force_plan", False)),
+            saved_state=m["state"],
         )
