@@ -390,3 +390,27 @@ def test_refund_failed_drafts_a_follow_up_on_the_ticket(harness: Any) -> None:
     assert harness.trigger("handle-refund-failed", unknown).output == {
         "status": "no_matching_ticket"
     }
+
+
+def test_follow_up_skips_a_reply_that_was_never_sent(harness: Any) -> None:
+    convo, event = escalate(harness)
+    store_approval(harness, event.data["escalation_id"], "reject")
+    harness.trigger(
+        "escalate-with-human-approval", event, stubs={"wait-for-decision": mocked.Timeout}
+    )
+    [draft] = scalars(harness, select(Draft).where(Draft.message_id == convo.message_id))
+    created = inngest.Event(
+        name="support/draft.created",
+        data={
+            "draft_id": draft.id,
+            "customer_id": convo.customer_id,
+            "ticket_id": convo.ticket_id,
+            "message_id": convo.message_id,
+            "kind": "reply",
+        },
+    )
+    result = harness.trigger("follow-up-after-reply", created)
+    assert result.status is mocked.Status.COMPLETED, result.error
+    assert result.output["status"] == "reply_not_sent"
+    [ticket] = scalars(harness, select(Ticket).where(Ticket.id == convo.ticket_id))
+    assert ticket.status != "closed"

@@ -314,3 +314,38 @@ def test_risk_scoring_failure_fails_safe_to_a_human(harness: Any) -> None:
     assert refund.risk_reasons[0].startswith("risk scoring unavailable")
     [asked] = harness.client.sent_named("refund/approval.requested")
     assert asked.data["request_id"] == refund.id
+
+
+def test_openai_agent_pausing_twice_loops_until_no_approvals_remain(
+    harness: Any, fake_openai: Any
+) -> None:
+    """The real OpenAI client path inside the function: the model asks for one refund, is
+    resumed, asks for a second, is resumed again, then replies."""
+    from support_worker.agent import ModelConfig
+
+    convo = harness.conversation(
+        subject="Two refunds", body="Refund both orders", order_amounts=(1_000, 2_000)
+    )
+    first, second = convo.order_ids
+    fake_openai.script_tool_call("look_up_customer", {}, "call_1")
+    fake_openai.script_tool_call(
+        "request_refund", {"order_id": first, "reason": "dup", "amount_cents": None}, "call_2"
+    )
+    fake_openai.script_tool_call(
+        "request_refund", {"order_id": second, "reason": "dup", "amount_cents": None}, "call_3"
+    )
+    fake_openai.script_reply("Hi, both refunds are on their way.")
+    harness.deps.model = ModelConfig(
+        openai_api_key="sk-test", openai_base_url=fake_openai.base_url, openai_model="gpt-test"
+    )
+    result = harness.trigger(
+        "handle-customer-email",
+        convo.event(),
+        stubs={f"score-refund-risk-{first}": LOW_RISK, f"score-refund-risk-{second}": LOW_RISK},
+    )
+    assert result.status is mocked.Status.COMPLETED, result.error
+    assert result.output["refunds"] == {first: "issued", second: "issued"}
+    assert audit_actions(harness, convo.customer_id).count("refund_issued") == 2
+    assert reply_draft(harness, convo.message_id).body_text == "Hi, both refunds are on their way."
+    assert len(fake_openai.chat_requests) == 4  # each model call made exactly once
+    assert fake_openai.chat_script == []

@@ -598,6 +598,13 @@ def create_functions(
             return {"status": "no_ticket"}
         ticket_id = created.ticket_id
 
+        async def reply_was_sent() -> bool:
+            return await repo.draft_status(created.draft_id) == "sent"
+
+        # An escalated reply that a reviewer rejected was never sent: nothing to follow up on.
+        if not await ctx.step.run("check-reply-sent", reply_was_sent):
+            return {"status": "reply_not_sent", "ticket_id": ticket_id}
+
         async def close_ticket() -> bool:
             try:
                 return await repo.close_ticket(ticket_id, ctx=audit)

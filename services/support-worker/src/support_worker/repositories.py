@@ -261,6 +261,11 @@ class SupportRepository:
                 raise NotFound(f"draft {draft_id} holds no paused agent state")
             return str(state)
 
+    async def draft_status(self, draft_id: str) -> str | None:
+        async with self.db.session() as session:
+            draft = await session.get(Draft, draft_id)
+            return draft.status if draft else None
+
     async def draft_text(self, draft_id: str) -> str:
         async with self.db.session() as session:
             draft = await session.get(Draft, draft_id)
