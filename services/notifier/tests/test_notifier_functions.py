@@ -324,6 +324,12 @@ async def test_deliver_4xx_fails_without_a_second_post(
     assert slack.attempts == [("/services/T000/ops/fake", 403)]
     [failed] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
     assert failed.status == "failed"
+    # a replay of the subscription does not try again (no second post, no second failure)
+    replay = await harness.trigger(
+        "alert-ops-on-function-failure", inngest.Event(name=event.name, data=event.to_data())
+    )
+    assert replay.output["deliveries"] == [{"notification_id": row.id, "outcome": "failed_before"}]
+    assert len(slack.attempts) == 1
 
 
 async def test_deliver_5xx_is_retried_by_the_step_and_sent_once(

@@ -124,8 +124,11 @@ def create_functions(client: inngest.Inngest, deps: NotifierDeps) -> list[innges
         recorded = await ctx.step.run("record-notification", record)
         deliveries: list[dict[str, Any]] = []
         for row in recorded:
-            if row["status"] == "sent":
-                deliveries.append({"notification_id": row["id"], "outcome": "already_sent"})
+            if row["status"] in ("sent", "failed"):
+                # A replay: sent stays sent; a permanent failure (4xx) is not retried by a
+                # replay either (reset the row to pending to send it again on purpose).
+                outcome = "already_sent" if row["status"] == "sent" else "failed_before"
+                deliveries.append({"notification_id": row["id"], "outcome": outcome})
                 continue
             payload = DeliverRequest(
                 notification_id=row["id"],
