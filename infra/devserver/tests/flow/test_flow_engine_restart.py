@@ -71,19 +71,19 @@ async def test_debounce_batch_and_idempotency_survive_a_crash(
             return handler
 
         functions = [
-            make("deb", debounce=inngest.Debounce(period=2 * SECOND)),
-            make("bat", batch_events=inngest.Batch(max_size=10, timeout=2 * SECOND)),
+            make("deb", debounce=inngest.Debounce(period=5 * SECOND)),
+            make("bat", batch_events=inngest.Batch(max_size=10, timeout=5 * SECOND)),
             make("idem", idempotency="event.data.order"),
         ]
         async with running_app(engine, client, functions):
-            debounced = await send_events(engine, [{"name": f"{app_id}/deb", "data": {"n": 1}}])
-            batched = await send_events(
-                engine, [{"name": f"{app_id}/bat", "data": {"n": n}} for n in (1, 2)]
-            )
             first = await send_events(
                 engine, [{"name": f"{app_id}/idem", "data": {"order": "o1", "n": 1}}]
             )
             await wait_for_run(engine, first[0], timeout=10)
+            debounced = await send_events(engine, [{"name": f"{app_id}/deb", "data": {"n": 1}}])
+            batched = await send_events(
+                engine, [{"name": f"{app_id}/bat", "data": {"n": n}} for n in (1, 2)]
+            )
 
             async def buffered() -> bool:
                 deb = await _flow(engine, app_id, "deb")
@@ -96,9 +96,9 @@ async def test_debounce_batch_and_idempotency_survive_a_crash(
             again = await send_events(
                 engine, [{"name": f"{app_id}/idem", "data": {"order": "o1", "n": 2}}]
             )
-            await wait_for_run(engine, debounced[0], timeout=15)
+            await wait_for_run(engine, debounced[0], timeout=20)
             for event_id in batched:
-                await wait_for_run(engine, event_id, timeout=15)
+                await wait_for_run(engine, event_id, timeout=20)
             await asyncio.sleep(0.5)
             skipped = await runs_for_event(engine, again[0])
     finally:
