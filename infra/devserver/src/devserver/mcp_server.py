@@ -25,6 +25,7 @@ from pydantic import Field
 
 from devserver.dashboard.client import EngineClient, EngineError
 from devserver.dashboard.docs import DocError, DocIndex
+from devserver.dashboard.engine_extras import PendingLookup, with_pending
 from devserver.dashboard.settings import DashboardSettings
 from devserver.dashboard.views import error_parts, pick, run_row, step_rows, to_datetime
 
@@ -63,7 +64,11 @@ def _with_signature(fn: Callable[..., Any], **params: Any) -> Callable[..., Any]
     return fn
 
 
-def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[Any]:
+def build_mcp(
+    client: EngineClient,
+    settings: DashboardSettings,
+    pending_lookup: PendingLookup | None = None,
+) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,
         version=SERVER_VERSION,
@@ -82,6 +87,8 @@ def build_mcp(client: EngineClient, settings: DashboardSettings) -> MCPServer[An
         except EngineError as exc:
             raise _engine_call_error(exc) from None
         run = run_row(run_raw)
+        if not run.final:
+            trace = await with_pending(trace, run_id, pending_lookup)
         event_name = None
         if run.event_id:
             try:

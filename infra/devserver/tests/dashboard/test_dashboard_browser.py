@@ -75,7 +75,7 @@ def test_dashboard_cancel_sleeping_run(browser_page: Any, demo_app: DemoApp) -> 
     event_id = demo_app.send("dash/sleep", {"order": 7})
     run = demo_app.wait_run(event_id, {"Running"})
     page.goto(f"/runs/{run['run_id']}")
-    expect(page.locator('[data-waiting="sleeping"]')).to_contain_text("until")
+    expect(page.locator('[data-waiting="sleeping"]')).to_contain_text("in step nap until")
     expect(page.locator('tr[data-step="prepare"]')).to_be_visible()
     shot(page, "run-sleeping")
 
@@ -134,7 +134,11 @@ def test_dashboard_pages_functions_apps_events_invoke(browser_page: Any, demo_ap
     shot(page, "events")
 
     page.goto(f"/runs/{waiting['run_id']}")
-    expect(page.locator('[data-waiting="waiting"]')).to_be_visible()
+    banner = page.locator('[data-waiting="waiting"]')
+    expect(banner).to_contain_text("dash/approved")
+    expect(banner).to_contain_text("async.data.id")  # the expression, event.* interpolated
+    expect(banner).to_contain_text("times out at")
+    shot(page, "run-waiting")
 
     # The runs list refreshes itself: a run started after the page loaded shows up.
     page.goto("/runs?function=dash-demo-dash-hello&window=1h")

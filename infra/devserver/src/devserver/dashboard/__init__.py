@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
 from devserver.dashboard.client import EngineClient
+from devserver.dashboard.engine_extras import pending_lookup_for
 from devserver.dashboard.mcp_mount import LazyMcpEndpoint
 from devserver.dashboard.notifications import NotificationReader
 from devserver.dashboard.settings import DashboardSettings
@@ -58,7 +59,7 @@ def install_dashboard(
 
     mcp_endpoint: LazyMcpEndpoint | None = None
     if mcp:
-        mcp_endpoint = LazyMcpEndpoint(engine_client, settings)
+        mcp_endpoint = LazyMcpEndpoint(engine_client, settings, pending_lookup_for(app.state))
         app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
     app.state.mcp_endpoint = mcp_endpoint
 

@@ -12,15 +12,22 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from devserver.dashboard.client import EngineClient
+from devserver.dashboard.engine_extras import PendingLookup
 from devserver.dashboard.settings import DashboardSettings
 
 
 class LazyMcpEndpoint:
     """ASGI endpoint for `/mcp` that builds the MCP server on first use."""
 
-    def __init__(self, client: EngineClient, settings: DashboardSettings) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        settings: DashboardSettings,
+        pending_lookup: PendingLookup | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.pending_lookup = pending_lookup
         self._handler: Any = None
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -32,7 +39,7 @@ class LazyMcpEndpoint:
 
         from devserver.mcp_server import build_mcp, transport_security
 
-        server = build_mcp(self.client, self.settings)
+        server = build_mcp(self.client, self.settings, self.pending_lookup)
         server.streamable_http_app(
             json_response=True, stateless_http=True, transport_security=transport_security()
         )

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from devserver.dashboard.catalog import templates_for
 from devserver.dashboard.client import EngineClient, EngineError
+from devserver.dashboard.engine_extras import pending_lookup_for, with_pending
 from devserver.dashboard.functions_view import load_functions
 from devserver.dashboard.settings import DashboardSettings
 from devserver.dashboard.views import (
@@ -149,6 +150,8 @@ async def run_detail(request: Request, run_id: str, partial: bool = False) -> Re
             return render(request, "not_found.html", page="runs", what=f"run {run_id}", status=404)
         raise
     run = run_row(run_raw)
+    if not run.final:
+        trace = await with_pending(trace, run_id, pending_lookup_for(request.app.state))
     steps = step_rows(trace, jobs=jobs, run_final=run.final)
     event: dict[str, Any] | None = None
     if run.event_id:

@@ -1,0 +1,76 @@
+"""Stopgap until `/v2/runs/{id}/trace` lists unfinished steps (MOUNTS.md, "Asks to the core").
+
+When the dashboard runs inside the devserver (`app.state.engine` is present) and the trace has no
+`pending` list, the run's open pauses (wait_for_event / invoke) are read from the devserver's
+`pauses` table, read-only, to show the awaited event, its expression and the timeout. Any failure
+(other engine, schema change) yields nothing: the page falls back to `/v1/runs/{id}/jobs`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+PendingLookup = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+
+def pending_lookup_for(app_state: Any) -> PendingLookup | None:
+    if getattr(app_state, "engine", None) is None:
+        return None
+
+    async def lookup(run_id: str) -> list[dict[str, Any]]:
+        store = getattr(getattr(app_state, "engine", None), "store", None)
+        if store is None:
+            return []
+        try:
+            from sqlalchemy import select
+
+            from devserver.store import jobs, pauses
+
+            rows = await store.fetch_all(select(pauses).where(pauses.c.run_id == run_id))
+            sleeps = await store.fetch_all(
+                select(jobs).where(jobs.c.run_id == run_id, jobs.c.kind == "sleep")
+            )
+        except Exception:  # an engine without those tables: nothing extra to show
+            return []
+        return [
+            {
+                "step_id": job.step_hash,
+                "name": _payload_name(job.payload) or job.step_hash,
+                "op": "Sleep",
+                "status": "Sleeping",
+                "wake_at": job.run_at,
+            }
+            for job in sleeps
+        ] + [
+            {
+                "step_id": row.step_hash,
+                "name": row.step_name,
+                "op": "WaitForEvent" if row.kind == "wait" else "InvokeFunction",
+                "status": "Waiting",
+                "event": row.event_name,
+                "expression": row.expression,
+                "timeout_at": row.expires_at,
+            }
+            for row in rows
+        ]
+
+    return lookup
+
+
+def _payload_name(payload: Any) -> str | None:
+    try:
+        value = json.loads(payload) if isinstance(payload, str | bytes) else payload
+    except ValueError:
+        return None
+    name = value.get("name") if isinstance(value, dict) else None
+    return str(name) if name else None
+
+
+async def with_pending(trace: Any, run_id: str, lookup: PendingLookup | None) -> Any:
+    """The trace, with `pending` filled from the lookup when the engine did not provide it."""
+    if lookup is None or not isinstance(trace, dict) or "pending" in trace:
+        return trace
+    pending = await lookup(run_id)
+    return {**trace, "pending": pending} if pending else trace
