@@ -200,8 +200,8 @@ class _ThreadedServer:
 
 
 @contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    port = free_port()
+def serve_app(app: Any, *, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     server = _ThreadedServer(app, port)
     server.start()
     try:
