@@ -224,3 +224,22 @@ async def test_dashboard_standalone_against_an_engine_url(demo_app: Any) -> None
     assert f'data-run-id="{run["run_id"]}"' in runs.text
     assert detail.status_code == 200
     assert "Hello Standalone" in detail.text
+
+
+def test_dashboard_apps_page_shows_a_failed_sync() -> None:
+    from devserver.config import Settings
+    from devserver.server import create_app
+    from devserver.testing import free_port, serve_app
+
+    dead_url = f"http://127.0.0.1:{free_port()}/api/inngest"
+    settings = Settings(in_memory=True, sdk_urls=[dead_url], poll=False, discovery=False)
+    with serve_app(create_app(settings)) as base:
+        deadline = time.monotonic() + 15
+        page = ""
+        while time.monotonic() < deadline:
+            page = httpx.get(base + "/apps", timeout=10).text
+            if "unreachable" in page:
+                break
+            time.sleep(0.1)
+    row = page.split(f'data-app="{dead_url}"', 1)[1].split("</tr>", 1)[0]
+    assert "error" in row and "unreachable" in row

@@ -74,3 +74,25 @@ async def with_pending(trace: Any, run_id: str, lookup: PendingLookup | None) ->
         return trace
     pending = await lookup(run_id)
     return {**trace, "pending": pending} if pending else trace
+
+
+def sync_errors(app_state: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """(app name -> last sync error, SDK URL -> error of the last PUT sync), read-only.
+
+    Stopgap until `/v2/apps` carries the error (MOUNTS.md); empty outside the devserver.
+    """
+    engine = getattr(app_state, "engine", None)
+    try:
+        apps = {
+            name: str(info.error)
+            for name, info in getattr(getattr(engine, "registry", None), "apps", {}).items()
+            if getattr(info, "error", None)
+        }
+        urls = {
+            str(url): str(error)
+            for url, error in (getattr(engine, "url_errors", None) or {}).items()
+            if error
+        }
+    except Exception:  # another engine shape: show what the REST API gives
+        return {}, {}
+    return apps, urls

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from devserver.dashboard.catalog import templates_for
 from devserver.dashboard.client import EngineClient, EngineError
-from devserver.dashboard.engine_extras import pending_lookup_for, with_pending
+from devserver.dashboard.engine_extras import pending_lookup_for, sync_errors, with_pending
 from devserver.dashboard.functions_view import load_functions
 from devserver.dashboard.settings import DashboardSettings
 from devserver.dashboard.views import (
@@ -244,6 +244,24 @@ async def apps_page(request: Request) -> Response:
             )
     except EngineError as exc:
         error = exc.message
+    app_errors, url_errors = sync_errors(request.app.state)
+    for app in apps:
+        app["error"] = app["error"] or app_errors.get(str(app["name"]))
+    synced_urls = {str(a["url"]) for a in apps}
+    for url, url_error in sorted(url_errors.items()):
+        if url not in synced_urls:
+            apps.append(
+                {
+                    "name": url,
+                    "id": "",
+                    "url": url,
+                    "sdk": "",
+                    "framework": "",
+                    "functions": 0,
+                    "error": url_error,
+                    "synced_at": "",
+                }
+            )
     return render(request, "apps.html", page="apps", apps=apps, load_error=error)
 
 
