@@ -24,7 +24,7 @@ from devserver.testing import (
     wait_for_run,
 )
 
-WAVE = 0.25  # starts within this many seconds of the first start belong to the first wave
+STEP_S = 0.8  # long enough that a loaded machine still starts a whole wave before one ends
 
 
 def _customer_function(
@@ -36,7 +36,7 @@ def _customer_function(
 
         async def body() -> str:
             started = time.time()
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(STEP_S)
             recorder.interval(started, time.time(), customer, n=ctx.event.data["n"])
             return customer
 
@@ -75,8 +75,8 @@ async def test_predict_case_per_customer_limit_and_priority_by_tier(
         for event_id in ids:
             await wait_for_run(inngest_engine, event_id, timeout=15)
     steps = recorder.intervals
-    first = min(step.start for step in steps)
-    wave = Counter(step.group for step in steps if step.start - first < WAVE)
+    first_end = min(step.end for step in steps)
+    wave = Counter(step.group for step in steps if step.start < first_end)
     assert wave == {"A": 2, "B": 2, "C": 2}, "exactly 6 at t=0, two per customer (B's included)"
     for customer in "ABC":
         assert overlap([s for s in steps if s.group == customer]) <= 2, customer
@@ -131,7 +131,8 @@ async def test_priority_reorders_a_backlog(
     async def prio(ctx: inngest.Context) -> Any:
         async def body() -> None:
             started = time.time()
-            await asyncio.sleep(0.6 if ctx.event.data["name"] == "blocker" else 0.05)
+            recorder.mark(name=ctx.event.data["name"])
+            await asyncio.sleep(1.5 if ctx.event.data["name"] == "blocker" else 0.05)
             recorder.interval(started, time.time(), str(ctx.event.data["name"]))
 
         await ctx.step.run("work", body)
@@ -140,12 +141,10 @@ async def test_priority_reorders_a_backlog(
         blocker = await send_events(
             inngest_engine, [{"name": event, "data": {"name": "blocker", "vip": False}}]
         )
-        await asyncio.sleep(0.2)  # the blocker holds the only slot
+        await recorder.wait_for(1, marks=True)  # the blocker holds the only slot
         backlog = [{"name": event, "data": {"name": f"n{i}", "vip": False}} for i in range(3)]
-        ids = await send_events(inngest_engine, backlog)
-        ids += await send_events(
-            inngest_engine, [{"name": event, "data": {"name": "vip", "vip": True}}]
-        )
+        vip = [{"name": event, "data": {"name": "vip", "vip": True}}]
+        ids = await send_events(inngest_engine, backlog + vip)  # the VIP event arrives last
         for event_id in blocker + ids:
             await wait_for_run(inngest_engine, event_id, timeout=15)
     order = [step.group for step in sorted(recorder.intervals, key=lambda s: s.start)]
@@ -180,7 +179,7 @@ async def test_throttle_start_times_follow_gcra(
     # limit 2 per second + burst 1: 3 starts at once, then one every 0.5 s (never earlier)
     expected = [0.0, 0.0, 0.0, 0.5, 1.0, 1.5]
     for observed, wanted in zip(starts, expected, strict=True):
-        assert wanted - 0.1 <= observed <= wanted + 0.45, (starts, expected)
+        assert wanted - 0.1 <= observed <= wanted + 0.6, (starts, expected)
 
 
 async def test_start_timeout_cancels_a_run_that_waited_too_long(
@@ -198,7 +197,7 @@ async def test_start_timeout_cancels_a_run_that_waited_too_long(
     async def slow(ctx: inngest.Context) -> Any:
         async def body() -> None:
             started = time.time()
-            await asyncio.sleep(1.8)
+            await asyncio.sleep(2.5)
             recorder.interval(started, time.time(), str(ctx.event.data["n"]))
 
         await ctx.step.run("hold", body)
@@ -269,7 +268,7 @@ async def test_account_scoped_key_is_shared_across_functions(
         async def handler(ctx: inngest.Context) -> Any:
             async def body() -> None:
                 started = time.time()
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.6)
                 recorder.interval(started, time.time(), str(ctx.event.data["customer"]), fn=fn_id)
 
             await ctx.step.run("work", body)
@@ -314,7 +313,7 @@ async def test_sleeping_runs_hold_no_concurrency_slot(
             recorder.mark(n=n, step="after")
 
         await ctx.step.run("before", before)
-        await ctx.step.sleep("nap", datetime.timedelta(seconds=1))
+        await ctx.step.sleep("nap", datetime.timedelta(seconds=2))
         await ctx.step.run("after", after)
 
     async with running_app(inngest_engine, client, [napper]):

@@ -153,13 +153,13 @@ async def test_debounce_timeout_caps_the_delay_under_a_constant_stream(
     async with running_app(inngest_engine, client, [fn]):
         first_sent = time.time()
         sent_at: list[float] = []
-        for n in range(10):  # an event every 0.3 s for 3 s: the period never elapses
+        for n in range(14):  # an event every 0.3 s for 4 s: the period never elapses
             await send_events(inngest_engine, [{"name": event, "data": {"n": n}}])
             sent_at.append(time.time())
             await asyncio.sleep(0.3)
         await recorder.wait_for(2, timeout=10, marks=True)
     (fired_at, info), *_ = recorder.marks
-    assert 2.0 - 0.2 <= fired_at - first_sent <= 2.0 + 0.8, "fired at the timeout"
+    assert 2.0 - 0.2 <= fired_at - first_sent <= 2.0 + 1.2, "fired at the timeout"
     assert fired_at < sent_at[-1], "while events were still arriving"
     assert sent_at[info["n"]] <= fired_at, "with the last event received before it fired"
     assert info["n"] >= 4
@@ -184,8 +184,8 @@ async def test_batches_of_max_size_and_a_timed_partial_batch(
     assert sorted(sizes) == [1, 3, 3]
     partial_at = next(at for at, info in recorder.marks if info["size"] == 1)
     full_at = [at for at, info in recorder.marks if info["size"] == 3]
-    assert max(full_at) - sent < 0.9, "full batches run at once"
-    assert 0.8 <= partial_at - sent <= 2.5, "the partial batch runs at its timeout"
+    assert max(full_at) < partial_at, "full batches run at once, before the partial one"
+    assert 0.8 <= partial_at - sent <= 3.0, "the partial batch runs at its timeout"
     assert len({run[0]["run_id"] for run in runs if run}) == 3
     assert all(len(run) == 1 for run in runs), "every event in exactly one batch run"
 
@@ -204,7 +204,7 @@ async def test_singleton_skip_and_cancel(
     async def skipper(ctx: inngest.Context) -> Any:
         async def body() -> None:
             recorder.mark(fn="skip", n=ctx.event.data["n"])
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(2.0)
 
         await ctx.step.run("hold", body)
 
@@ -218,7 +218,7 @@ async def test_singleton_skip_and_cancel(
             recorder.mark(fn="cancel", n=ctx.event.data["n"])
 
         await ctx.step.run("mark", body)
-        await ctx.step.sleep("linger", 1.5 * SECOND)
+        await ctx.step.sleep("linger", 2 * SECOND)
 
     async with running_app(inngest_engine, client, [skipper, canceller]):
         first = await send_events(
@@ -267,7 +267,7 @@ async def test_cancel_on_cancels_a_sleeping_run_and_ignores_other_events(
             recorder.mark(id=ctx.event.data["id"])
 
         await ctx.step.run("before", before)
-        await ctx.step.sleep("nap", 2 * SECOND)
+        await ctx.step.sleep("nap", 3 * SECOND)
         return "woke"
 
     async with running_app(inngest_engine, client, [sleeper]):
@@ -341,7 +341,7 @@ async def test_finish_timeout_cancels_a_run_that_runs_too_long(
             recorder.mark(step="end")
 
         await ctx.step.run("begin", begin)
-        await ctx.step.sleep("nap", 3 * SECOND)
+        await ctx.step.sleep("nap", 5 * SECOND)
         await ctx.step.run("end", end)
 
     async with running_app(inngest_engine, client, [long]):
@@ -350,5 +350,5 @@ async def test_finish_timeout_cancels_a_run_that_runs_too_long(
         run = await wait_for_run(inngest_engine, ids[0], status={"Cancelled"}, timeout=10)
         cancelled_after = time.time() - sent
     assert run["status"] == "Cancelled"
-    assert cancelled_after < 3.0, "cancelled at the finish timeout, before the sleep ended"
+    assert cancelled_after < 4.0, "cancelled at the finish timeout, before the sleep ended"
     assert [info["step"] for _, info in recorder.marks] == ["begin"]
