@@ -7,9 +7,11 @@ sleeping (`dash-sleeper`), waiting for an event (`dash-waiter`), failed and then
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -130,14 +132,26 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
         await ctx.step.sleep("hold", datetime.timedelta(minutes=10))
         return "done"
 
-    return [hello, sleeper, waiter, flaky, yearly, keyed]
+    @client.create_function(
+        fn_id="dash-serial",
+        trigger=inngest.TriggerEvent(event="dash/serial"),
+        concurrency=[inngest.Concurrency(limit=1)],
+    )
+    async def serial(ctx: inngest.Context) -> str:
+        async def work() -> str:
+            await asyncio.to_thread(state["gate"].wait, 20)  # holds the only slot until released
+            return "done"
+
+        return await ctx.step.run("work", work)
+
+    return [hello, sleeper, waiter, flaky, yearly, keyed, serial]
 
 
 @pytest.fixture(scope="module")
 def demo_app(inngest_engine: EngineHandle) -> Iterator[DemoApp]:
     if not inngest_engine.is_devserver:
         pytest.skip("the dashboard is the devserver's own (INNGEST_BASE_URL names another engine)")
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"gate": threading.Event()}
     client = make_client(inngest_engine, "dash-demo")
     app = fastapi.FastAPI()
     inngest.fast_api.serve(app, client, build_functions(client, state))

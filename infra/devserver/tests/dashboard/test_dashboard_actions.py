@@ -120,6 +120,30 @@ def test_dashboard_functions_page_counts_running_runs_per_concurrency_key(demo_a
     assert '<td class="running">3</td>' in row
 
 
+def test_dashboard_functions_page_shows_queue_depth_behind_a_concurrency_limit(
+    demo_app: Any,
+) -> None:
+    gate = demo_app.state["gate"]
+    gate.clear()
+    events = [demo_app.send("dash/serial", {"n": n}) for n in range(3)]
+    try:
+        demo_app.wait_run(events[0], {"Running"})
+        row = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            page = httpx.get(demo_app.engine.base_url + "/functions", timeout=30).text
+            row = page.split('data-function="dash-demo-dash-serial"', 1)[1].split("</tr>", 1)[0]
+            if '<td class="queued">2</td>' in row:
+                break
+            time.sleep(0.1)
+        assert '<td class="queued">2</td>' in row, row
+        assert '<td class="running">1</td>' in row
+    finally:
+        gate.set()
+    for event_id in events:
+        assert demo_app.wait_run(event_id, {"Completed"})["output"] == "done"
+
+
 def test_dashboard_bad_input_comes_back_as_a_readable_error(demo_app: Any) -> None:
     path, message = post_form(demo_app, "/send", {"event": "{not json"})
     assert path == "/send"

@@ -41,6 +41,11 @@ def run_status_via_api(demo: DemoApp, run_id: str) -> str:
 def test_dashboard_send_event_and_watch_run_complete(browser_page: Any, demo_app: DemoApp) -> None:
     page = browser_page
     page.goto("/send")
+    # Catalog templates pre-fill the editor with the event's required fields.
+    page.select_option("#event-template", label="customer/email.received")
+    template = json.loads(page.input_value("#event-json"))
+    assert template["name"] == "customer/email.received"
+    assert template["data"]
     event = {"name": "dash/hello", "data": {"name": "Ada", "email": "ada@example.com"}}
     page.fill("#event-json", json.dumps(event))
     expect(page.locator("#event-json-status")).to_have_text("valid JSON")
