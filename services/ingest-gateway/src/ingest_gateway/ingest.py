@@ -45,11 +45,23 @@ def postmark_event_id(provider_message_id: str) -> str:
 
 async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
     """Store the email (claim check) and queue customer/email.received, once per MessageID."""
+    try:
+        return await _accept_postmark(db, email)
+    except _Duplicate:
+        # Rolled back: a ticket opened for a duplicate's thread is not kept.
+        return Accepted("duplicate", [postmark_event_id(email.provider_message_id)])
+
+
+class _Duplicate(Exception):
+    """This MessageID is already stored; abort the transaction."""
+
+
+async def _accept_postmark(db: Database, email: InboundEmail) -> Accepted:
     event_id = postmark_event_id(email.provider_message_id)
     message_id = new_id("msg")
-    async with db.transaction() as session:
-        # Customer and ticket first (both idempotent upserts), so the delivery record can name
-        # them in one write; a duplicate delivery stops at the claim below.
+    async with db.engine.begin() as session:  # Core connection: the hot path
+        # Customer and ticket first (idempotent, race-safe), then the message (unique MessageID)
+        # and its outbox row.
         customer = await store.find_or_create_customer(
             session, email.sender_email, email.sender_name
         )
@@ -59,16 +71,8 @@ async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
             thread_key=email.thread_key,
             subject=email.subject,
         )
-        webhook_id = await store.claim_delivery(
-            session,
-            source="postmark",
-            external_id=email.provider_message_id,
-            event_type=CustomerEmailReceived.name,
-            # ids only: the body and the address live in `messages` (claim check)
-            payload={"message_id": message_id, "customer_id": customer.id, "ticket_id": ticket_id},
-        )
-        if webhook_id is None:
-            return Accepted("duplicate", [event_id])
+        # The message row is the stored delivery: its provider_message_id is unique, so a
+        # re-delivered (or concurrently delivered) MessageID stops here.
         stored = await store.insert_inbound_message(
             session,
             message_id=message_id,
@@ -83,8 +87,7 @@ async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
             received_at=email.received_at,
         )
         if not stored:
-            # The same MessageID was stored by another path: nothing new to announce.
-            return Accepted("duplicate", [event_id])
+            raise _Duplicate()
         event = CustomerEmailReceived(
             message_id=message_id,
             provider_message_id=email.provider_message_id,
@@ -93,9 +96,7 @@ async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
             ticket_id=ticket_id,
             received_at=email.received_at,
         )
-        await store.add_outbox(
-            session, event_id=event_id, event=event, source_webhook_id=webhook_id
-        )
+        await store.add_outbox(session, event_id=event_id, event=event)
     return Accepted("accepted", [event_id], message_id)
 
 
@@ -106,7 +107,7 @@ async def accept_stripe(db: Database, delivery: StripeDelivery) -> Accepted:
     obj = delivery.obj
     assert obj is not None
     metadata_customer = obj.metadata.get("customer_id")
-    async with db.transaction() as session:
+    async with db.engine.begin() as session:  # Core connection: the hot path
         customer_id = await store.customer_for_stripe(
             session,
             charge_id=charge_id_of(delivery),
@@ -139,7 +140,7 @@ async def accept_generic(
 ) -> Accepted:
     """Store a generic producer's delivery and queue its mapped event (once per external id)."""
     event_id = f"{source}-{external_id}"
-    async with db.transaction() as session:
+    async with db.engine.begin() as session:  # Core connection: the hot path
         webhook_id = await store.claim_delivery(
             session,
             source=f"generic:{source}"[:30],

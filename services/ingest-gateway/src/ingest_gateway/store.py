@@ -1,15 +1,19 @@
 """System-of-record writes of the gateway. Every function runs inside the caller's transaction.
 
-Every write has a natural key and is an INSERT ... ON CONFLICT DO NOTHING (or an upsert), so a
-re-delivered webhook, two concurrent deliveries of the same one, or a retry after a crash never
-writes a second row:
+Every write has a natural key and is an INSERT ... ON CONFLICT DO NOTHING, so a re-delivered
+webhook, two concurrent deliveries of the same one, or a retry after a crash never writes a second
+row:
 
-- inbound_webhooks: unique (source, external_id) -> the first delivery wins, the others are
-  recognised as duplicates before anything else is written;
 - customers: unique email -> race-safe "find or create by sender address";
 - tickets: unique thread_key -> one ticket per conversation;
-- messages: unique provider_message_id;
+- messages: unique provider_message_id -> a Postmark MessageID is stored once;
+- inbound_webhooks: unique (source, external_id) -> a Stripe / generic delivery is stored once;
 - outbox: unique event_id (the Inngest idempotency id).
+
+The statements are built once per dialect and executed with parameters: the webhook path runs
+thousands of times a second, and building SQLAlchemy constructs per request costs more CPU than
+executing them. Functions accept an `AsyncConnection` (the webhook hot path: Core only) or an
+`AsyncSession`.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from service_kit.models import (
     Ticket,
 )
 from shared_events import EventModel
-from sqlalchemy import Insert, Table, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+Conn = AsyncConnection | AsyncSession
 
 _WEBHOOKS: Table = InboundWebhook.__table__  # type: ignore[assignment]
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -40,36 +46,61 @@ _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _APPROVALS: Table = Approval.__table__  # type: ignore[assignment]
 
-# Stripe deliveries name the customer they concern; the column is used when the schema has it,
+# Stripe deliveries name the customer they concern; the column is filled when the schema has it,
 # and the id is always kept in the payload as well.
 _WEBHOOK_HAS_CUSTOMER = "customer_id" in _WEBHOOKS.c
+
+
+class _Statements:
+    """The gateway's INSERT ... ON CONFLICT DO NOTHING statements for one dialect."""
+
+    def __init__(self, insert: Any) -> None:
+        def ignore(table: Table, *conflict: str) -> Insert:
+            stmt: Insert = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+            return stmt
+
+        self.customer = ignore(_CUSTOMERS, "email")
+        self.ticket = ignore(_TICKETS, "thread_key").returning(_TICKETS.c.id)
+        self.message = ignore(_MESSAGES, "provider_message_id")
+        self.webhook = ignore(_WEBHOOKS, "source", "external_id")
+        self.outbox = ignore(_OUTBOX, "event_id")
+
+
+_STATEMENTS = {"postgresql": _Statements(postgresql.insert), "sqlite": _Statements(sqlite.insert)}
+
+_CUSTOMER_BY_EMAIL: Select[Any] = select(Customer.id, Customer.tier).where(
+    Customer.email == bindparam("email")
+)
+_TICKET_BY_THREAD: Select[Any] = select(Ticket.id).where(Ticket.thread_key == bindparam("key"))
+_CUSTOMER_BY_CHARGE: Select[Any] = select(Order.customer_id).where(
+    Order.stripe_charge_id == bindparam("charge")
+)
+_CUSTOMER_BY_ID: Select[Any] = select(Customer.id).where(Customer.id == bindparam("id"))
+_CUSTOMER_BY_STRIPE_ID: Select[Any] = select(Customer.id).where(
+    Customer.stripe_customer_id == bindparam("stripe_id")
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert(session: AsyncSession, table: Table) -> Insert:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database dialect {dialect}")
+def _statements(conn: Conn) -> _Statements:
+    bind = conn.get_bind() if isinstance(conn, AsyncSession) else conn
+    name = bind.dialect.name
+    try:
+        return _STATEMENTS[name]
+    except KeyError:
+        raise RuntimeError(f"unsupported database dialect {name}") from None
 
 
-async def insert_ignore(
-    session: AsyncSession, table: Table, values: dict[str, Any], conflict: list[str]
-) -> bool:
-    """INSERT ... ON CONFLICT (conflict) DO NOTHING; True when a row was written."""
-    stmt = _insert(session, table).values(**values)
-    stmt = stmt.on_conflict_do_nothing(index_elements=conflict)  # type: ignore[attr-defined]
-    result = await session.execute(stmt)
+async def _inserted(conn: Conn, stmt: Insert, values: dict[str, Any]) -> bool:
+    result = await conn.execute(stmt, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def claim_delivery(
-    session: AsyncSession,
+    conn: Conn,
     *,
     source: str,
     external_id: str,
@@ -87,14 +118,16 @@ async def claim_delivery(
         "external_id": external_id,
         "event_type": event_type,
         "payload": payload,
+        "raw_body": None,
         "signature_verified": True,
         "status": status,
+        "error": None,
         "received_at": now,
         "processed_at": now,
     }
     if _WEBHOOK_HAS_CUSTOMER:
         values["customer_id"] = customer_id
-    inserted = await insert_ignore(session, _WEBHOOKS, values, ["source", "external_id"])
+    inserted = await _inserted(conn, _statements(conn).webhook, values)
     return webhook_id if inserted else None
 
 
@@ -104,45 +137,66 @@ class CustomerRef:
     tier: str
 
 
-async def find_or_create_customer(session: AsyncSession, email: str, name: str) -> CustomerRef:
-    """The customer with this address; a new standard customer when unknown (race-safe)."""
-    await insert_ignore(
-        session,
-        _CUSTOMERS,
-        {"id": new_id("cust"), "email": email, "name": name or email, "tier": "standard"},
-        ["email"],
-    )
-    row = (
-        await session.execute(select(Customer.id, Customer.tier).where(Customer.email == email))
-    ).one()
+async def find_or_create_customer(conn: Conn, email: str, name: str) -> CustomerRef:
+    """The customer with this address; a new standard customer when unknown.
+
+    Race-safe: two first emails from one new sender both try the insert; the unique email makes
+    one of them a no-op, and both then read the same row. The common case (a known sender) is a
+    single SELECT.
+    """
+    row = (await conn.execute(_CUSTOMER_BY_EMAIL, {"email": email})).one_or_none()
+    if row is None:
+        now = utcnow()
+        await conn.execute(
+            _statements(conn).customer,
+            {
+                "id": new_id("cust"),
+                "email": email,
+                "name": (name or email)[:200],
+                "tier": "standard",
+                "stripe_customer_id": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        row = (await conn.execute(_CUSTOMER_BY_EMAIL, {"email": email})).one()
     return CustomerRef(id=row.id, tier=row.tier)
 
 
 async def find_or_create_ticket(
-    session: AsyncSession, *, customer_id: str, thread_key: str, subject: str
+    conn: Conn, *, customer_id: str, thread_key: str, subject: str
 ) -> str:
-    """The ticket of this conversation (by thread key); opened when it is the first message."""
-    await insert_ignore(
-        session,
-        _TICKETS,
-        {
-            "id": new_id("tkt"),
-            "customer_id": customer_id,
-            "subject": subject,
-            "status": "open",
-            "channel": "email",
-            "thread_key": thread_key,
-        },
-        ["thread_key"],
-    )
-    ticket_id: str = (
-        await session.execute(select(Ticket.id).where(Ticket.thread_key == thread_key))
-    ).scalar_one()
+    """The ticket of this conversation (by thread key); opened when it is the first message.
+
+    The common case (a new conversation) is one INSERT ... RETURNING; a reply reads the row.
+    """
+    now = utcnow()
+    created = (
+        await conn.execute(
+            _statements(conn).ticket,
+            {
+                "id": new_id("tkt"),
+                "customer_id": customer_id,
+                "subject": subject,
+                "status": "open",
+                "channel": "email",
+                "thread_key": thread_key,
+                "resolved_by": None,
+                "resolved_at": None,
+                "closed_at": None,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar_one_or_none()
+    if created is not None:
+        return str(created)
+    ticket_id: str = (await conn.execute(_TICKET_BY_THREAD, {"key": thread_key})).scalar_one()
     return ticket_id
 
 
 async def insert_inbound_message(
-    session: AsyncSession,
+    conn: Conn,
     *,
     message_id: str,
     ticket_id: str,
@@ -155,9 +209,10 @@ async def insert_inbound_message(
     body_text: str,
     received_at: datetime,
 ) -> bool:
-    return await insert_ignore(
-        session,
-        _MESSAGES,
+    """False when this provider message id is already stored."""
+    return await _inserted(
+        conn,
+        _statements(conn).message,
         {
             "id": message_id,
             "ticket_id": ticket_id,
@@ -171,15 +226,17 @@ async def insert_inbound_message(
             "to_address": to_address,
             "subject": subject,
             "body_text": body_text,
+            "draft_id": None,
             "extra": {},
             "received_at": received_at,
+            "sent_at": None,
+            "created_at": utcnow(),
         },
-        ["provider_message_id"],
     )
 
 
 async def customer_for_stripe(
-    session: AsyncSession,
+    conn: Conn,
     *,
     charge_id: str | None,
     metadata_customer_id: str | None,
@@ -187,33 +244,21 @@ async def customer_for_stripe(
 ) -> str | None:
     """Who a Stripe object concerns: the order's customer (orders.stripe_charge_id), then
     `metadata.customer_id` when it names a known customer, then customers.stripe_customer_id."""
-    if charge_id:
-        found = (
-            await session.execute(
-                select(Order.customer_id).where(Order.stripe_charge_id == charge_id)
-            )
-        ).scalar_one_or_none()
-        if found:
-            return str(found)
-    if metadata_customer_id:
-        found = (
-            await session.execute(select(Customer.id).where(Customer.id == metadata_customer_id))
-        ).scalar_one_or_none()
-        if found:
-            return str(found)
-    if stripe_customer_id:
-        found = (
-            await session.execute(
-                select(Customer.id).where(Customer.stripe_customer_id == stripe_customer_id)
-            )
-        ).scalar_one_or_none()
-        if found:
-            return str(found)
+    lookups = (
+        (_CUSTOMER_BY_CHARGE, "charge", charge_id),
+        (_CUSTOMER_BY_ID, "id", metadata_customer_id),
+        (_CUSTOMER_BY_STRIPE_ID, "stripe_id", stripe_customer_id),
+    )
+    for query, name, value in lookups:
+        if value:
+            found = (await conn.execute(query, {name: value})).scalar_one_or_none()
+            if found:
+                return str(found)
     return None
 
 
 async def add_outbox(
-    session: AsyncSession,
+    conn: Conn,
     *,
     event_id: str,
     event: EventModel,
@@ -221,9 +266,9 @@ async def add_outbox(
 ) -> bool:
     """Queue `event` for publishing; False when this event id is already queued."""
     now = utcnow()
-    return await insert_ignore(
-        session,
-        _OUTBOX,
+    return await _inserted(
+        conn,
+        _statements(conn).outbox,
         {
             "id": new_id("obx"),
             "event_id": event_id,
@@ -232,11 +277,12 @@ async def add_outbox(
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
+            "published_at": None,
+            "last_error": None,
             "source_webhook_id": source_webhook_id,
             "created_at": now,
             "updated_at": now,
         },
-        ["event_id"],
     )
 
 
