@@ -108,10 +108,12 @@ async def test_acquire_respects_every_concurrency_limit_and_release_frees_slots(
     assert await flow.acquire(job("r4", keys_b), 0) is True
     assert await flow.acquire(job("r5", keys_b), 0) is False  # function-wide limit
     assert "f:fn:a" in flow.describe("app-fn")["waiting"]["r3"]
+    assert flow.waiting_reason("r3", "app-fn") == "concurrency limit reached on f:fn:a"
     await flow.release(job("r1", keys_a))
     assert await flow.acquire(job("r3", keys_a), 0) is True
     assert flow.describe("app-fn")["running"] == 3
     assert "r3" not in flow.describe("app-fn")["waiting"]
+    assert flow.waiting_reason("r3", "app-fn") is None
 
 
 async def test_throttle_delays_start_jobs_only() -> None:

@@ -376,6 +376,10 @@ class FlowController:
 
     # --- introspection ---------------------------------------------------------------------------
 
+    def waiting_reason(self, run_id: str, function_slug: str) -> str | None:
+        """Why a queued run's next SDK call is waiting (for run views), or None."""
+        return self._waiting.get(function_slug, {}).get(run_id)
+
     def describe(self, function_slug: str) -> dict[str, Any]:
         """In-flight SDK calls of a function, per concurrency key, open buffers, singleton locks."""
         mine = [key for key, slugs in self._key_functions.items() if function_slug in slugs]
