@@ -223,6 +223,8 @@ def test_follow_up_sleeps_then_closes_the_ticket_and_asks_for_feedback(harness: 
     actions = [a for a, _ in actions_for(harness, convo.customer_id)]
     assert actions[-2:] == ["ticket_closed", "follow_up_sent"]
     assert len(outbound_bodies(harness, convo.ticket_id)) == 2  # the reply + the feedback ask
+    [resolved] = harness.client.sent_named("ticket/resolved")
+    assert resolved.id == f"ticket-resolved-{convo.ticket_id}"
 
 
 def test_follow_up_is_cancelled_by_a_new_email_from_the_same_customer(harness: Any) -> None:

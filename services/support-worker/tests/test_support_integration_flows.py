@@ -5,9 +5,12 @@ batch timeout as ONE run."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,8 +23,9 @@ from devserver.testing import (
     wait_for_run,
 )
 from service_kit.db import Database
-from service_kit.models import Ticket, TicketEmbedding
-from shared_events import SupportDraftCreated, TicketResolved
+from service_kit.ids import new_id
+from service_kit.models import Approval, AuditLog, Escalation, Message, Ticket, TicketEmbedding
+from shared_events import EscalationDecisionMade, SupportDraftCreated, TicketResolved
 from sqlalchemy import select
 from support_worker.app import create_app
 from support_worker.settings import SupportSettings
@@ -148,7 +152,8 @@ async def test_partial_batch_runs_once_after_the_batch_timeout(
         for event_id in event_ids:
             with contextlib.suppress(Exception):
                 run_ids.update(r["run_id"] for r in await runs_for_event(inngest_engine, event_id))
-    assert run["output"]["embedded"] == 3
+    # Other tests' tickets resolved in the same window may share the batch: at least ours.
+    assert run["output"]["embedded"] >= 3
     assert run_ids == {run["run_id"]}  # three events, one run, one embeddings call
     async with db.session() as session:
         rows = (
@@ -159,3 +164,84 @@ async def test_partial_batch_runs_once_after_the_batch_timeout(
             )
         ).all()
     assert sorted(rows) == sorted(c.ticket_id for c in convos)
+
+
+async def test_escalation_edit_posts_the_reviewers_text(
+    inngest_engine: EngineHandle,
+    primary_database_url: str,
+    db: Database,
+    make_conversation: Callable[..., Any],
+) -> None:
+    convo = await make_conversation(db, "Unacceptable", "Unacceptable! Lawyer!", "pro", (1000,))
+    edited = "Hello from a senior colleague: we will fix this today."
+    async with support_worker(inngest_engine, primary_database_url, escalation_timeout_seconds=15):
+        event = convo.event()
+        [event_id] = await send_events(
+            inngest_engine, [{"name": event.name, "data": event.data, "id": event.id}]
+        )
+        run = await wait_for_run(inngest_engine, event_id, timeout=60)
+        assert run["output"]["status"] == "escalated"
+        async with db.session() as session:
+            escalation = (
+                await session.scalars(
+                    select(Escalation).where(Escalation.message_id == convo.message_id)
+                )
+            ).one()
+        approval_id = new_id("apr")
+        async with db.transaction() as session:  # the gateway stores first, then sends
+            session.add(
+                Approval(
+                    id=approval_id,
+                    kind="escalation",
+                    request_id=escalation.id,
+                    decision="edit",
+                    reviewer="rev_grace",
+                    edited_text=edited,
+                    token_id=new_id("tok"),
+                )
+            )
+        await asyncio.sleep(0.5)
+        decision = EscalationDecisionMade(
+            escalation_id=escalation.id,
+            decision="edit",
+            reviewer="rev_grace",
+            approval_id=approval_id,
+            decided_at=datetime.now(UTC),
+        )
+        await send_events(
+            inngest_engine, [decision.to_wire(id=f"escalation-decision-{escalation.id}")]
+        )
+        posted = await _wait_for_posted(db, escalation.id)
+    assert posted.status == "edited" and posted.reviewer == "rev_grace"
+    async with db.session() as session:
+        body = (
+            await session.scalars(
+                select(Message.body_text).where(Message.id == posted.posted_message_id)
+            )
+        ).one()
+        actions = (
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.customer_id == convo.customer_id)
+            )
+        ).all()
+    assert body == edited
+    assert sorted(actions) == sorted(
+        [
+            "message_received",
+            "draft_saved",
+            "escalation_requested",
+            "escalation_edited",
+            "message_sent",
+        ]
+    )
+
+
+async def _wait_for_posted(db: Database, escalation_id: str) -> Escalation:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        async with db.session() as session:
+            escalation = await session.get(Escalation, escalation_id)
+            if escalation is not None and escalation.posted_message_id:
+                return escalation
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"escalation {escalation_id} was never posted")

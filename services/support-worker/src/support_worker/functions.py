@@ -620,6 +620,15 @@ def create_functions(
                 raise inngest.NonRetriableError(str(error)) from error
 
         message_id = await ctx.step.run("request-feedback", request_feedback)
+        # A closed ticket is a resolved case: embed it for the similar-cases tool.
+        await send_event(
+            ctx.step,
+            "emit-ticket-resolved",
+            TicketResolved(
+                ticket_id=ticket_id, customer_id=created.customer_id, resolved_by=APP_ID
+            ),
+            id=f"ticket-resolved-{ticket_id}",
+        )
         return {"status": "closed", "ticket_id": ticket_id, "feedback_message_id": message_id}
 
     # -- 6. batch-embed-resolved-tickets ------------------------------------------------------

@@ -684,6 +684,8 @@ class SupportRepository:
             if ticket.status != "closed":
                 ticket.status = "closed"
                 ticket.closed_at = utcnow()
+                ticket.resolved_by = ticket.resolved_by or ACTOR
+                ticket.resolved_at = ticket.resolved_at or utcnow()
             return await self._audit(
                 session,
                 AuditAction.TICKET_CLOSED,
