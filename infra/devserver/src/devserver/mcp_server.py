@@ -32,7 +32,9 @@ from devserver.dashboard.views import error_parts, pick, run_row, step_rows, to_
 SERVER_NAME = "inngest-dev"
 SERVER_VERSION = "v1.0.0"
 FINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
-SEND_EVENT_SETTLE_S = 0.45  # "sleeps 3 ticks" (3 x 150 ms) so the run ids exist
+# The real tool sleeps 3 ticks (450 ms) before reading the runs; runs are created asynchronously,
+# so poll instead: stop as soon as the event's runs exist, give up (no match) after this long.
+SEND_EVENT_WAIT_S = 2.0
 
 
 def _iso(value: Any) -> str | None:
@@ -47,6 +49,15 @@ def _within(run: dict[str, Any], since: Any, until: Any) -> bool:
         return True
     low, high = to_datetime(since), to_datetime(until)
     return (low is None or moment >= low) and (high is None or moment <= high)
+
+
+async def _runs_when_created(client: EngineClient, event_id: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + SEND_EVENT_WAIT_S
+    while True:
+        runs = await client.event_runs(event_id)
+        if runs or time.monotonic() >= deadline:
+            return runs
+        await asyncio.sleep(0.05)
 
 
 def _engine_call_error(exc: EngineError) -> ToolError:
@@ -147,8 +158,7 @@ def build_mcp(
             event["id"] = eventIdSeed
         try:
             ids = await client.send_events([event])
-            await asyncio.sleep(SEND_EVENT_SETTLE_S)
-            runs = await client.event_runs(ids[0]) if ids else []
+            runs = await _runs_when_created(client, ids[0]) if ids else []
         except EngineError as exc:
             raise _engine_call_error(exc) from None
         run_ids = [run_row(r).run_id for r in runs]

@@ -53,8 +53,9 @@ def test_dashboard_send_event_and_watch_run_complete(browser_page: Any, demo_app
 
     expect(page).to_have_url(re.compile(r"/events\?msg="))
     expect(page.locator("#flash-msg")).to_contain_text("sent dash/hello")
-    row = page.locator('#events-table tr[data-event-name="dash/hello"]').first
-    row.locator('a[href^="/runs/"]').first.click()
+    event_id = page.locator("#flash-msg").inner_text().split("(")[1].rstrip(")")
+    row = page.locator(f'#events-table tr[data-event-id="{event_id}"]')
+    row.locator('a[href^="/runs/"]').first.click()  # waits for the live refresh to list the run
 
     expect(page.locator("#run-status")).to_have_text("Completed")
     expect(page.locator('tr[data-step="load-person"] .attempts')).to_have_text("1")

@@ -38,6 +38,7 @@ WINDOWS: dict[str, timedelta | None] = {
     "7d": timedelta(days=7),
     "all": None,
 }
+FRESH_EVENT = timedelta(seconds=3)
 STATUSES = ("Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped")
 
 router = APIRouter(include_in_schema=False)
@@ -182,9 +183,12 @@ async def events_page(request: Request, name: str = "", partial: bool = False) -
     try:
         events = [event_row(e) for e in await client.list_events(limit=50, name=name or None)]
         runs_lists = await asyncio.gather(*(client.event_runs(e["internal_id"]) for e in events))
+        # An event received a moment ago may not have been matched yet: keep it in the stream.
+        just_now = datetime.now(tz=UTC) - FRESH_EVENT
         for event, runs in zip(events, runs_lists, strict=True):
             event["runs"] = [run_row(r) for r in runs]
-            (matched if event["runs"] else unmatched).append(event)
+            event["pending"] = not runs and (event["received"] or just_now) > just_now
+            (matched if event["runs"] or event["pending"] else unmatched).append(event)
     except EngineError as exc:
         error = exc.message
     template = "_events_body.html" if partial else "events.html"

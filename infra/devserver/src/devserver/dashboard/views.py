@@ -369,5 +369,6 @@ def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
         "name": str(pick(event, "name", default="")),
         "data": event.get("data"),
         "received_at": fmt_time(pick(event, "received_at", "receivedAt", "ts")),
+        "received": to_datetime(pick(event, "received_at", "receivedAt", "ts")),
         "ts": pick(event, "ts"),
     }
