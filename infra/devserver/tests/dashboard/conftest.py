@@ -162,6 +162,10 @@ def demo_app(inngest_engine: EngineHandle) -> Iterator[DemoApp]:
 
 
 def chromium_path() -> str | None:
+    """Debian's Chromium (or CHROMIUM_PATH); never a browser downloaded by `playwright install`."""
+    override = os.environ.get("CHROMIUM_PATH")
+    if override:
+        return override if Path(override).exists() else None
     for candidate in CHROMIUM_CANDIDATES:
         if Path(candidate).exists():
             return candidate
@@ -175,7 +179,8 @@ def browser_page(demo_app: DemoApp) -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
         pytest.skip(
-            "Chromium is not installed (apt-get install -y chromium); browser tests skipped"
+            "Chromium is not installed (apt-get install -y chromium, or set CHROMIUM_PATH): "
+            "browser tests skipped"
         )
     from playwright.sync_api import sync_playwright
 
