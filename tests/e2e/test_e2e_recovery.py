@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,11 @@ from typing import Any
 import pytest
 from nerve_cli.main import app as nerve
 from nerve_cli.stack import ManagedProcess, free_port
+from nerve_cli.testing import serve_asgi
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from typer.testing import CliRunner
 
 HANDLE_EMAIL = "support-worker-handle-customer-email"
@@ -31,39 +37,19 @@ def cli(platform: Any, *args: str) -> Any:
 
 def test_agent_outage_runs_fail_memoized_then_one_bulk_rerun_recovers_all(platform) -> None:
     started = datetime.now(UTC) - timedelta(seconds=1)
-    # Break: the agent's model provider is unreachable (an OpenAI-compatible URL nobody serves).
-    platform.stack.restart_service(
-        "support-worker",
-        env={
-            "OPENAI_API_KEY": "sk-e2e-broken",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-        },
-    )
-    sent: dict[str, str] = {}
-    try:
-        for customer, address in CUSTOMERS.items():
-            response, event_id = platform.postmark(address, "Can you check my last invoice?")
-            assert response.status_code == 200
-            sent[customer] = event_id
-        failed = []
-        for event_id in sent.values():
-            [run] = [
-                r
-                for r in platform.wait_event_runs(event_id, timeout=120)
-                if r.function_id == HANDLE_EMAIL
-            ]
-            assert run.status == "Failed", run
-            failed.append(run)
-        # Memoized: the audit step ran once; only the agent step was retried.
-        trace = platform.engine.run_trace(failed[0].run_id)
-        attempts: dict[str, int] = {}
-        for attempt in trace["attempts"]:
-            attempts[str(attempt.get("name"))] = attempts.get(str(attempt.get("name")), 0) + 1
-        assert attempts.get("audit-received") == 1, attempts
-        assert attempts.get("run-agent", 0) > 1, attempts
-    finally:
-        # Fix: back to the configured (offline) model.
-        platform.stack.restart_service("support-worker", env={})
+    # Break: the agent's model provider is down (an OpenAI-compatible endpoint answering 503;
+    # retry-after-ms keeps the OpenAI client's own retries short).
+    outage = Starlette(routes=[Route("/{path:path}", _unavailable, methods=["GET", "POST"])])
+    with serve_asgi(outage) as provider_url:
+        platform.stack.restart_service(
+            "support-worker",
+            env={"OPENAI_API_KEY": "sk-e2e-broken", "OPENAI_BASE_URL": f"{provider_url}/v1"},
+        )
+        try:
+            sent = _five_emails_fail_with_memoized_steps(platform)
+        finally:
+            # The fix: the worker is redeployed with a working model (the offline one).
+            platform.stack.restart_service("support-worker", env={})
 
     result = cli(platform, "rerun", "--function", HANDLE_EMAIL, "--since", started.isoformat())
     assert result.exit_code == 0, result.output
@@ -72,33 +58,55 @@ def test_agent_outage_runs_fail_memoized_then_one_bulk_rerun_recovers_all(platfo
     for customer, event_id in sent.items():
         message_id = platform.message_id_for(event_id.removeprefix("postmark-"))
 
-        def rerun_done(message_id: str = message_id) -> bool:
-            return len(platform.drafts_for_message(message_id)) >= 1
+        def counts(message_id: str = message_id) -> dict[str, int]:
+            rows = platform.sql(
+                "SELECT action, count(*) AS n FROM audit_log WHERE key LIKE :k GROUP BY action",
+                k=f"%{message_id}%",
+            )
+            return {str(row["action"]): int(row["n"]) for row in rows}
 
-        platform.wait_until(rerun_done, timeout=90, what=f"the rerun for {customer}")
-        assert len(platform.drafts_for_message(message_id)) == 1
         platform.wait_until(
-            lambda message_id=message_id: (
-                {
-                    r["action"]: r["n"]
-                    for r in platform.sql(
-                        "SELECT action, count(*) AS n FROM audit_log WHERE key LIKE :k "
-                        "GROUP BY action",
-                        k=f"%{message_id}%",
-                    )
-                }.get("message_sent")
-                == 1
-            ),
-            timeout=60,
-            what=f"message_sent for {customer}",
+            lambda counts=counts: counts().get("message_sent") == 1,
+            timeout=90,
+            what=f"the rerun for {customer}",
         )
-        rows = platform.sql(
-            "SELECT action, count(*) AS n FROM audit_log WHERE key LIKE :k GROUP BY action",
-            k=f"%{message_id}%",
-        )
-        counts = {row["action"]: row["n"] for row in rows}
-        assert counts.get("message_received") == 1, counts
-        assert all(n == 1 for n in counts.values()), counts
+        assert len(platform.drafts_for_message(message_id)) == 1
+        audit = counts()
+        assert audit.get("message_received") == 1 and audit.get("message_sent") == 1, audit
+        assert all(n == 1 for n in audit.values()), audit
+
+
+def _five_emails_fail_with_memoized_steps(platform: Any) -> dict[str, str]:
+    sent: dict[str, str] = {}
+    for customer, address in CUSTOMERS.items():
+        response, event_id = platform.postmark(address, "Can you check my last invoice?")
+        assert response.status_code == 200
+        sent[customer] = event_id
+    failed = []
+    for event_id in sent.values():
+        [run] = [
+            r
+            for r in platform.wait_event_runs(event_id, timeout=120)
+            if r.function_id == HANDLE_EMAIL
+        ]
+        assert run.status == "Failed", run
+        failed.append(run)
+    # Memoized: the audit step ran once; only the agent step was retried.
+    attempts: dict[str, int] = {}
+    for attempt in platform.engine.run_trace(failed[0].run_id)["attempts"]:
+        name = str(attempt.get("name"))
+        attempts[name] = attempts.get(name, 0) + 1
+    assert attempts.get("audit-received") == 1, attempts
+    assert attempts.get("run-agent", 0) > 1, attempts
+    return sent
+
+
+async def _unavailable(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": "provider down", "type": "server_error"}},
+        status_code=503,
+        headers={"retry-after-ms": "1"},
+    )
 
 
 def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -> None:
@@ -107,7 +115,8 @@ def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -
     prefix = f"evt_outage_{uuid.uuid4().hex[:8]}"
     platform.stack.stop_engine()
     try:
-        for index in range(100):
+
+        def post(index: int) -> int:
             response, _ = platform.stripe(
                 "charge.refunded",
                 {
@@ -118,7 +127,11 @@ def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -
                 },
                 event_id=f"{prefix}_{index:03d}",
             )
-            assert response.status_code == 200, response.text
+            return response.status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(post, range(100)))
+        assert statuses == [200] * 100
     finally:
         platform.stack.start_engine()
 
