@@ -47,8 +47,12 @@ class FunctionInfo:
     running_by_key: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
-    def flow_json(self) -> str:
-        return json.dumps(self.flow, indent=1, sort_keys=True) if self.flow else ""
+    def flow_lines(self) -> list[str]:
+        """One compact `knob: value` line per flow-control setting."""
+        return [
+            f"{key}: {json.dumps(value, separators=(', ', ': '), sort_keys=True)}"
+            for key, value in sorted(self.flow.items())
+        ]
 
 
 def _config(row: Mapping[str, Any]) -> dict[str, Any]:
