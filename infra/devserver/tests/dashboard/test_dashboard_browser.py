@@ -136,7 +136,10 @@ def test_dashboard_pages_functions_apps_events_invoke(browser_page: Any, demo_ap
 
     page.goto("/events")
     expect(page.locator(f'#unmatched-table tr[data-event-id="{unmatched_id}"]')).to_be_visible()
-    expect(page.locator(f'#events-table tr[data-event-id="{wait_id}"]')).to_be_visible()
+    expect(page.locator(f'#events-table tr[data-event-id="{wait_id}"]')).to_contain_text(
+        "dash-demo-dash-waiter"
+    )
+    expect(page.locator('#unmatched-table tr[data-event-name^="inngest/"]')).to_have_count(0)
     shot(page, "events")
 
     page.goto(f"/runs/{waiting['run_id']}")

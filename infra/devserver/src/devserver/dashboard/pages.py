@@ -74,6 +74,22 @@ def _in_window(moment: Any, cutoff: datetime) -> bool:
     return parsed is None or parsed >= cutoff
 
 
+async def function_names(client: EngineClient) -> dict[str, str]:
+    """Function UUID or slug -> slug (the /v1 run shape names functions by UUID)."""
+    names: dict[str, str] = {}
+    try:
+        for app in await client.list_apps():
+            app_name = str(pick(app, "name", "app_name", "id", default=""))
+            for fn in await client.app_functions(app_name):
+                slug = str(pick(fn, "slug", "name", default=""))
+                for key in ("id", "slug", "uuid"):
+                    if fn.get(key):
+                        names[str(fn[key])] = slug
+    except EngineError:
+        return names
+    return names
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home() -> Response:
     return RedirectResponse("/runs", status_code=303)
@@ -183,12 +199,18 @@ async def events_page(request: Request, name: str = "", partial: bool = False) -
     try:
         events = [event_row(e) for e in await client.list_events(limit=50, name=name or None)]
         runs_lists = await asyncio.gather(*(client.event_runs(e["internal_id"]) for e in events))
+        names = await function_names(client)
         # An event received a moment ago may not have been matched yet: keep it in the stream.
         just_now = datetime.now(tz=UTC) - FRESH_EVENT
         for event, runs in zip(events, runs_lists, strict=True):
             event["runs"] = [run_row(r) for r in runs]
+            for run in event["runs"]:
+                run.function = names.get(run.function_id, run.function)
             event["pending"] = not runs and (event["received"] or just_now) > just_now
-            (matched if event["runs"] or event["pending"] else unmatched).append(event)
+            if event["runs"] or event["pending"]:
+                matched.append(event)
+            elif not event["name"].startswith("inngest/"):  # engine events are not "unmatched"
+                unmatched.append(event)
     except EngineError as exc:
         error = exc.message
     template = "_events_body.html" if partial else "events.html"
