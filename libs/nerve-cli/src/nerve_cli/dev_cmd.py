@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from .scaffold import ScaffoldError, scaffold_service
-from .stack import ENGINE_PORT, SERVICES, Stack, StackConfig, StackError
+from .stack import ENGINE_PORT, SERVICES, ServiceSpec, Stack, StackConfig, StackError
 
 console = Console()
 err = Console(stderr=True)
@@ -42,6 +42,15 @@ def banner(stack: Stack) -> str:
     return "\n".join(lines)
 
 
+def parse_extra_service(value: str) -> tuple[ServiceSpec, int]:
+    """`name=package:port` -> (spec, port)."""
+    name, _, rest = value.partition("=")
+    package, _, port = rest.partition(":")
+    if not (name and package and port.isdigit()):
+        raise typer.BadParameter(f"--with {value!r}: expected name=package:port")
+    return ServiceSpec(name, package, int(port)), int(port)
+
+
 def dev(
     database_url: Annotated[
         str | None,
@@ -59,15 +68,33 @@ def dev(
         int, typer.Option("--base-port", help="gateway port; the workers take the next three.")
     ] = 8000,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    extra: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            help="Also run a workspace service: name=package:port, e.g. "
+            "loyalty-worker=loyalty_worker:8010 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: migrations + seed, the devserver, the four services; Ctrl-C stops all."""
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite+aiosqlite:///{state_dir / 'nerve.db'}"
     ports = {spec.name: base_port + index for index, spec in enumerate(SERVICES)}
+    services = list(SERVICES)
+    for item in extra or []:
+        spec, port = parse_extra_service(item)
+        services.append(spec)
+        ports[spec.name] = port
     stack = Stack(
         StackConfig(
-            database_url=url, state_dir=state_dir, host=host, engine_port=engine_port, ports=ports
+            database_url=url,
+            state_dir=state_dir,
+            host=host,
+            engine_port=engine_port,
+            ports=ports,
+            services=tuple(services),
         ),
         echo=lambda message: console.print(f"[dim]{message}[/dim]"),
     )

@@ -185,7 +185,8 @@ class Stack:
         return f"http://{self.config.host}:{self.config.engine_port}"
 
     def service_url(self, name: str) -> str:
-        return f"http://{self.config.host}:{self.config.ports[name]}"
+        defaults = {spec.name: spec.default_port for spec in (*SERVICES, *self.config.services)}
+        return f"http://{self.config.host}:{self.config.ports.get(name, defaults.get(name))}"
 
     def serve_url(self, name: str) -> str:
         return f"{self.service_url(name)}/api/inngest"

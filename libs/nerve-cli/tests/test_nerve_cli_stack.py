@@ -1,0 +1,122 @@
+"""The supervisor's process handling: groups, stop, kill, readiness errors, dev credentials."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from nerve_cli.dev_cmd import banner, parse_extra_service
+from nerve_cli.stack import (
+    DEV_DEFAULTS,
+    ManagedProcess,
+    ServiceSpec,
+    Stack,
+    StackConfig,
+    StackError,
+    dotenv_keys,
+)
+
+SPAWNER = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _spawner(tmp_path: Path) -> tuple[ManagedProcess, int]:
+    process = ManagedProcess(
+        "spawner", [sys.executable, "-c", SPAWNER], dict(os.environ), tmp_path / "spawner.log"
+    )
+    process.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        text = process.log_path.read_text().strip()
+        if text:
+            return process, int(text.splitlines()[0])
+        time.sleep(0.05)
+    raise AssertionError("spawner did not start its child")
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_stopping_a_process_also_stops_what_it_spawned(tmp_path: Path, how: str) -> None:
+    process, grandchild = _spawner(tmp_path)
+    assert _alive(grandchild)
+    getattr(process, how)()
+    assert not process.alive
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), "grandchild orphaned"
+
+
+def test_a_service_that_dies_during_startup_is_reported_with_its_log(tmp_path: Path) -> None:
+    config = StackConfig(
+        database_url="sqlite+aiosqlite:///:memory:",
+        state_dir=tmp_path,
+        services=(ServiceSpec("broken", "no_such_package_xyz", 0),),
+        ports={"broken": 1},
+    )
+    stack = Stack(config)
+    stack.launch_service("broken")
+    with pytest.raises(StackError, match="broken exited"):
+        stack.wait_service("broken", timeout=30)
+    stack.stop()
+
+
+def test_dev_credentials_never_override_the_environment_or_dotenv(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("# local\nexport STRIPE_WEBHOOK_SECRET=whsec_mine\n")
+    assert dotenv_keys(tmp_path / ".env") == {"STRIPE_WEBHOOK_SECRET"}
+    config = StackConfig(database_url="sqlite+aiosqlite:///x.db", state_dir=tmp_path, cwd=tmp_path)
+    os.environ["ADMIN_API_TOKEN"] = "from-the-shell-123"
+    try:
+        env = Stack(config).base_env()
+    finally:
+        del os.environ["ADMIN_API_TOKEN"]
+    assert "STRIPE_WEBHOOK_SECRET" not in env  # .env wins (the service reads it itself)
+    assert env["ADMIN_API_TOKEN"] == "from-the-shell-123"
+    assert env["POSTMARK_INBOUND_PASSWORD"] == DEV_DEFAULTS["POSTMARK_INBOUND_PASSWORD"]
+    assert env["INNGEST_DEV"] == "1" and env["INNGEST_BASE_URL"] == "http://127.0.0.1:8288"
+
+
+def test_banner_names_every_url_and_a_sample_command(tmp_path: Path) -> None:
+    stack = Stack(StackConfig(database_url="sqlite+aiosqlite:///x.db", state_dir=tmp_path))
+    text = banner(stack)
+    for url in (
+        "http://127.0.0.1:8288",
+        "http://127.0.0.1:8000",
+        "http://127.0.0.1:8001/readyz",
+        "http://127.0.0.1:8002/readyz",
+        "http://127.0.0.1:8003/readyz",
+    ):
+        assert url in text
+    assert "uv run nerve email --customer-id cust_001" in text
+
+
+def test_extra_services_parse_and_refuse_garbage() -> None:
+    spec, port = parse_extra_service("loyalty-worker=loyalty_worker:8010")
+    assert (spec.name, spec.factory, port) == (
+        "loyalty-worker",
+        "loyalty_worker.app:create_app",
+        8010,
+    )
+    import typer
+
+    with pytest.raises(typer.BadParameter):
+        parse_extra_service("loyalty-worker")

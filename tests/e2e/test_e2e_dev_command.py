@@ -1,0 +1,87 @@
+"""`make dev` = `uv run nerve dev`: one command brings the platform up (migrations, seed, the
+devserver, four services, readiness), prints the banner, and one Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from nerve_cli.stack import SERVICES, free_port
+
+
+def _listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
+        pytest.skip("`nerve dev` runs the embedded devserver")
+    engine_port = free_port()
+    base = free_port()
+    ports = [base + i for i in range(len(SERVICES))]
+    if any(_listening(p) for p in ports):
+        pytest.skip(f"ports {ports} are taken")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
+    env["COLUMNS"] = "200"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nerve_cli",
+            "dev",
+            "--state-dir",
+            str(tmp_path / ".nerve"),
+            "--engine-port",
+            str(engine_port),
+            "--base-port",
+            str(base),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 150
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        text = "".join(output)
+        assert "Nerve is running" in text, text
+        assert f"http://127.0.0.1:{engine_port}" in text and "nerve email" in text
+        # Everything answers: the engine knows all four apps, each service is ready.
+        apps = httpx.get(f"http://127.0.0.1:{engine_port}/v2/apps", timeout=5).json()["data"]
+        assert sorted(app["id"] for app in apps) == sorted(spec.name for spec in SERVICES)
+        for port in ports:
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        # Seeded database in the state dir.
+        assert (tmp_path / ".nerve" / "nerve.db").exists()
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, "".join(output)
+    time.sleep(0.5)
+    still_up = [p for p in [engine_port, *ports] if _listening(p)]
+    assert still_up == [], f"still listening after Ctrl-C: {still_up}"
