@@ -267,3 +267,32 @@ def test_dashboard_apps_page_shows_a_failed_sync() -> None:
             time.sleep(0.1)
     row = page.split(f'data-app="{dead_url}"', 1)[1].split("</tr>", 1)[0]
     assert "error" in row and "unreachable" in row
+
+
+def test_dashboard_works_when_the_devserver_enforces_keys() -> None:
+    """Server kind `cloud` (signing + event keys): the dashboard authenticates like the SDK."""
+    from devserver.config import Settings
+    from devserver.server import create_app
+    from devserver.testing import serve_app
+
+    settings = Settings(
+        in_memory=True,
+        signing_key="signkey-test-" + "ab" * 32,
+        event_keys=["dash-event-key"],
+        discovery=False,
+        poll=False,
+    )
+    with serve_app(create_app(settings)) as base:
+        assert httpx.get(base + "/v2/runs", timeout=10).status_code == 401  # REST needs the key
+        runs = httpx.get(base + "/runs", timeout=10)
+        sent = httpx.post(
+            base + "/send",
+            data={"event": '{"name": "dash/keyed-engine", "data": {"n": 1}}'},
+            follow_redirects=False,
+            timeout=10,
+        )
+        events = httpx.get(base + "/events", timeout=10)
+    assert runs.status_code == 200 and "The engine answered" not in runs.text
+    assert sent.status_code == 303
+    assert "msg=sent+dash%2Fkeyed-engine" in sent.headers["location"]
+    assert 'data-event-name="dash/keyed-engine"' in events.text
