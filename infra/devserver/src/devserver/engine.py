@@ -18,6 +18,7 @@ from devserver import store as t
 from devserver.config import Settings
 from devserver.executor import ExecutorMixin
 from devserver.hooks import Admission, load_flow_control
+from devserver.http1 import Http1Client
 from devserver.ingest import IngestMixin
 from devserver.queue import Job, JobQueue
 from devserver.registry import FunctionDef, Registry
@@ -44,6 +45,7 @@ class Engine(ExecutorMixin, IngestMixin, SyncMixin):
             timeout=httpx.Timeout(7200.0, connect=10.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
         )
+        self.sdk_http = Http1Client()
         self._cache: OrderedDict[str, RunState] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._seq = itertools.count(time.time_ns())
@@ -70,6 +72,7 @@ class Engine(ExecutorMixin, IngestMixin, SyncMixin):
         for task in list(self._background):
             task.cancel()
         await self.http.aclose()
+        await self.sdk_http.close()
         await self.store.close()
 
     def spawn(self, coro: Any) -> None:

@@ -4,6 +4,7 @@ memos, new jobs, pauses and run outcomes (protocol §2, §6)."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import httpx
 from sqlalchemy import delete, insert, select, update
 
 from devserver import store as t
+from devserver.http1 import HttpError
 from devserver.queue import Job
 from devserver.runstate import RunState
 from devserver.signing import sign_body
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("devserver.executor")
 
+SDK_REQUEST_TIMEOUT_S = 7200.0  # as Inngest: 2 h per SDK request
 BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
 MAX_SLEEP_MS = 366 * 86_400_000
 INVOKE_TIMEOUT_ERROR = {
@@ -102,7 +105,7 @@ class ExecutorMixin:
     # ------------------------------------------------------------------ SDK call
     def _request(
         self: Engine, run: RunState, job: Job, fn: FunctionDef
-    ) -> tuple[httpx.URL, bytes, dict[str, str]]:
+    ) -> tuple[str, bytes, dict[str, str]]:
         step_id = job.step_hash or "step"
         stack = list(run.memos.keys())
         request_id = new_ulid()
@@ -144,26 +147,24 @@ class ExecutorMixin:
             content = dumps(body).encode()
         return _call_url(fn.url, step_id), content, headers
 
-    async def _post(
-        self: Engine, url: httpx.URL, content: bytes, headers: dict[str, str]
-    ) -> CallOutcome:
+    async def _post(self: Engine, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
         try:
-            response = await self.http.post(url, content=content, headers=headers)
-        except httpx.HTTPError as error:
-            return CallOutcome(0, None, {}, f"request to {url} failed: {error!r}")
-        resp_headers = {k.lower(): v for k, v in response.headers.items()}
-        status = response.status_code
-        text = response.content
+            response = await self.sdk_http.request(
+                "POST", url, headers=headers, body=content, timeout=SDK_REQUEST_TIMEOUT_S
+            )
+        except HttpError as error:
+            return CallOutcome(0, None, {}, f"request to {url} failed: {error}")
+        resp_headers = response.headers
+        status = response.status
+        text = response.body
         body: Any = None
         if status == 201:
             # Streaming: whitespace keep-alives, then {"body", "headers", "status"}.
             try:
-                envelope = response.json() if text.strip() else {}
+                envelope = json.loads(text) if text.strip() else {}
                 status = int(envelope.get("status", 500))
                 inner = envelope.get("body")
-                body = (
-                    httpx.Response(200, content=inner).json() if isinstance(inner, str) else inner
-                )
+                body = json.loads(inner) if isinstance(inner, str) else inner
                 resp_headers.update(
                     {k.lower(): str(v) for k, v in (envelope.get("headers") or {}).items()}
                 )
@@ -172,7 +173,7 @@ class ExecutorMixin:
             return CallOutcome(status, body, resp_headers, None)
         if text:
             try:
-                body = response.json()
+                body = json.loads(text)
             except ValueError:
                 body = text.decode(errors="replace")
         if "x-inngest-sdk" not in resp_headers:
@@ -893,9 +894,9 @@ class ExecutorMixin:
 
 
 @functools.lru_cache(maxsize=4096)
-def _call_url(base: str, step_id: str) -> httpx.URL:
-    """The function URL with stepId set (parsed once per function and step)."""
-    return httpx.URL(base).copy_set_param("stepId", step_id)
+def _call_url(base: str, step_id: str) -> str:
+    """The function URL with stepId set (computed once per function and step)."""
+    return str(httpx.URL(base).copy_set_param("stepId", step_id))
 
 
 def _sleep_until(op: Mapping[str, Any], opts: Mapping[str, Any]) -> int:
