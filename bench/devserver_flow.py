@@ -48,7 +48,7 @@ def serve_app(port: int, engine_url: str, fn_limit: int, per_key: int) -> None:
 
     def make(fn_id: str, **options: Any) -> Any:
         @client.create_function(
-            fn_id=fn_id, trigger=inngest.TriggerEvent(event=f"bench/{fn_id}"), retries=0, **options
+            fn_id=fn_id, trigger=inngest.TriggerEvent(event=f"bench/{fn_id}"), **options
         )
         async def handler(ctx: inngest.Context) -> Any:
             customer = str(ctx.event.data["customer"])
