@@ -277,6 +277,24 @@ async def count_outbox(url: str) -> dict[str, int]:
 # ------------------------------------------------------------------------------------ runner
 
 
+def process_tree_cpu_seconds(root: int) -> float:
+    """user + system CPU seconds of `root` and its direct children (the uvicorn workers), from
+    /proc: the gateway's own CPU cost, whatever else the machine is running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root or ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def gateway_env(url: str, sink_port: int, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -357,7 +375,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             warmup = build_requests(args.kind, args.warmup, gateway_port)
             await drive(gateway_port, warmup, args.concurrency)
             requests = build_requests(args.kind, args.requests, gateway_port)
+            cpu_before = process_tree_cpu_seconds(process.pid)
             result = await drive(gateway_port, requests, args.concurrency)
+            cpu = process_tree_cpu_seconds(process.pid) - cpu_before
+            result["gateway_cpu_ms_per_request"] = round(cpu / args.requests * 1000, 3)
+            result["load_average_1m"] = os.getloadavg()[0]
             expected_events = args.requests + args.warmup
             deadline = time.monotonic() + 60
             outbox: dict[str, int] = {}

@@ -13,7 +13,7 @@ from . import reviewer, webhooks
 from .functions import GatewayDeps, create_functions
 from .http_body import GatewayHTTPError
 from .metrics import REJECTIONS
-from .runtime import GatewayRuntime
+from .runtime import GatewayRuntime, create_gateway_database
 from .settings import GatewaySettings
 
 APP_ID = "ingest-gateway"
@@ -58,6 +58,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         routers=(webhooks.router, reviewer.router),
         on_startup=(start,),
         on_shutdown=(stop,),
+        database=create_gateway_database(settings),
     )
     app.add_exception_handler(GatewayHTTPError, _gateway_error)
     # /api/inngest speaks the engine's protocol (documented by Inngest, signed in production); it

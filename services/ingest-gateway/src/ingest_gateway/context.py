@@ -25,6 +25,7 @@ class GatewayContext:
             self.relay.notify()
 
 
-def gateway_context(request: Request) -> GatewayContext:
+async def gateway_context(request: Request) -> GatewayContext:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread.
     context: GatewayContext = request.app.state.gateway
     return context

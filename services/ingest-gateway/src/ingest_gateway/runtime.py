@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import httpx
-from service_kit.db import Database
+from service_kit.db import Database, backend_name
 
 from .context import GatewayContext
 from .functions import OutboxPorts
 from .outbox import EventPublisher, OutboxRelay, OutboxStore, RetryPolicy
 from .rate_limit import create_rate_limiter
 from .settings import GatewaySettings
+
+
+def create_gateway_database(settings: GatewaySettings) -> Database:
+    """The gateway's database handle.
+
+    SQLite: a single connection. SQLite has one writer at a time; with several pooled connections
+    concurrent transactions collide on the file lock and SQLite's busy handler sleeps (up to
+    100 ms a turn), while one connection makes them queue in-process, in order, with no sleeping.
+    Postgres: a pool of DB_POOL_SIZE (plus as many overflow connections) per process.
+    """
+    if backend_name(settings.database_url) == "sqlite":
+        return Database(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=30)
+    return Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=30,
+    )
 
 
 class GatewayRuntime:

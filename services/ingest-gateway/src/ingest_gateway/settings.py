@@ -93,6 +93,13 @@ class GatewaySettings(ServiceSettings):
         description="RATE_LIMIT_KEY_PREFIX: Redis key prefix of the rate limit counters",
     )
 
+    # -- database pool -----------------------------------------------------------------------
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="DB_POOL_SIZE: Postgres connections per process (SQLite always uses one)",
+    )
+
     # -- outbox relay --------------------------------------------------------------------------
     outbox_relay_enabled: bool = Field(
         default=True,
