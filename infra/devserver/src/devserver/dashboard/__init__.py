@@ -75,6 +75,8 @@ def install_dashboard(
                     await mcp_endpoint.aclose()
                 if app.state.dashboard_notifications is not None:
                     await app.state.dashboard_notifications.aclose()
+                if client is None:  # the in-process client is ours to close
+                    await engine_client.aclose()
 
     app.router.lifespan_context = lifespan
 
