@@ -65,6 +65,8 @@ async def support_worker(
         inngest_base_url=engine.base_url,
         log_json=False,
         log_level="WARNING",
+        # Short batch window: a ticket resolved by one test must not hold another's batch open.
+        embed_batch_timeout_seconds=overrides.pop("embed_batch_timeout_seconds", 1),
         refund_approval_timeout_seconds=20,
         **overrides,
     )
