@@ -290,6 +290,7 @@ class Engine(ExecutorMixin, IngestMixin, SyncMixin):
 
                 with contextlib.suppress(ValueError):
                     expires = parse_time_or_duration_ms(str(entry["timeout"]), base_ms=now)
+            self.pause_names.add(str(entry["event"]))
             ops.append(
                 (
                     insert(t.pauses),

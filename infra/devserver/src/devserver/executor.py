@@ -682,6 +682,7 @@ class ExecutorMixin:
         follow: list[Job],
     ) -> None:
         pause_id = new_ulid()
+        self.pause_names.add(event_name)
         timeout_job = self.new_job(
             run,
             "pause_timeout",

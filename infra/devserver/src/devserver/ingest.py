@@ -89,6 +89,9 @@ class IngestMixin:
     def _init_ingest(self: Engine) -> None:
         self._event_queue: asyncio.Queue[tuple[dict[str, Any], bool]] = asyncio.Queue()
         self._dedup: dict[str, int] = {}
+        # Event names some pause (wait, invoke, cancel_on) listens for: other events skip the
+        # pause query entirely. Only grows (a stale name costs one query per event).
+        self.pause_names: set[str] = set()
         self._ingest_task: asyncio.Task[None] | None = None
 
     async def _start_ingest(self: Engine) -> None:
@@ -100,6 +103,8 @@ class IngestMixin:
         ):
             if row.event_id != row.internal_id:
                 self._dedup[row.event_id] = row.received_at
+        for row in await self.store.fetch_all(select(t.pauses.c.event_name).distinct()):
+            self.pause_names.add(row.event_name)
         pending = await self.store.fetch_all(
             select(t.events.c.body, t.events.c.internal_id)
             .where(t.events.c.processed == 0)
@@ -195,11 +200,13 @@ class IngestMixin:
 
     async def _ingest_loop(self: Engine) -> None:
         while True:
-            event, duplicate = await self._event_queue.get()
+            batch = [await self._event_queue.get()]
+            while not self._event_queue.empty() and len(batch) < 200:
+                batch.append(self._event_queue.get_nowait())
             try:
-                await self.process_event(event, duplicate=duplicate)
+                await self.process_events(batch)
             except Exception:
-                log.exception("processing event %s failed", event.get("name"))
+                log.exception("processing %d events failed", len(batch))
 
     # ------------------------------------------------------------------ scheduling
     async def _admit(
@@ -214,6 +221,35 @@ class IngestMixin:
     async def process_event(
         self: Engine, event: dict[str, Any], *, duplicate: bool = False
     ) -> None:
+        await self.process_events([(event, duplicate)])
+
+    async def process_events(self: Engine, batch: list[tuple[dict[str, Any], bool]]) -> None:
+        """Schedule runs for events in arrival order, sharing one commit, then match pauses."""
+        built: list[Any] = []
+        extra: list[Op] = []
+        follow_up: list[dict[str, Any]] = []
+        for event, duplicate in batch:
+            event_built, event_extra, cancels, event_follow = await self._plan_event(
+                event, duplicate
+            )
+            if cancels:
+                # Singleton cancel: runs planned so far must exist before anything is cancelled.
+                await self.commit_runs(built, extra)
+                built, extra = [], []
+                for run_id in cancels:
+                    await self.cancel_run(run_id, reason="singleton")
+            built.extend(event_built)
+            extra.extend(event_extra)
+            follow_up.extend(event_follow)
+        await self.commit_runs(built, extra)
+        for item in follow_up:
+            self.enqueue_event(item)
+        for event, _ in batch:
+            await self._match_pauses(event, str(event.get("_internal_id") or event["id"]))
+
+    async def _plan_event(
+        self: Engine, event: dict[str, Any], duplicate: bool
+    ) -> tuple[list[Any], list[Op], list[str], list[dict[str, Any]]]:
         name = str(event["name"])
         internal_id = str(event.get("_internal_id") or event["id"])
         built = []
@@ -259,12 +295,7 @@ class IngestMixin:
                     cancels.extend(admission.cancel_run_ids)
                 elif admission.action in ("drop", "skip"):
                     built.append(self.build_run(fn, [event], admission=admission, status="Skipped"))
-        for run_id in cancels:
-            await self.cancel_run(run_id, reason="singleton")
-        await self.commit_runs(built, extra)
-        for item in follow_up:
-            self.enqueue_event(item)
-        await self._match_pauses(event, internal_id)
+        return built, extra, cancels, follow_up
 
     def _invoke_failure(
         self: Engine, event: dict[str, Any], message: str, ops: list[Op]
@@ -299,6 +330,8 @@ class IngestMixin:
     # ------------------------------------------------------------------ pauses
     async def _match_pauses(self: Engine, event: dict[str, Any], internal_id: str) -> None:
         name = str(event["name"])
+        if name not in self.pause_names:
+            return
         rows = list(
             await self.store.fetch_all(
                 select(t.pauses).where(
