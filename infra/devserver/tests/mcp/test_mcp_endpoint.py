@@ -82,6 +82,18 @@ async def test_mcp_drives_a_run_end_to_end(mcp_app: dict[str, Any]) -> None:
             ("add", "Completed", 1)
         ]
 
+        replay = await call(
+            client, "rerun", run_id=run_id, from_step={"step_id": status["steps"][0]["stepId"]}
+        )
+        replayed = await call(
+            client,
+            "poll_run_status",
+            runIds=[replay["data"]["run_id"]],
+            timeout=15,
+            pollInterval=100,
+        )
+        assert replayed["runs"][0]["output"] == {"sum": 5}
+
         run = await call(client, "get_run", run_id=run_id, include_output=True)
         assert run["data"]["status"] == "Completed"
         assert run["data"]["output"] == {"sum": 5}
