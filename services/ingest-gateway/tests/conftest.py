@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+
+# The engine fixture, re-exported: `pytest_plugins` is refused in a non-root conftest when the
+# whole repository is collected.
+from devserver.testing import inngest_engine  # noqa: F401
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from service_kit.ids import new_ulid
