@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -157,7 +158,7 @@ class SyncMixin:
 
     def _start_sync(self: Engine) -> None:
         self._cron_task = asyncio.create_task(self._cron_loop(), name="devserver-cron")
-        if self.settings.sdk_urls:
+        if self.settings.sdk_urls or self.settings.discovery:
             self._sync_task = asyncio.create_task(self._poll_loop(), name="devserver-poll")
 
     async def _stop_sync(self: Engine) -> None:
@@ -293,10 +294,59 @@ class SyncMixin:
         self.url_errors[url] = None
         return True
 
+    async def _discover(self: Engine) -> None:
+        """Autodiscovery as the real dev server does it: probe well-known local ports and paths
+        for an SDK (a GET answering with x-inngest-sdk); stops once any app exists."""
+        if self.registry.apps:
+            return
+        ports = [
+            80,
+            443,
+            *range(3000, 3011),
+            4321,
+            5000,
+            5173,
+            8000,
+            8080,
+            8081,
+            8888,
+            *range(8910, 8916),
+            8787,
+        ]
+        if os.environ.get("PORT", "").isdigit():
+            ports.append(int(os.environ["PORT"]))
+        paths = [
+            "/api/inngest",
+            "/x/inngest",
+            "/.netlify/functions/inngest",
+            "/.redwood/functions/inngest",
+        ]
+        own = self.settings.port
+        candidates = [
+            f"http://127.0.0.1:{port}{path}" for port in ports if port != own for path in paths
+        ]
+
+        async def probe(url: str) -> str | None:
+            try:
+                response = await self.http.get(url, timeout=0.5)
+            except Exception:
+                return None
+            return url if "x-inngest-sdk" in response.headers else None
+
+        for found in await asyncio.gather(*(probe(url) for url in candidates)):
+            if found and found not in self.settings.sdk_urls:
+                log.info("discovered an SDK at %s", found)
+                self.settings.sdk_urls.append(found)
+
     async def _poll_loop(self: Engine) -> None:
         first = True
         while True:
-            for url in self.settings.sdk_urls:
+            if self.settings.discovery:
+                try:
+                    await self._discover()
+                except Exception:
+                    log.exception("autodiscovery failed")
+            for url in list(self.settings.sdk_urls):
                 if first or self.settings.poll or self.url_errors.get(url):
                     try:
                         await self.sync_url(url)

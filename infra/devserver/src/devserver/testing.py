@@ -103,7 +103,10 @@ class DevServerProcess:
             "127.0.0.1",
             *self.args,
         ]
-        env = {**os.environ, **self.env}
+        # The engine reads INNGEST_<FLAG> variables: keep the test process's SDK settings
+        # (INNGEST_SIGNING_KEY, INNGEST_EVENT_KEY, ...) from turning it into something else.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
+        env.update(self.env)
         # Let the server cache bytecode: with PYTHONDONTWRITEBYTECODE every start recompiles
         # ~700 modules (seconds of CPU on a busy 2-core machine).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
