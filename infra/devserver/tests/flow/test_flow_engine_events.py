@@ -161,8 +161,9 @@ async def test_debounce_timeout_caps_the_delay_under_a_constant_stream(
     (fired_at, info), *_ = recorder.marks
     assert 2.0 - 0.2 <= fired_at - first_sent <= 2.0 + 1.2, "fired at the timeout"
     assert fired_at < sent_at[-1], "while events were still arriving"
-    assert sent_at[info["n"]] <= fired_at, "with the last event received before it fired"
-    assert info["n"] >= 4
+    assert sent_at[info["n"]] <= fired_at, "with an event received before it fired"
+    settled = [k for k, at in enumerate(sent_at) if at < fired_at - 1.0]
+    assert settled and info["n"] >= max(settled), "the last event wins, not the first"
 
 
 async def test_batches_of_max_size_and_a_timed_partial_batch(
