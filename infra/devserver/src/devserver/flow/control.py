@@ -337,6 +337,8 @@ class FlowController:
             if now_ms >= self._next_sweep_ms:
                 self._spawn(self._maybe_sweep(now_ms))
         self.counters.take(job.job_id, limits)
+        for key, _ in limits:  # also known after a restart, before any new admission
+            self._key_functions.setdefault(key, set()).add(job.function_slug)
         self._waiting.get(job.function_slug, {}).pop(job.run_id, None)
         if job.job_id not in self._job_function:
             self._job_function[job.job_id] = job.function_slug
