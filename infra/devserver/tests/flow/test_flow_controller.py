@@ -93,15 +93,15 @@ async def test_run_keys_and_priority_are_evaluated_once_per_run() -> None:
     )
     assert admission.priority_ms == 120_000
     assert admission.run_keys == {
-        "c": [["f:app-fn:c1", 2], ["f:app-fn:", 10]],
+        "c": [["f:app-fn:c1", 2], ["fn:app-fn", 10]],
         "t": ["app-fn-c1", 5, 60_000, 1],
     }
 
 
 async def test_acquire_respects_every_concurrency_limit_and_release_frees_slots() -> None:
     flow = FlowController(None)
-    keys_a = {"c": [["f:fn:a", 2], ["f:fn:", 3]]}
-    keys_b = {"c": [["f:fn:b", 2], ["f:fn:", 3]]}
+    keys_a = {"c": [["f:fn:a", 2], ["fn:fn", 3]]}
+    keys_b = {"c": [["f:fn:b", 2], ["fn:fn", 3]]}
     assert await flow.acquire(job("r1", keys_a), 0) is True
     assert await flow.acquire(job("r2", keys_a), 0) is True
     assert await flow.acquire(job("r3", keys_a), 0) is False  # per-key limit

@@ -111,7 +111,7 @@ def test_throttle_never_exceeds_gcra_budget(
 
 def test_concurrency_counters_fit_every_limit() -> None:
     counters = ConcurrencyCounters()
-    fn_limit, key_a, key_b = ("f:fn:", 3), ("f:fn:a", 2), ("f:fn:b", 2)
+    fn_limit, key_a, key_b = ("fn:fn", 3), ("f:fn:a", 2), ("f:fn:b", 2)
     assert counters.fits([fn_limit, key_a])
     counters.take("j1", [fn_limit, key_a])
     counters.take("j2", [fn_limit, key_a])
@@ -122,7 +122,7 @@ def test_concurrency_counters_fit_every_limit() -> None:
     assert counters.release("j1")
     assert not counters.release("j1")  # double release is harmless
     assert counters.fits([fn_limit, key_a])
-    assert counters.count("f:fn:") == 2
+    assert counters.count("fn:fn") == 2
     assert counters.fits([("f:fn:x", 0)])  # 0 = unlimited
 
 
@@ -142,6 +142,12 @@ def test_concurrency_keys_by_scope() -> None:
     assert concurrency_key(missing, EVENT, function_slug="f") == "f:f:false"
     numeric = ConcurrencyLimit(limit=2, key="event.data.n", scope="fn")
     assert concurrency_key(numeric, EVENT, function_slug="f") == "f:f:3"
+    # the function-wide limit is a different counter from a key that evaluates to ""
+    empty = ConcurrencyLimit(limit=2, key="''", scope="fn")
+    unkeyed = ConcurrencyLimit(limit=10)
+    assert concurrency_key(empty, EVENT, function_slug="f") != concurrency_key(
+        unkeyed, EVENT, function_slug="f"
+    )
 
 
 def test_rate_limit_and_singleton_keys_skip_false() -> None:

@@ -35,10 +35,12 @@ def concurrency_key(
     env: str = "dev",
     account: str = "dev",
 ) -> str:
-    """Counter identity. fn scope: per function; env/account: shared across functions."""
+    """Counter identity. fn scope: per function; env/account: shared across functions. The
+    function-wide (unkeyed) limit has its own name, so a key evaluating to "" cannot share it."""
+    if limit.key is None:
+        return f"fn:{function_slug}"
     scope_id = {"fn": function_slug, "env": env, "account": account}[limit.scope]
-    evaluated = "" if limit.key is None else key_value(limit.key, event)
-    return f"{limit.scope[0]}:{scope_id}:{evaluated}"
+    return f"{limit.scope[0]}:{scope_id}:{key_value(limit.key, event)}"
 
 
 def throttle_key(source: str | None, event: Mapping[str, Any], *, function_slug: str) -> str:
