@@ -16,7 +16,7 @@ from ingest_gateway.stripe_webhooks import parse_event
 from service_kit.db import Database
 from service_kit.decision_tokens import issue_decision_token, read_decision_token
 from service_kit.models import Approval, Customer, InboundWebhook, Message, OutboxEvent, Ticket
-from shared_events import TicketResolved
+from shared_events import CustomerEmailReceived, TicketResolved
 from sqlalchemy import func, select
 
 
@@ -65,6 +65,10 @@ async def test_postmark_email_is_stored_once_with_one_outbox_row(database: Datab
     # Claim check: the event names the message, never carries its text or the address.
     assert outbox.payload["message_id"] == message.id
     assert outbox.payload["customer_tier"] == "enterprise"
+    # The stored payload is exactly the catalog model's JSON (whichever path built it).
+    event = CustomerEmailReceived.from_data(outbox.payload)
+    assert event.to_data() == outbox.payload
+    assert (event.ticket_id, event.customer_id) == (message.ticket_id, "cust_001")
     assert "I asked" not in str(outbox.payload) and "ada@" not in str(outbox.payload)
 
 

@@ -14,6 +14,7 @@ from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived, EventModel
 
 from . import store
+from .postgres_fast_path import accept_postmark_fast
 from .postmark import InboundEmail
 from .stripe_webhooks import StripeDelivery, charge_id_of, to_catalog_event
 
@@ -45,6 +46,14 @@ def postmark_event_id(provider_message_id: str) -> str:
 
 async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
     """Store the email (claim check) and queue customer/email.received, once per MessageID."""
+    if db.backend == "postgresql":
+        event_id = postmark_event_id(email.provider_message_id)
+        fast = await accept_postmark_fast(db, email, event_id)
+        if fast.outcome == "accepted":
+            return Accepted("accepted", [event_id], fast.message_id)
+        if fast.outcome == "duplicate":
+            return Accepted("duplicate", [event_id])
+        # fallback: an unknown sender (or a racing first email of a new thread)
     try:
         return await _accept_postmark(db, email)
     except _Duplicate:

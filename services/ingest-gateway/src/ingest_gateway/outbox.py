@@ -282,8 +282,10 @@ class OutboxRelay:
         *,
         batch_size: int = 100,
         idle_poll_seconds: float = 5.0,
+        coalesce_seconds: float = 0.01,
     ) -> None:
         self.store = store
+        self.coalesce_seconds = coalesce_seconds
         self.publisher = publisher
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
@@ -312,6 +314,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
+            # Let the commits of the next few milliseconds join this batch: under load one
+            # request to the Event API (and two small transactions) carries many events.
+            await asyncio.sleep(self.coalesce_seconds)
             self._wake.clear()
             try:
                 report = await publish_due(self.store, self.publisher, batch_size=self.batch_size)

@@ -71,6 +71,7 @@ class GatewayRuntime:
                 publisher,
                 batch_size=settings.outbox_batch_size,
                 idle_poll_seconds=settings.outbox_idle_poll_seconds,
+                coalesce_seconds=settings.outbox_coalesce_seconds,
             )
             relay.start()
         limiter = create_rate_limiter(

@@ -125,6 +125,11 @@ class GatewaySettings(ServiceSettings):
     outbox_idle_poll_seconds: float = Field(
         default=5.0, gt=0, description="OUTBOX_IDLE_POLL_SECONDS: relay poll when nothing is due"
     )
+    outbox_coalesce_seconds: float = Field(
+        default=0.01,
+        ge=0,
+        description="OUTBOX_COALESCE_SECONDS: relay waits this long after a wake-up to batch",
+    )
     outbox_sweep_cron: str = Field(
         default="* * * * *", description="OUTBOX_SWEEP_CRON: schedule of the sweep-outbox function"
     )
