@@ -1,14 +1,16 @@
 """Benchmark flow-control scheduling overhead: a 1,000-run burst with keyed concurrency.
 
     uv run python bench/devserver_flow.py [--runs 1000] [--customers 200] [--per-key 2]
-                                          [--fn-limit 100]
+                                          [--fn-limit 100] [--idle 30]
 
 Against INNGEST_BASE_URL when set, else it starts the devserver (`python -m devserver
 --in-memory`) itself. The inngest-py app runs in its own process. Two functions receive the same
 burst: `plain` (no flow control) and `keyed` (concurrency: `--fn-limit` for the function and
 `--per-key` per `event.data.customer`). For each run the app records when its first step starts;
 the figure is event sent -> first step (p50/p99/max), plus burst completion time and the highest
-per-customer parallelism observed (must never exceed `--per-key`). Prints one JSON object per
+per-customer parallelism observed (must never exceed `--per-key`). Before the burst, `--idle`
+events are sent one at a time to each function: the same figure without a backlog, i.e. the
+per-event scheduling overhead. Prints one JSON object per
 scenario; the last line is the summary. A benchmark, not a test: no asserts.
 """
 
@@ -164,6 +166,34 @@ async def scenario(
     return record
 
 
+async def idle_latency(
+    http: httpx.AsyncClient, app_url: str, fn_id: str, count: int
+) -> dict[str, Any]:
+    """Event -> first step for events sent one at a time to an idle engine (no backlog)."""
+    latencies = []
+    async with httpx.AsyncClient(timeout=60) as plain:
+        for i in range(count):
+            n = f"idle-{i}"
+            sent = time.time()
+            event = {"name": f"bench/{fn_id}", "data": {"n": n, "customer": f"idle{i % 3}"}}
+            (await http.post("/e/bench", json=[event])).raise_for_status()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                firsts = (await plain.get(f"{app_url}/stats/{fn_id}")).json()["first_step"]
+                if n in firsts:
+                    latencies.append((firsts[n] - sent) * 1000)
+                    break
+                await asyncio.sleep(0.005)
+    record = {
+        "scenario": f"{fn_id}_idle",
+        "events": count,
+        "event_to_first_step_ms_p50": round(percentile(latencies, 0.50), 1),
+        "event_to_first_step_ms_p99": round(percentile(latencies, 0.99), 1),
+    }
+    emit(record)
+    return record
+
+
 async def main_async(args: argparse.Namespace, engine_url: str, app_url: str) -> None:
     async with httpx.AsyncClient(timeout=60) as plain:
         (await plain.put(app_url + "/api/inngest")).raise_for_status()
@@ -171,6 +201,10 @@ async def main_async(args: argparse.Namespace, engine_url: str, app_url: str) ->
         warm = [{"name": "bench/plain", "data": {"n": "warm-up", "customer": "warm"}}]
         (await http.post("/e/bench", json=warm)).raise_for_status()
         await asyncio.sleep(1.0)
+        idle = {
+            fn_id: await idle_latency(http, app_url, fn_id, args.idle)
+            for fn_id in ("plain", "keyed")
+        }
         results = {}
         for fn_id in ("plain", "keyed"):
             results[fn_id] = await scenario(http, app_url, fn_id, args)
@@ -179,6 +213,9 @@ async def main_async(args: argparse.Namespace, engine_url: str, app_url: str) ->
         {
             "summary": "devserver_flow",
             "runs": args.runs,
+            "idle_plain_p50_ms": idle["plain"]["event_to_first_step_ms_p50"],
+            "idle_keyed_p50_ms": idle["keyed"]["event_to_first_step_ms_p50"],
+            "idle_keyed_p99_ms": idle["keyed"]["event_to_first_step_ms_p99"],
             "keyed_p50_ms": keyed["event_to_first_step_ms_p50"],
             "keyed_p99_ms": keyed["event_to_first_step_ms_p99"],
             "plain_p50_ms": plain_run["event_to_first_step_ms_p50"],
@@ -197,6 +234,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--per-key", type=int, default=2)
     parser.add_argument("--fn-limit", type=int, default=100)
+    parser.add_argument("--idle", type=int, default=30, help="events sent one at a time first")
     parser.add_argument("--serve-app", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--engine-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
