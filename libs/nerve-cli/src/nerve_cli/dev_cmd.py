@@ -21,6 +21,13 @@ err = Console(stderr=True)
 
 
 def banner(stack: Stack) -> str:
+    gateway = stack.service_url("ingest-gateway")
+    engine_flag = "" if stack.engine_url.endswith(":8288") else f" --engine-url {stack.engine_url}"
+    targets = engine_flag
+    if not gateway.endswith(":8000"):
+        targets += f" --gateway-url {gateway}"
+    if stack.config.database_url != "sqlite+aiosqlite:///.nerve/nerve.db":
+        targets += f" --database-url {stack.config.database_url}"
     lines = [
         f"dashboard + engine   {stack.engine_url}",
         f"gateway              {stack.service_url('ingest-gateway')}"
@@ -36,8 +43,8 @@ def banner(stack: Stack) -> str:
         "",
         "fire a sample email:",
         '  uv run nerve email --customer-id cust_001 --body "My order ord_1001 arrived broken,'
-        ' please refund it" --wait',
-        "then: uv run nerve runs list   |   Ctrl-C stops everything",
+        f' please refund it" --wait{targets}',
+        f"then: uv run nerve runs list{engine_flag}   |   Ctrl-C stops everything",
     ]
     return "\n".join(lines)
 

@@ -88,7 +88,10 @@ def sample_data(model: type[BaseModel]) -> dict[str, Any]:
             continue
         data[field_name] = _sample_value(field_name, info.annotation)
     # Round-trip through the model so the sample is certainly valid JSON data for it.
-    return json.loads(model.model_validate(data).model_dump_json(exclude_unset=True))
+    sample: dict[str, Any] = json.loads(
+        model.model_validate(data).model_dump_json(exclude_unset=True)
+    )
+    return sample
 
 
 def _sample_value(field_name: str, annotation: Any) -> Any:
