@@ -315,11 +315,16 @@ class FlowController:
 
     async def acquire(self, job: JobView, now_ms: int) -> AcquireResult:
         keys = job.run_keys
-        limits = [(str(key), int(limit)) for key, limit in keys.get("c") or ()]
-        if not self.counters.fits(limits):
-            full = [key for key, limit in limits if 0 < limit <= self.counters.count(key)]
-            self._wait(job, f"concurrency limit reached on {', '.join(full)}")
+        pairs = keys.get("c") or ()
+        # Hot path: blocked jobs are re-offered after every release, so check before building.
+        running = self.counters.running
+        full = [key for key, limit in pairs if 0 < limit <= running.get(key, 0)]
+        if full:
+            waiting = self._waiting.setdefault(job.function_slug, {})
+            if job.run_id not in waiting:
+                waiting[job.run_id] = f"concurrency limit reached on {', '.join(full)}"
             return False
+        limits = [(str(key), int(limit)) for key, limit in pairs]
         throttle = keys.get("t")
         if job.kind == "start" and throttle:
             key, limit, period_ms, burst = throttle
