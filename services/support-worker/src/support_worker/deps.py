@@ -9,9 +9,9 @@ from service_kit.db import Database
 
 from .agent import ModelConfig, SimilarCase
 from .agent.tools import CustomerProfile
-from .batch_repositories import BatchRepository
 from .embeddings import Embedder, LocalHashEmbedder
 from .payments import LocalLedgerPayments, PaymentPort
+from .repositories import SupportRepository
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class SupportWorkerDeps:
     embedder: Embedder = field(default_factory=LocalHashEmbedder)
 
     @property
-    def repo(self) -> BatchRepository:
-        return BatchRepository(self.db)
+    def repo(self) -> SupportRepository:
+        return SupportRepository(self.db)
 
 
 class DbSupportBackend:
@@ -46,7 +46,7 @@ class DbSupportBackend:
 
     def __init__(
         self,
-        repo: BatchRepository,
+        repo: SupportRepository,
         embedder: Embedder,
         *,
         customer_id: str,

@@ -25,13 +25,8 @@ from service_kit.models import (
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .embeddings import content_hash, cosine_similarity
-from .repositories import (
-    AuditContext,
-    NotFound,
-    SupportRepository,
-    insert_ignoring_duplicates,
-)
+from ..embeddings import content_hash, cosine_similarity
+from .base import AuditContext, NotFound, RepositoryBase, insert_ignoring_duplicates
 
 UTC_MIDNIGHT = time(0, 0)
 
@@ -57,7 +52,7 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, UTC_MIDNIGHT, tzinfo=UTC)
 
 
-class BatchRepository(SupportRepository):
+class BackgroundRepository(RepositoryBase):
     # -- health checks ------------------------------------------------------------------------
 
     async def eligible_for_health_check(self, today: date) -> list[tuple[str, str]]:

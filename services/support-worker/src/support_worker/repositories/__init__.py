@@ -1,0 +1,32 @@
+"""System-of-record access for the support worker (domain code: never imports inngest).
+
+Every write has a natural idempotency key (unique column + INSERT ... ON CONFLICT DO NOTHING, or a
+status-guarded UPDATE), so a retried step, a re-delivered event or a rerun from the top never
+writes a second row for one logical action. Methods open their own transaction and return small
+records (ids and short summaries); email bodies never leave this package except toward the agent.
+"""
+
+from .background import BackgroundRepository, DraftRef, TicketText
+from .base import ACTOR, AuditContext, NotFound, insert_ignoring_duplicates
+from .conversations import ConversationRepository, CustomerRecord
+from .escalations import EscalationRepository
+from .refunds import RefundRecord, RefundRepository
+
+
+class SupportRepository(
+    ConversationRepository, RefundRepository, EscalationRepository, BackgroundRepository
+):
+    """Every query and write the support worker's flows make."""
+
+
+__all__ = [
+    "ACTOR",
+    "AuditContext",
+    "CustomerRecord",
+    "DraftRef",
+    "NotFound",
+    "RefundRecord",
+    "SupportRepository",
+    "TicketText",
+    "insert_ignoring_duplicates",
+]
