@@ -160,6 +160,9 @@ def create_functions(
         round_number = 0
         while result["status"] == "needs_approval":
             round_number += 1
+            if round_number > flow.max_refund_rounds + 1:
+                # Past the limit every request is declined; a model that keeps asking is broken.
+                raise inngest.NonRetriableError("the agent keeps requesting refunds; giving up")
             decisions: dict[str, dict[str, Any]] = {}
             for raw in result["pending_refunds"]:
                 intent = RefundIntent.model_validate(raw)
