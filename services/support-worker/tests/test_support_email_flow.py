@@ -349,3 +349,44 @@ def test_openai_agent_pausing_twice_loops_until_no_approvals_remain(
     assert reply_draft(harness, convo.message_id).body_text == "Hi, both refunds are on their way."
     assert len(fake_openai.chat_requests) == 4  # each model call made exactly once
     assert fake_openai.chat_script == []
+
+
+def test_refund_for_someone_elses_order_is_declined_without_a_request(
+    harness: Any, fake_openai: Any
+) -> None:
+    from support_worker.agent import ModelConfig
+
+    convo = harness.conversation(subject="Refund", body="Refund ord_1001")
+    fake_openai.script_tool_call(
+        "request_refund", {"order_id": "ord_1001", "reason": "x", "amount_cents": None}, "c1"
+    )
+    fake_openai.script_reply("Sorry, I could not find that order on your account.")
+    harness.deps.model = ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    result = harness.trigger("handle-customer-email", convo.event())
+    assert result.status is mocked.Status.COMPLETED, result.error
+    assert result.output["refunds"] == {"ord_1001": "invalid"}
+    assert "refund_requested" not in audit_actions(harness, convo.customer_id)
+    tool_messages = [m for m in fake_openai.chat_requests[-1]["messages"] if m["role"] == "tool"]
+    assert "not on the customer's account" in tool_messages[-1]["content"]
+
+
+def test_provider_declining_an_approved_refund_blocks_it(harness: Any, fake_stripe: Any) -> None:
+    from support_worker.payments import StripePayments
+
+    fake_stripe.decline = True
+    harness.deps.payments = StripePayments("sk_test_fake_key_123", api_base=fake_stripe.origin)
+    convo = harness.conversation(
+        subject="Refund", body="Please refund {order}.", order_amounts=(20_000, 2_500)
+    )
+    order_id = convo.order_ids[-1]
+    result = harness.trigger(
+        "handle-customer-email", convo.event(), stubs={f"score-refund-risk-{order_id}": LOW_RISK}
+    )
+    assert result.status is mocked.Status.COMPLETED, result.error
+    assert result.output["refunds"] == {order_id: "failed"}
+    refund = refund_row(harness, convo.customer_id)
+    assert refund.status == "failed" and refund.provider_refund_id is None
+    actions = audit_actions(harness, convo.customer_id)
+    assert actions.count("refund_blocked") == 1 and "refund_issued" not in actions
+    assert fake_stripe.requests[0]["idempotency_key"] == refund.id
+    assert "payment provider declined" in reply_draft(harness, convo.message_id).body_text
