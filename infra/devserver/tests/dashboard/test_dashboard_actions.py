@@ -138,6 +138,9 @@ def test_dashboard_functions_page_shows_queue_depth_behind_a_concurrency_limit(
             time.sleep(0.1)
         assert '<td class="queued">2</td>' in row, row
         assert '<td class="running">1</td>' in row
+        # The engine's flow-control view: the one slot of the function is in use.
+        assert "in flight fn:dash-demo-dash-serial: 1" in row, row
+        assert "calls waiting for a slot: 2" in row, row
     finally:
         gate.set()
     for event_id in events:

@@ -193,6 +193,17 @@ class EngineClient:
     async def v2_app_functions(self, app_id: str) -> list[dict[str, Any]]:
         return list(_unwrap(await self._request("GET", f"/v2/apps/{app_id}/functions")) or [])
 
+    async def function_flow(self, app_id: str, function_id: str) -> dict[str, Any] | None:
+        """Devserver-only flow-control state of a function (None where the engine lacks it)."""
+        path = f"/v2/apps/{app_id}/functions/{function_id}/flow"
+        try:
+            result = _unwrap(await self._request("GET", path))
+        except EngineError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        return result if isinstance(result, dict) else None
+
     # ---- actions -----------------------------------------------------------------------------
 
     async def send_events(self, events: list[dict[str, Any]]) -> list[str]:

@@ -8,6 +8,7 @@ every running run, the same way the engine keys them (once, from the first event
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -45,6 +46,24 @@ class FunctionInfo:
     queued: int = 0
     running: int = 0
     running_by_key: dict[str, Counter[str]] = field(default_factory=dict)
+    engine_flow: dict[str, Any] | None = None
+
+    @property
+    def flow_state_lines(self) -> list[str]:
+        """The engine's own flow-control view (devserver `/flow` route), one line per fact."""
+        state = self.engine_flow or {}
+        lines: list[str] = []
+        if state.get("queued_jobs"):
+            lines.append(f"calls waiting for a slot: {state['queued_jobs']}")
+        for key, count in sorted((state.get("concurrency_keys") or {}).items()):
+            lines.append(f"in flight {key}: {count}")
+        for key in state.get("debouncing") or []:
+            lines.append(f"debouncing: {key}")
+        for key, count in sorted((state.get("open_batches") or {}).items()):
+            lines.append(f"batch {key}: {count} event(s)")
+        for key, run_id in sorted((state.get("singleton_locks") or {}).items()):
+            lines.append(f"singleton {key}: {run_id}")
+        return lines
 
     @property
     def flow_lines(self) -> list[str]:
@@ -179,4 +198,13 @@ async def load_functions(client: EngineClient) -> dict[str, list[FunctionInfo]]:
             running.setdefault(info.slug, []).append(run)
     for slug, runs in running.items():
         await _count_running_keys(client, by_slug[slug], runs)
+    infos = list(by_slug.values())
+    flows = await asyncio.gather(
+        *(client.function_flow(i.app, i.local_id) for i in infos), return_exceptions=True
+    )
+    for info, flow in zip(infos, flows, strict=True):
+        if isinstance(flow, dict):
+            info.engine_flow = flow
+            # The engine's count of runs not started yet is authoritative for queue depth.
+            info.queued = int(flow.get("queued_runs", info.queued))
     return by_app
