@@ -18,7 +18,11 @@ def create_gateway_database(settings: GatewaySettings) -> Database:
     SQLite: a single connection. SQLite has one writer at a time; with several pooled connections
     concurrent transactions collide on the file lock and SQLite's busy handler sleeps (up to
     100 ms a turn), while one connection makes them queue in-process, in order, with no sleeping.
-    Postgres: a pool of DB_POOL_SIZE (plus as many overflow connections) per process.
+    Postgres: a pool of DB_POOL_SIZE (plus as many overflow connections) per process, without
+    the pre-ping round trip on every checkout: an email costs one statement on the fast path, so
+    the ping would double the round trips. A connection that died in the pool (a database
+    restart) fails one request with 5xx, which the provider retries, and the pool replaces it;
+    connections are recycled every 5 minutes.
     """
     if backend_name(settings.database_url) == "sqlite":
         return Database(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=30)
@@ -27,6 +31,8 @@ def create_gateway_database(settings: GatewaySettings) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=30,
+        pool_pre_ping=False,
+        pool_recycle=300,
     )
 
 
