@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ SECRET = "test-decision-secret"
 
 @pytest.fixture
 def gateway() -> Any:
+    with stand_in_gateway(SECRET) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def stand_in_gateway(secret: str) -> Any:
     received: dict[str, list[Any]] = {"postmark": [], "decisions": []}
     api = FastAPI()
 
@@ -35,7 +42,7 @@ def gateway() -> Any:
     @api.post("/decisions/{token}")
     async def decision(token: str, request: Request) -> Any:
         try:
-            claims = read_decision_token(SECRET, token)
+            claims = read_decision_token(secret, token)
         except InvalidDecisionToken as error:
             return JSONResponse({"detail": str(error)}, 401)
         received["decisions"].append((claims, await request.json()))
@@ -164,7 +171,7 @@ def test_decide_refuses_incoherent_requests_before_calling_anyone(gateway) -> No
         ["decide", "maybe", "rr_1"],
         ["decide", "edit", "esc_1", "--kind", "escalation"],  # edit without text
         ["decide", "edit", "rr_1", "--text", "x"],  # refunds are not edited
-        ["decide", "approve", "rr_1"],  # no secret
+        ["decide", "approve"],  # neither a request id nor a link
     ):
         result = runner.invoke(
             app, [*args, "--gateway-url", url], env={"DECISION_TOKEN_SECRET": ""}
@@ -177,3 +184,17 @@ def test_decide_with_a_forged_link_is_refused(gateway) -> None:
     url, _ = gateway
     result = runner.invoke(app, ["decide", "approve", "--link", f"{url}/decisions/forged"])
     assert result.exit_code == 1 and "401" in result.output
+
+
+def test_decide_without_a_secret_uses_the_nerve_dev_default() -> None:
+    from nerve_cli.stack import DEV_DEFAULTS
+
+    with stand_in_gateway(DEV_DEFAULTS["DECISION_TOKEN_SECRET"]) as (url, received):
+        result = runner.invoke(
+            app,
+            ["decide", "reject", "rfr_9", "--gateway-url", url],
+            env={"DECISION_TOKEN_SECRET": ""},
+        )
+    assert result.exit_code == 0, result.output
+    [(claims, body)] = received["decisions"]
+    assert claims.request_id == "rfr_9" and body == {"decision": "reject"}

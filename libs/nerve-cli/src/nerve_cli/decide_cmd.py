@@ -18,6 +18,7 @@ from rich.console import Console
 from service_kit.decision_tokens import decision_url, issue_decision_token
 
 from .options import DEFAULT_GATEWAY_URL
+from .stack import DEV_DEFAULTS
 
 console = Console()
 err = Console(stderr=True)
@@ -58,7 +59,10 @@ def decide(
         if not request_id:
             raise typer.BadParameter("give a REQUEST_ID or --link")
         if not secret:
-            raise typer.BadParameter("set DECISION_TOKEN_SECRET (or --secret) to sign a decision")
+            # `nerve dev` runs the gateway with this development-only secret (production
+            # refuses `dev-` values), so the local loop works without configuration.
+            secret = DEV_DEFAULTS["DECISION_TOKEN_SECRET"]
+            err.print("[dim]DECISION_TOKEN_SECRET unset: using the `nerve dev` default[/dim]")
         token = issue_decision_token(
             secret,
             kind=kind,  # type: ignore[arg-type]

@@ -26,8 +26,10 @@ def banner(stack: Stack) -> str:
     targets = engine_flag
     if not gateway.endswith(":8000"):
         targets += f" --gateway-url {gateway}"
-    if stack.config.database_url != "sqlite+aiosqlite:///.nerve/nerve.db":
+    default_db = f"sqlite+aiosqlite:///{Path.cwd() / '.nerve' / 'nerve.db'}"
+    if stack.config.database_url not in (default_db, "sqlite+aiosqlite:///.nerve/nerve.db"):
         targets += f" --database-url {stack.config.database_url}"
+    decide_flag = "" if gateway.endswith(":8000") else f" --gateway-url {gateway}"
     lines = [
         f"dashboard + engine   {stack.engine_url}",
         f"gateway              {stack.service_url('ingest-gateway')}"
@@ -41,9 +43,12 @@ def banner(stack: Stack) -> str:
         f"logs                 {stack.config.state_dir / 'logs'}",
         f"model                {'OpenAI' if os.environ.get('OPENAI_API_KEY') else 'offline'}",
         "",
-        "fire a sample email:",
-        '  uv run nerve email --customer-id cust_001 --body "My order ord_1001 arrived broken,'
-        f' please refund it" --wait{targets}',
+        "fire a sample email (the agent drafts a reply):",
+        '  uv run nerve email --customer-id cust_001 --body "How do I add two seats?" --wait'
+        f"{targets}",
+        "a refund waits for a reviewer (link on the dashboard's notifications page, or):",
+        f'  uv run nerve email --customer-id cust_002 --body "Please refund ord_1005"{targets}',
+        f"  uv run nerve decide approve <rfr_... id>{decide_flag}",
         f"then: uv run nerve runs list{engine_flag}   |   Ctrl-C stops everything",
     ]
     return "\n".join(lines)
