@@ -70,14 +70,14 @@ def _event(claims: DecisionClaims, decision: str, approval_id: str, at: datetime
         return RefundApprovalDecided(
             request_id=claims.request_id,
             approved=decision == "approve",
-            decision=decision,  # type: ignore[arg-type]
+            decision=decision,
             reviewer=claims.reviewer,
             approval_id=approval_id,
             decided_at=at,
         )
     return EscalationDecisionMade(
         escalation_id=claims.request_id,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         reviewer=claims.reviewer,
         approval_id=approval_id,
         decided_at=at,

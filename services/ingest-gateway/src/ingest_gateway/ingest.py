@@ -101,7 +101,7 @@ async def _accept_postmark(db: Database, email: InboundEmail) -> Accepted:
             message_id=message_id,
             provider_message_id=email.provider_message_id,
             customer_id=customer.id,
-            customer_tier=customer.tier,  # type: ignore[arg-type]
+            customer_tier=customer.tier,
             ticket_id=ticket_id,
             received_at=email.received_at,
         )

@@ -96,7 +96,7 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         """Full-jitter exponential backoff: uniform(0.5, 1) x min(max, base x 2^(attempts-1))."""
-        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
 

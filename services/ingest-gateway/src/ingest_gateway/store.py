@@ -68,9 +68,7 @@ class _Statements:
 
 _STATEMENTS = {"postgresql": _Statements(postgresql.insert), "sqlite": _Statements(sqlite.insert)}
 
-_CUSTOMER_BY_EMAIL: Select[Any] = select(Customer.id, Customer.tier).where(
-    Customer.email == bindparam("email")
-)
+_CUSTOMER_BY_EMAIL = select(Customer.id, Customer.tier).where(Customer.email == bindparam("email"))
 _TICKET_BY_THREAD: Select[Any] = select(Ticket.id).where(Ticket.thread_key == bindparam("key"))
 _CUSTOMER_BY_CHARGE: Select[Any] = select(Order.customer_id).where(
     Order.stripe_charge_id == bindparam("charge")
