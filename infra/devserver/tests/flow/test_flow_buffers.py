@@ -63,3 +63,13 @@ def test_batch_reports_when_it_opened_and_never_appends_an_event_twice() -> None
     assert not again.opened
     assert again.state is not None and len(again.state.events) == 1
     assert BatchState.from_json(again.state.to_json()) == again.state
+
+
+def test_batch_flushes_early_past_its_byte_budget() -> None:
+    # one event is ~65 bytes of JSON: a 100-byte budget flushes at the second
+    first = append_to_batch(None, event(1), 0, max_size=100, new_batch_id="b", max_bytes=100)
+    assert first.flush is None and first.state is not None
+    second = append_to_batch(
+        first.state, event(2), 1, max_size=100, new_batch_id="x", max_bytes=100
+    )
+    assert second.flush is not None and [e["data"]["n"] for e in second.flush] == [1, 2]

@@ -7,13 +7,17 @@ older than the stored event's is ignored (out-of-order protection).
 
 Batching (pkg/execution/batch): per key, the first event opens a batch flushing at
 `now + timeout`; reaching `max_size` flushes at once. The same internal event id is never
-appended twice.
+appended twice. A batch whose events exceed 10 MiB flushes early.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+# pkg/execution/batch: a batch also flushes early once its stored events exceed 10 MiB.
+MAX_BATCH_BYTES: Final = 10 * 1024 * 1024
 
 
 def _event_ts(event: dict[str, Any]) -> float:
@@ -66,13 +70,24 @@ class BatchState:
     batch_id: str
     opened_ms: int
     events: list[dict[str, Any]] = field(default_factory=list)
+    size_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "opened_ms": self.opened_ms, "events": self.events}
+        return {
+            "batch_id": self.batch_id,
+            "opened_ms": self.opened_ms,
+            "events": self.events,
+            "size_bytes": self.size_bytes,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BatchState:
-        return cls(str(data["batch_id"]), int(data["opened_ms"]), list(data["events"]))
+        return cls(
+            str(data["batch_id"]),
+            int(data["opened_ms"]),
+            list(data["events"]),
+            int(data.get("size_bytes") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,12 +105,14 @@ def append_to_batch(
     *,
     max_size: int,
     new_batch_id: str,
+    max_bytes: int = MAX_BATCH_BYTES,
 ) -> BatchDecision:
     opened = state is None
     current = state if state is not None else BatchState(new_batch_id, now_ms)
     if any(_event_id(existing) == _event_id(event) for existing in current.events):
         return BatchDecision(current, None, None, False)
     current.events.append(event)
-    if len(current.events) >= max_size:
+    current.size_bytes += len(json.dumps(event, separators=(",", ":")).encode())
+    if len(current.events) >= max_size or current.size_bytes > max_bytes:
         return BatchDecision(None, current.events, current.batch_id, opened)
     return BatchDecision(current, None, None, opened)
