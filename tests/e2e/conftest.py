@@ -42,6 +42,9 @@ DECISION_SECRET = "e2e-decision-token-key-7b21"
 POSTMARK_AUTH = ("postmark-e2e", "postmark-e2e-password-19c4")
 # Short gates so timeouts are observable in seconds (the defaults are hours).
 GATE_TIMEOUT_SECONDS = 8
+# Keys of the `inngest start` container (even-length hex, test only).
+DOCKER_SIGNING_KEY = "signkey-test-" + "5e" * 32
+DOCKER_EVENT_KEY = "e2e0" * 8
 
 
 def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
@@ -65,6 +68,15 @@ class Platform:
 
     wait_until = staticmethod(wait_until)
     decision_secret: str = DECISION_SECRET
+    signing_key: str | None = None
+
+    @property
+    def engine_flags(self) -> list[str]:
+        """`nerve` CLI options that point at this engine."""
+        flags = ["--engine-url", self.stack.engine_url, "--event-key", self.engine.event_key]
+        if self.signing_key:
+            flags += ["--signing-key", self.signing_key]
+        return flags
 
     @property
     def gateway_url(self) -> str:
@@ -268,7 +280,8 @@ def _create_postgres_database(admin_url: str) -> tuple[str, Callable[[], None]]:
 
 
 def _docker_engine() -> Iterator[str]:
-    """inngest/inngest (`inngest dev`, host network) with Postgres + Redis via testcontainers."""
+    """inngest/inngest running `inngest start` (host network, signed, keys enforced) on its own
+    Postgres and Redis via testcontainers; services talk to it in cloud mode."""
     try:
         import docker
 
@@ -290,8 +303,9 @@ def _docker_engine() -> Iterator[str]:
             DockerContainer("inngest/inngest:v1.12.1")
             .with_kwargs(network_mode="host")
             .with_command(
-                f"inngest dev --port {port} --no-discovery --postgres-uri {pg_uri} "
-                f"--redis-uri {redis_uri} --retry-interval 1"
+                f"inngest start --port {port} --postgres-uri {pg_uri} --redis-uri {redis_uri} "
+                f"--signing-key {DOCKER_SIGNING_KEY} --event-key {DOCKER_EVENT_KEY} "
+                "--retry-interval 1 --postgres-max-open-conns 10"
             )
         )
         with inngest:
@@ -362,11 +376,19 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         extra_env=env,
         cwd=state,  # no stray .env from the repository root
     )
+    signing_key: str | None = None
+    event_key = "dev"
+    if ENGINE_KIND == "docker":
+        # `inngest start` is a cloud-kind server: services sign in with the keys.
+        signing_key, event_key = DOCKER_SIGNING_KEY, DOCKER_EVENT_KEY
+        env.update(
+            {"INNGEST_DEV": "0", "INNGEST_SIGNING_KEY": signing_key, "INNGEST_EVENT_KEY": event_key}
+        )
     stack = Stack(config)
     try:
         stack.start()
-        engine = EngineClient(stack.engine_url, event_key="dev")
-        yield Platform(stack, engine, database_url, slack, smtp)
+        engine = EngineClient(stack.engine_url, event_key=event_key, signing_key=signing_key)
+        yield Platform(stack, engine, database_url, slack, smtp, signing_key=signing_key)
         engine.close()
     finally:
         stack.stop()

@@ -32,7 +32,7 @@ runner = CliRunner()
 
 
 def cli(platform: Any, *args: str) -> Any:
-    return runner.invoke(nerve, [*args, "--engine-url", platform.stack.engine_url])
+    return runner.invoke(nerve, [*args, *platform.engine_flags])
 
 
 def test_agent_outage_runs_fail_memoized_then_one_bulk_rerun_recovers_all(platform) -> None:
