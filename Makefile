@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help bootstrap sync dev devserver test test-fast lint fmt migrate
+.PHONY: help bootstrap sync browsers dev devserver test lint fmt migrate
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -22,8 +22,17 @@ dev: sync ## run the platform on the embedded default engine
 devserver: sync ## run only the embedded Inngest-compatible dev server on :8288
 	$(UV) run devserver
 
+# The browser tests drive Debian's Chromium; they skip with a reason where it is missing. On CI
+# (CI=true, root, apt-get) it is installed here so `.ci/run` stays a plain `make test`.
+browsers: ## install Chromium for the browser tests on CI when it is missing
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$${CI:-}" = "true" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/tmp/nerve-chromium.log 2>&1 \
+	    || echo "chromium install failed; the browser tests will skip (see /tmp/nerve-chromium.log)"; \
+	fi
+
 # TEST_DATABASE_URL: when unset and a Postgres answers on 127.0.0.1:5432, the suites also run on it.
-test: sync ## run every test suite (SQLite, plus Postgres when reachable)
+test: sync browsers ## run every test suite (SQLite, plus Postgres when reachable)
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(UV) run python scripts/detect_postgres.py)}"; \
 	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
 	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
