@@ -60,6 +60,10 @@ def build_requests(kind: str, count: int, port: int) -> list[bytes]:
 
     for n in range(count):
         headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json"}
+        if kind == "healthz":
+            # The floor: the same HTTP stack (uvicorn, FastAPI, service-kit middleware), no work.
+            out.append(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            continue
         if kind == "postmark":
             sender = (
                 ["ada@example.com", "grace@example.com", "linus@example.com"][n % 3]
@@ -346,6 +350,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="nerve-bench-") as tmp:
         url, cleanup = prepare_database(backend, Path(tmp), args.postgres_url)
         sink_port, gateway_port = free_port(), free_port()
+        workers = args.sqlite_workers if backend == "sqlite" else args.workers
         sink, sink_counts = await start_sink(sink_port)
         process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
             [
@@ -380,7 +385,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             cpu = process_tree_cpu_seconds(process.pid) - cpu_before
             result["gateway_cpu_ms_per_request"] = round(cpu / args.requests * 1000, 3)
             result["load_average_1m"] = os.getloadavg()[0]
-            expected_events = args.requests + args.warmup
+            expected_events = 0 if args.kind == "healthz" else args.requests + args.warmup
             deadline = time.monotonic() + 60
             outbox: dict[str, int] = {}
             while time.monotonic() < deadline:
@@ -400,7 +405,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "backend": backend,
         "kind": args.kind,
-        "workers": args.workers,
+        "workers": workers,
         "concurrency": args.concurrency,
         "requests": args.requests,
         **result,
@@ -414,8 +419,16 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--kind", choices=["postmark", "stripe", "generic"], default="postmark")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers on Postgres")
+    parser.add_argument(
+        "--sqlite-workers",
+        type=int,
+        default=1,
+        help="uvicorn workers on SQLite (one writer at a time: more processes only contend)",
+    )
+    parser.add_argument(
+        "--kind", choices=["postmark", "stripe", "generic", "healthz"], default="postmark"
+    )
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument(
         "--postgres-url",
