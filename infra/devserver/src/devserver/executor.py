@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("devserver.executor")
 
+MAX_STEPS = 1000
 SDK_REQUEST_TIMEOUT_S = 7200.0  # as Inngest: 2 h per SDK request
 BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
 MAX_SLEEP_MS = 366 * 86_400_000
@@ -186,7 +187,7 @@ class ExecutorMixin:
         run = await self.get_run(job.run_id)
         if run is None or run.terminal:
             return
-        fn = self.registry.functions.get(run.function_slug)
+        fn = self.registry.all_functions.get(run.function_slug)
         if fn is None:
             async with self.lock(run.run_id):
                 ops: list[Op] = [self.job_delete(job)]
@@ -376,6 +377,11 @@ class ExecutorMixin:
         follow: list[Job],
     ) -> list[dict[str, Any]]:
         emitted: list[dict[str, Any]] = []
+        if len(run.memos) + len(op_list) > MAX_STEPS:
+            message = f"The function run exceeded the step limit of {MAX_STEPS} steps."
+            ops.append(self.job_delete(job))
+            error = {"error": message, "name": "StepLimitError", "message": message}
+            return self.finalize_ops(run, "Failed", ops=ops, error=error)
         if len(op_list) > 1:
             run.force_plan = True
         race = False
@@ -848,7 +854,7 @@ class ExecutorMixin:
             run = await self.get_run(job.run_id)
             if run is None or run.terminal or job.removed:
                 return
-            fn = self.registry.functions.get(run.function_slug)
+            fn = self.registry.all_functions.get(run.function_slug)
             max_attempts = fn.max_attempts if fn else 1
             ops: list[Op] = []
             name = str(payload.get("name", ""))

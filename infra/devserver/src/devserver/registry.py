@@ -104,6 +104,8 @@ class Registry:
     def __init__(self) -> None:
         self.apps: dict[str, AppInfo] = {}
         self.functions: dict[str, FunctionDef] = {}
+        # Including functions removed from their app: runs already in flight keep executing.
+        self.all_functions: dict[str, FunctionDef] = {}
         self._by_event: dict[str, list[tuple[FunctionDef, Trigger]]] = {}
         self._wildcards: list[tuple[FunctionDef, Trigger]] = []
 

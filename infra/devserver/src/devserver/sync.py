@@ -135,13 +135,14 @@ class SyncMixin:
 
     async def _load_registry(self: Engine) -> None:
         fns = []
-        for row in await self.store.fetch_all(
-            select(t.functions).where(t.functions.c.archived == 0)
-        ):
-            fns.append(
-                FunctionDef.from_config(loads(row.config), uuid=row.uuid, app_name=row.app_name)
-            )
+        every: dict[str, FunctionDef] = {}
+        for row in await self.store.fetch_all(select(t.functions)):
+            fn = FunctionDef.from_config(loads(row.config), uuid=row.uuid, app_name=row.app_name)
+            every[fn.slug] = fn
+            if not row.archived:
+                fns.append(fn)
         self.registry.set_functions(fns)
+        self.registry.all_functions = every
         for row in await self.store.fetch_all(select(t.apps)):
             self.registry.apps[row.name] = AppInfo(
                 name=row.name,
