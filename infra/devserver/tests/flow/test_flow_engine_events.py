@@ -248,8 +248,10 @@ async def test_singleton_skip_and_cancel(
     assert cancelled["status"] == "Cancelled"
     ran = sorted((info["fn"], info["n"]) for _, info in recorder.marks)
     assert ran == [("cancel", 1), ("cancel", 2), ("skip", 1), ("skip", 3), ("skip", 4)]
-    if inngest_engine.is_devserver:
-        assert await _statuses(inngest_engine, skipped) == ["Skipped"]
+    if inngest_engine.is_devserver:  # every decision carries its reason in the REST API
+        [skipped_run] = await runs_for_event(inngest_engine, skipped)
+        assert skipped_run["status"] == "Skipped" and "singleton" in skipped_run["reason"]
+        assert "singleton" in cancelled["reason"]
 
 
 async def test_cancel_on_cancels_a_sleeping_run_and_ignores_other_events(
