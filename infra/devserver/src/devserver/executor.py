@@ -394,7 +394,8 @@ class ExecutorMixin:
             kind = str(op.get("op"))
             step_hash = str(op["id"])
             name = str(op.get("displayName") or op.get("name") or "")
-            opts = op.get("opts") if isinstance(op.get("opts"), Mapping) else {}
+            raw_opts = op.get("opts")
+            opts: Mapping[str, Any] = raw_opts if isinstance(raw_opts, Mapping) else {}
             if opts and opts.get("parallelMode") == "race":
                 race = True
             if kind == "StepRun":
@@ -425,7 +426,8 @@ class ExecutorMixin:
                 )
                 resolved.append(step_hash)
             elif kind in ("StepError", "StepFailed"):
-                raw_error = op.get("error") if isinstance(op.get("error"), Mapping) else {}
+                op_error = op.get("error")
+                raw_error: Mapping[str, Any] = op_error if isinstance(op_error, Mapping) else {}
                 error = _error_object(raw_error, "step failed")
                 final = (
                     kind == "StepFailed" or outcome.no_retry or job.attempt + 1 >= fn.max_attempts
@@ -444,7 +446,7 @@ class ExecutorMixin:
                     )
                 )
                 if final:
-                    memo_error = {k: v for k, v in raw_error.items()} or error
+                    memo_error = dict(raw_error) or dict(error)
                     memo_error.setdefault("name", error["name"])
                     memo_error.setdefault("message", error["message"])
                     self._memo_op(run, step_hash, name, kind, {"error": memo_error}, ops)
@@ -750,7 +752,8 @@ class ExecutorMixin:
             ops,
             follow,
         )
-        payload = opts.get("payload") if isinstance(opts.get("payload"), Mapping) else {}
+        raw_payload = opts.get("payload")
+        payload: Mapping[str, Any] = raw_payload if isinstance(raw_payload, Mapping) else {}
         data = dict(payload.get("data") or {})
         data["_inngest"] = {
             "fn_id": str(opts.get("function_id", "")),

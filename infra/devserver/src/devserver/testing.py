@@ -186,7 +186,6 @@ class _ThreadedServer:
             app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="auto"
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> None:
