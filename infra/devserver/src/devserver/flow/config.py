@@ -50,6 +50,7 @@ class RateLimit:
     limit: int
     period_ms: int
     key: str | None = None
+    idempotency: bool = False  # derived from `idempotency` (reported as such when it drops)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ def parse_flow_config(config: Mapping[str, Any]) -> FlowConfig:
         )
     if idempotency := _key(config.get("idempotency")):
         # pkg/sdk/function.go: idempotency == rate limit 1 per 24 h on the key; replaces rateLimit.
-        rate_limit = RateLimit(limit=1, period_ms=IDEMPOTENCY_PERIOD_MS, key=idempotency)
+        rate_limit = RateLimit(
+            limit=1, period_ms=IDEMPOTENCY_PERIOD_MS, key=idempotency, idempotency=True
+        )
     if raw := config.get("debounce"):
         timeout = raw.get("timeout")
         debounce = Debounce(

@@ -136,8 +136,8 @@ class FlowController:
             burst=rate_limit_burst(flow.rate_limit.limit),
         )
         if not decision.allowed:
-            is_idempotency = flow.rate_limit.period_ms == 86_400_000 and flow.rate_limit.limit == 1
-            what = "idempotency key already used" if is_idempotency else "rate limited"
+            idempotency = flow.rate_limit.idempotency
+            what = "idempotency key already used" if idempotency else "rate limited"
             return f"{what} ({key})"
         value = {"tat": decision.tat_ms, "event": event_id}
         await self.state.put("rate_limit", key, value, now_ms=now)
