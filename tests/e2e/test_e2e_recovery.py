@@ -113,7 +113,7 @@ def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -
     if not platform.is_devserver:
         pytest.skip("stops and restarts the engine (devserver only)")
     prefix = f"evt_outage_{uuid.uuid4().hex[:8]}"
-    platform.stack.stop_engine()
+    platform.stack.kill_engine()  # the engine dies without warning
     try:
 
         def post(index: int) -> int:

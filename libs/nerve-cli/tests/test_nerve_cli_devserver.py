@@ -105,6 +105,13 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
         )
         assert listed.exit_code == 0 and all(run.run_id in listed.output for run in failed)
 
+        inspected = await asyncio.to_thread(
+            runner.invoke, cli, cli_args(inngest_engine, "runs", "inspect", failed[0].run_id)
+        )
+        assert inspected.exit_code == 0, inspected.output
+        assert "status=Failed" in inspected.output
+        assert "first" in inspected.output and "second" in inspected.output
+
         state["broken"] = False  # the fix
         rerun = await asyncio.to_thread(
             runner.invoke,
