@@ -88,6 +88,7 @@ def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -
             continue
         check = service.get("healthcheck") or {}
         assert check.get("test"), f"{name} has no healthcheck"
+        assert service.get("restart") == "unless-stopped", f"{name} is not restarted"
         assert not check.get("disable"), name
 
 
