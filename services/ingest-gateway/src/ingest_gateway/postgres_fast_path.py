@@ -24,19 +24,18 @@ only the database knows) and completed with `jsonb ||`, so it stays exactly the 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from service_kit.db import Database
 from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived
-from sqlalchemy import text
 
 from .postmark import InboundEmail
 
-_ACCEPT = text(
-    """
+_ACCEPT_NAMED = """
 WITH customer AS (
     SELECT id, tier FROM customers WHERE email = CAST(:email AS VARCHAR)
 ),
@@ -87,7 +86,24 @@ SELECT (SELECT id FROM customer) AS customer_id,
        (SELECT id FROM message) AS message_id,
        (SELECT count(*) FROM queued) AS queued
 """
-)
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """`:name` placeholders -> asyncpg's `$n` (a repeated name reuses its number)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"(?<!:):([a-z_]+)", number, sql), names
+
+
+# Executed straight on the pooled asyncpg connection: asyncpg prepares it once per connection
+# and the call costs a fraction of going through SQLAlchemy's text() execution per request.
+_ACCEPT_SQL, _ACCEPT_PARAMS = _positional(_ACCEPT_NAMED)
 
 FastOutcome = Literal["accepted", "duplicate", "fallback"]
 
@@ -132,12 +148,15 @@ async def accept_postmark_fast(db: Database, email: InboundEmail, event_id: str)
         "payload": json.dumps(template),
     }
     async with db.engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        row = (await autocommit.execute(_ACCEPT, params)).one()
-    if row.customer_id is None or row.ticket_id is None:
+        # No SQLAlchemy transaction was begun on this connection, so asyncpg runs the statement
+        # in autocommit: one atomic statement, one round trip.
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        row = await driver.fetchrow(_ACCEPT_SQL, *(params[name] for name in _ACCEPT_PARAMS))
+    if row["customer_id"] is None or row["ticket_id"] is None:
         return FastResult("fallback")
-    if row.message_id is None:
+    if row["message_id"] is None:
         return FastResult("duplicate")
-    if not row.queued:  # the event id was queued by another path: nothing new to announce
-        return FastResult("duplicate", row.message_id)
-    return FastResult("accepted", row.message_id)
+    if not row["queued"]:  # the event id was queued by another path: nothing new to announce
+        return FastResult("duplicate", row["message_id"])
+    return FastResult("accepted", row["message_id"])
