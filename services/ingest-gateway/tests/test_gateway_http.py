@@ -19,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from ingest_gateway.app import create_app
 from ingest_gateway.generic import sign
 from ingest_gateway.settings import GatewaySettings
+from redis.asyncio import Redis
 from service_kit.db import Database
 from service_kit.decision_tokens import issue_decision_token
 from service_kit.models import Approval, InboundWebhook, Message, OutboxEvent, Ticket
@@ -383,6 +384,30 @@ async def test_rate_limit_per_source_429_with_retry_after(make_gateway: GatewayF
     # Another source has its own budget.
     other = await client.post("/webhooks/stripe", json={}, headers={"Stripe-Signature": "t=1"})
     assert other.status_code == 401
+
+
+async def test_rate_limit_in_redis_is_shared_by_gateway_processes(
+    make_gateway: GatewayFactory,
+) -> None:
+    redis_url = "redis://127.0.0.1:6379/0"
+    try:
+        probe = Redis.from_url(redis_url)
+        await probe.ping()
+        await probe.aclose()
+    except Exception:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    limits = {
+        "redis_url": redis_url,
+        "rate_limit_key_prefix": f"test:gateway:{uuid.uuid4().hex}",
+        "rate_limit_requests": 3,
+        "rate_limit_window_seconds": 60,
+    }
+    first, second = await make_gateway(**limits), await make_gateway(**limits)
+    statuses = [
+        (await client.post("/webhooks/postmark/inbound", json={}, headers=basic())).status_code
+        for client in (first, second, first, second)
+    ]
+    assert statuses == [422, 422, 422, 429]  # one budget across both processes
 
 
 # -- reviewer decisions -------------------------------------------------------------------------
