@@ -68,6 +68,24 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
 
         return await ctx.step.run("after", after)
 
+    @client.create_function(fn_id="racer", trigger=inngest.TriggerEvent(event="exec/race"))
+    async def racer(ctx: inngest.Context) -> Any:
+        async def quick() -> str:
+            calls["race:quick"] += 1
+            return "quick"
+
+        async def slow() -> str:
+            calls["race:slow"] += 1
+            await asyncio.sleep(0.5)
+            return "slow"
+
+        return list(
+            await ctx.group.parallel(
+                (lambda: ctx.step.run("quick", quick), lambda: ctx.step.run("slow", slow)),
+                parallel_mode=inngest.ParallelMode.RACE,
+            )
+        )
+
     @client.create_function(fn_id="sleeper", trigger=inngest.TriggerEvent(event="exec/sleep"))
     async def sleeper(ctx: inngest.Context) -> Any:
         tag = ctx.event.data["tag"]
@@ -189,6 +207,7 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
     return [
         memo,
         parallel,
+        racer,
         sleeper,
         waiter,
         child,
@@ -241,6 +260,13 @@ async def test_parallel_steps_each_run_once(inngest_engine, app_url):
     run = await wait_for_run(inngest_engine, event_id, timeout=15)
     assert run["output"] == 6
     assert [calls[f"p:{n}"] for n in ("p1", "p2", "p3", "after")] == [1, 1, 1, 1]
+
+
+async def test_race_mode_runs_each_branch_once(inngest_engine, app_url):
+    [event_id] = await send_events(inngest_engine, [{"name": "exec/race", "data": {}}])
+    run = await wait_for_run(inngest_engine, event_id, timeout=15)
+    assert run["output"] == ["quick", "slow"]
+    assert (calls["race:quick"], calls["race:slow"]) == (1, 1)
 
 
 async def test_sleep_and_sleep_until_delay_the_run(inngest_engine, app_url):

@@ -453,6 +453,10 @@ class ExecutorMixin:
                     resolved.append(step_hash)
                 else:
                     retry = True
+            elif step_hash in run.pending:
+                # Already scheduled (race-mode discovery re-reports unfinished siblings): never
+                # enqueue a second job for the same step.
+                continue
             elif kind == "StepPlanned":
                 new_job = self.new_job(run, "step", step_hash=step_hash)
                 ops.append(self.job_insert(new_job))
