@@ -85,3 +85,50 @@ def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path)
     time.sleep(0.5)
     still_up = [p for p in [engine_port, *ports] if _listening(p)]
     assert still_up == [], f"still listening after Ctrl-C: {still_up}"
+
+
+def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(tmp_path: Path) -> None:
+    if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
+        pytest.skip("`nerve dev` runs the embedded devserver")
+    engine_port = free_port()
+    base = free_port()
+    ports = [base + i for i in range(len(SERVICES))]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nerve_cli",
+            "dev",
+            "--state-dir",
+            str(tmp_path / ".nerve"),
+            "--engine-port",
+            str(engine_port),
+            "--base-port",
+            str(base),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "service: starting" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, "".join(lines)
+    time.sleep(0.5)
+    assert [p for p in [engine_port, *ports] if _listening(p)] == []
+    # No child of ours survives: every managed process ran in a group that was killed.
+    search = subprocess.run(["pgrep", "-f", "--", f"--port {base}"], capture_output=True, text=True)
+    assert search.returncode == 1, f"survivors: {search.stdout} {search.stderr}"  # 1 = none

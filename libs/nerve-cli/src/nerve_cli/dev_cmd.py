@@ -112,10 +112,14 @@ def dev(
     )
 
     stopping = False
+    starting = True
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        if starting:
+            # Interrupt the (blocking) startup; Stack.start stops what it already started.
+            raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -124,6 +128,10 @@ def dev(
         except StackError as error:
             err.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted during startup")
+            raise typer.Exit(130) from None
+        starting = False
         console.print(Panel(banner(stack), title="Nerve is running", border_style="green"))
         while not stopping:
             dead = stack.dead()
@@ -136,6 +144,7 @@ def dev(
             time.sleep(0.5)
         console.print("stopping...")
     finally:
+        starting = False
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
