@@ -380,12 +380,23 @@ class Store:
             if not request.done.done():
                 request.done.set_result(None)
 
+    def _read_sync(self, statement: Executable) -> Sequence[Row[Any]]:
+        assert self._sync_engine is not None
+        if self._sync_conn is None:
+            self._sync_conn = self._sync_engine.connect()
+        with self._sync_conn.begin():
+            return self._sync_conn.execute(statement).fetchall()
+
     async def fetch_all(self, statement: Executable) -> Sequence[Row[Any]]:
+        if self._writer_thread is not None:
+            # SQLite: the writer's own connection, one thread hop per query (aiosqlite would
+            # make several), and it always sees every committed write.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer_thread, self._read_sync, statement)
         async with self.engine.connect() as conn:
             result = await conn.execute(statement)
             return result.fetchall()
 
     async def fetch_one(self, statement: Executable) -> Row[Any] | None:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(statement)
-            return result.first()
+        rows = await self.fetch_all(statement)
+        return rows[0] if rows else None
