@@ -30,7 +30,7 @@ import httpx
 import structlog
 from service_kit.db import Database
 from service_kit.models import OutboxEvent
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from .metrics import OUTBOX_FAILED, OUTBOX_PUBLISHED, OUTBOX_RETRIES
 
@@ -163,21 +163,29 @@ class OutboxStore:
             )
 
     async def mark_retry(self, rows: list[OutboxRow], error: str) -> None:
+        """Schedule each row's next attempt (its own backoff), in one executemany round trip."""
         now = _now()
-        async with self.db.transaction() as session:
-            for row in rows:
-                attempts = row.attempts + 1
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id == row.id, OutboxEvent.status == "pending")
-                    .values(
-                        attempts=attempts,
-                        next_attempt_at=now + timedelta(seconds=self.policy.delay(attempts)),
-                        last_error=error[:1000],
-                        updated_at=now,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+        table = OutboxEvent.__table__
+        stmt = (
+            table.update()  # type: ignore[attr-defined]
+            .where(table.c.id == bindparam("row_id"), table.c.status == "pending")
+            .values(
+                attempts=bindparam("new_attempts"),
+                next_attempt_at=bindparam("next_at"),
+                last_error=error[:1000],
+                updated_at=now,
+            )
+        )
+        params = [
+            {
+                "row_id": row.id,
+                "new_attempts": row.attempts + 1,
+                "next_at": now + timedelta(seconds=self.policy.delay(row.attempts + 1)),
+            }
+            for row in rows
+        ]
+        async with self.db.engine.begin() as conn:
+            await conn.execute(stmt, params)
 
     async def mark_failed(self, row: OutboxRow, error: str) -> None:
         now = _now()
