@@ -53,6 +53,24 @@ def test_refund_gate_approve_reject_timeout_and_decision_before_the_wait(platfor
     approve_req = refund_request_for(platform, approve_msg)
     reject_req = refund_request_for(platform, reject_msg)
     timeout_req = refund_request_for(platform, timeout_msg)
+    platform.wait_until(
+        lambda: all(
+            row["status"] == "awaiting_approval"
+            for row in platform.sql(
+                "SELECT status FROM refund_requests WHERE id IN (:a, :b, :c)",
+                a=approve_req["id"],
+                b=reject_req["id"],
+                c=timeout_req["id"],
+            )
+        ),
+        what="three refunds awaiting approval",
+    )
+    listed = CliRunner().invoke(
+        nerve, ["pending", "--database-url", platform.database_url], env={"COLUMNS": "200"}
+    )
+    assert listed.exit_code == 0, listed.output
+    for row in (approve_req, reject_req, timeout_req):
+        assert row["id"] in listed.output
 
     assert (
         platform.decide(links_for(platform, approve_req["id"])["approve"], "approve").status_code

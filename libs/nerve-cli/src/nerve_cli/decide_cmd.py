@@ -9,12 +9,14 @@ sign a fresh single-use token with the shared decision secret (`DECISION_TOKEN_S
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Annotated, Literal
 
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
 from service_kit.decision_tokens import decision_url, issue_decision_token
 
 from .options import DEFAULT_GATEWAY_URL
@@ -76,6 +78,71 @@ def decide(
         err.print(f"[red]decision refused: {status} {body}[/red]")
         raise typer.Exit(1)
     console.print(f"{decision} recorded ({status})")
+
+
+def pending(
+    database_url: Annotated[
+        str, typer.Option("--database-url", envvar="DATABASE_URL")
+    ] = "sqlite+aiosqlite:///.nerve/nerve.db",
+) -> None:
+    """Refunds and escalations waiting for a reviewer (read from the system of record)."""
+    rows = query_pending(database_url)
+    table = Table("kind", "amount", "customer", "created")
+    table.add_column("request id", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["kind"], row["amount"], row["customer_id"], str(row["created_at"]), row["id"]
+        )
+    console.print(table)
+    console.print(f"{len(rows)} pending; decide with: uv run nerve decide approve <request id>")
+
+
+def query_pending(database_url: str) -> list[dict[str, str]]:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    refunds = text(
+        "SELECT id, customer_id, amount_cents, currency, created_at FROM refund_requests "
+        "WHERE status IN ('pending', 'awaiting_approval') ORDER BY created_at"
+    )
+    escalations = text(
+        "SELECT id, customer_id, created_at FROM escalations "
+        "WHERE status = 'pending' ORDER BY created_at"
+    )
+
+    async def run() -> list[dict[str, str]]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                found = [
+                    {
+                        "kind": "refund",
+                        "id": str(r.id),
+                        "customer_id": str(r.customer_id),
+                        "amount": f"{r.amount_cents / 100:.2f} {str(r.currency).upper()}",
+                        "created_at": str(r.created_at),
+                    }
+                    for r in await conn.execute(refunds)
+                ]
+                found += [
+                    {
+                        "kind": "escalation",
+                        "id": str(r.id),
+                        "customer_id": str(r.customer_id),
+                        "amount": "",
+                        "created_at": str(r.created_at),
+                    }
+                    for r in await conn.execute(escalations)
+                ]
+                return found
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except Exception as error:
+        err.print(f"[red]cannot read pending requests from {database_url}: {error}[/red]")
+        raise typer.Exit(1) from None
 
 
 def post_decision(link: str, decision: str, text: str | None) -> tuple[int, str]:

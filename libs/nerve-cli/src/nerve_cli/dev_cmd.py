@@ -30,6 +30,9 @@ def banner(stack: Stack) -> str:
     if stack.config.database_url not in (default_db, "sqlite+aiosqlite:///.nerve/nerve.db"):
         targets += f" --database-url {stack.config.database_url}"
     decide_flag = "" if gateway.endswith(":8000") else f" --gateway-url {gateway}"
+    db_flag = (
+        "" if "--database-url" not in targets else f" --database-url {stack.config.database_url}"
+    )
     lines = [
         f"dashboard + engine   {stack.engine_url}",
         f"gateway              {stack.service_url('ingest-gateway')}"
@@ -48,7 +51,7 @@ def banner(stack: Stack) -> str:
         f"{targets}",
         "a refund waits for a reviewer (link on the dashboard's notifications page, or):",
         f'  uv run nerve email --customer-id cust_002 --body "Please refund ord_1005"{targets}',
-        f"  uv run nerve decide approve <rfr_... id>{decide_flag}",
+        f"  uv run nerve pending{db_flag}   then   uv run nerve decide approve <id>{decide_flag}",
         f"then: uv run nerve runs list{engine_flag}   |   Ctrl-C stops everything",
     ]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ app.command("rerun")(runs_cmd.rerun)
 app.command("cancel")(runs_cmd.cancel)
 app.command("invoke")(runs_cmd.invoke)
 app.command("decide")(decide_cmd.decide)
+app.command("pending")(decide_cmd.pending)
 
 
 def _register_optional() -> None:
