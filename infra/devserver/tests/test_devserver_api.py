@@ -254,3 +254,21 @@ async def test_manual_invoke_through_rest(inngest_engine, app_url):
     run = await wait_for_run(inngest_engine, event_id, timeout=10)
     assert run["output"]["name"] == "inngest/function.invoked"
     assert run["output"]["data"]["manual"] is True
+
+
+@pytest.mark.devserver_only
+async def test_retried_send_with_the_same_seed_is_processed_once(inngest_engine, app_url):
+    import base64
+    import secrets
+
+    seed = f"{int(time.time() * 1000)},{base64.b64encode(secrets.token_bytes(10)).decode()}"
+    body = [{"name": "api/echo", "data": {"i": i}} for i in range(2)]
+    async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
+        headers = {"x-inngest-event-id-seed": seed}
+        first = await http.post(f"/e/{inngest_engine.event_key}", json=body, headers=headers)
+        again = await http.post(f"/e/{inngest_engine.event_key}", json=body, headers=headers)
+    ids = first.json()["ids"]
+    assert again.json()["ids"] == ids and len(set(ids)) == 2
+    for event_id in ids:
+        await wait_for_run(inngest_engine, event_id, timeout=10)
+        assert len(await settle_runs(inngest_engine, event_id, 0.3)) == 1

@@ -8,12 +8,15 @@ so a crash in between re-processes it on the next start instead of losing it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
+from ulid import ULID
 
 from devserver import store as t
 from devserver.hooks import Admission
@@ -83,6 +86,25 @@ def normalize_event(raw: Any, *, index: int, now: int, internal_id: str) -> dict
             f"event {index}: {size} bytes exceeds the maximum event size of {MAX_EVENT_BYTES} bytes"
         )
     return event
+
+
+def seeded_ids(seed: str, count: int) -> list[str] | None:
+    """Internal ids from `x-inngest-event-id-seed: <millis>,<base64 10 bytes>`: the (1-based)
+    index of the event in the request is added to the entropy's last 4 bytes (as Inngest)."""
+    millis_text, _, entropy_text = seed.partition(",")
+    try:
+        millis = int(millis_text)
+        entropy = base64.b64decode(entropy_text, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    if len(entropy) != 10 or not 0 <= millis < 2**48:
+        return None
+    head, tail = entropy[:6], int.from_bytes(entropy[6:], "big")
+    ids = []
+    for index in range(1, count + 1):
+        randomness = head + ((tail + index) % 2**32).to_bytes(4, "big")
+        ids.append(str(ULID.from_bytes(millis.to_bytes(6, "big") + randomness)))
+    return ids
 
 
 class IngestMixin:
@@ -158,18 +180,33 @@ class IngestMixin:
     def enqueue_event(self: Engine, event: dict[str, Any], duplicate: bool = False) -> None:
         self._event_queue.put_nowait((event, duplicate))
 
-    async def accept_events(self: Engine, payload: Any) -> list[str]:
-        """Validate, store and queue events from the Event API; returns internal ids in order."""
+    async def accept_events(self: Engine, payload: Any, *, seed: str | None = None) -> list[str]:
+        """Validate, store and queue events from the Event API; returns internal ids in order.
+
+        With the SDK's x-inngest-event-id-seed header the internal ids are derived from it, so a
+        retried request yields the same ids and its events are stored and processed once."""
         items = payload if isinstance(payload, list) else [payload]
         if not items:
             return []
         now = now_ms()
+        seeded = seeded_ids(seed, len(items)) if seed else None
         normalized: list[dict[str, Any]] = []
         for index, raw in enumerate(items):
-            internal_id = new_ulid()
+            internal_id = seeded[index] if seeded else new_ulid()
             event = normalize_event(raw, index=index, now=now, internal_id=internal_id)
             event["_internal_id"] = internal_id
             normalized.append(event)
+        all_ids = [e["_internal_id"] for e in normalized]
+        if seeded:
+            known = {
+                row.internal_id
+                for row in await self.store.fetch_all(
+                    select(t.events.c.internal_id).where(t.events.c.internal_id.in_(all_ids))
+                )
+            }
+            normalized = [e for e in normalized if e["_internal_id"] not in known]
+            if not normalized:
+                return all_ids
         rows = []
         flags = []
         for event in normalized:
@@ -196,7 +233,7 @@ class IngestMixin:
         await self.store.write([(insert(t.events), rows)])
         for event, duplicate in zip(normalized, flags, strict=True):
             self.enqueue_event(event, duplicate)
-        return [e["_internal_id"] for e in normalized]
+        return all_ids
 
     async def _ingest_loop(self: Engine) -> None:
         while True:

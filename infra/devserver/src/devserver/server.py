@@ -138,7 +138,9 @@ def create_app(settings: Settings) -> FastAPI:
                 400,
             )
         try:
-            ids = await engine.accept_events(payload)
+            ids = await engine.accept_events(
+                payload, seed=request.headers.get("x-inngest-event-id-seed")
+            )
         except EventError as exc:
             status = 413 if "maximum event size" in str(exc) else 400
             return JSONResponse({"ids": [], "status": status, "error": str(exc)}, status)
