@@ -32,11 +32,20 @@ def build(client: inngest.Inngest) -> list[inngest.Function]:
         await ctx.step.run("blob", blob)
         return "unreachable"
 
+    @client.create_function(fn_id="large", trigger=inngest.TriggerEvent(event="bad/large"))
+    async def large(ctx: inngest.Context) -> Any:
+        async def chunk(char: str) -> str:
+            return char * (3 * 1024 * 1024)
+
+        first = await ctx.step.run("a", chunk, "a")
+        second = await ctx.step.run("b", chunk, "b")  # state now exceeds 4 MB: use_api
+        return [len(first), len(second), first[0], second[0]]
+
     @client.create_function(fn_id="fine", trigger=inngest.TriggerEvent(event="bad/fine"))
     async def fine(ctx: inngest.Context) -> Any:
         return "fine"
 
-    return [huge, fine]
+    return [huge, large, fine]
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +168,9 @@ async def test_oversized_step_output_fails_the_run_not_the_server(inngest_engine
     [fine_id] = await send_events(inngest_engine, [{"name": "bad/fine", "data": {}}])
     assert (await wait_for_run(inngest_engine, fine_id, timeout=15))["output"] == "fine"
     assert (await http.get("/health")).status_code == 200
+
+
+async def test_state_over_4mb_is_fetched_through_the_api(inngest_engine, app_url):
+    [event_id] = await send_events(inngest_engine, [{"name": "bad/large", "data": {}}])
+    run = await wait_for_run(inngest_engine, event_id, timeout=60)
+    assert run["output"] == [3 * 1024 * 1024, 3 * 1024 * 1024, "a", "b"]

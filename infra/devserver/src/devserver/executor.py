@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("devserver.executor")
 
 MAX_STEPS = 1000
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 SDK_REQUEST_TIMEOUT_S = 7200.0  # as Inngest: 2 h per SDK request
 BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
 MAX_SLEEP_MS = 366 * 86_400_000
@@ -141,11 +142,20 @@ class ExecutorMixin:
             "x-inngest-req-version": "2",
             "x-inngest-step-id": step_id,
         }
+        content = dumps(body).encode()
+        if len(content) > MAX_REQUEST_BYTES:
+            # As Inngest: too big to send inline, the SDK fetches memos (and events) through
+            # /v0/runs/{id}/actions and /batch instead.
+            body["steps"] = {}
+            body["use_api"] = True
+            body["ctx"]["use_api"] = True  # type: ignore[index]
+            content = dumps(body).encode()
+            if len(content) > MAX_REQUEST_BYTES:
+                body["events"] = []
+                content = dumps(body).encode()
         if self.settings.signing_key:
             content, signature = sign_body(body, self.settings.signing_key)
             headers["x-inngest-signature"] = signature
-        else:
-            content = dumps(body).encode()
         return _call_url(fn.url, step_id), content, headers
 
     async def _post(self: Engine, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
