@@ -7,7 +7,7 @@ devserver and a real Inngest server (add `INNGEST_SIGNING_KEY` for `inngest star
 
 import typer
 
-from . import decide_cmd, events_cmd, runs_cmd
+from . import decide_cmd, dev_cmd, events_cmd, runs_cmd
 
 app = typer.Typer(
     help="Nerve: run the platform and drive its engine from the terminal.",
@@ -25,15 +25,5 @@ app.command("invoke")(runs_cmd.invoke)
 app.command("decide")(decide_cmd.decide)
 app.command("pending")(decide_cmd.pending)
 
-
-def _register_optional() -> None:
-    # `dev` and `new-service` live in their own modules (process supervisor, scaffolding).
-    try:
-        from . import dev_cmd
-    except ImportError:  # pragma: no cover - during development only
-        return
-    app.command("dev")(dev_cmd.dev)
-    app.command("new-service")(dev_cmd.new_service)
-
-
-_register_optional()
+app.command("dev")(dev_cmd.dev)
+app.command("new-service")(dev_cmd.new_service)
