@@ -367,8 +367,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "SMTP_PORT": str(smtp.port),
         "OUTBOX_RETRY_MAX_SECONDS": "2",
     }
-    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "STRIPE_API_KEY"):
-        os.environ.pop(key, None)
     config = StackConfig(
         database_url=database_url,
         state_dir=state,
@@ -378,6 +376,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         engine_database_url=f"sqlite+aiosqlite:///{state / 'devserver.db'}",
         retry_interval=1,
         extra_env=env,
+        # The offline model and the local payment ledger, whatever the developer's shell has.
+        unset_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "STRIPE_API_KEY"),
         cwd=state,  # no stray .env from the repository root
     )
     signing_key: str | None = None

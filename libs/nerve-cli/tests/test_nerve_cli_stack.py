@@ -80,15 +80,24 @@ def test_a_service_that_dies_during_startup_is_reported_with_its_log(tmp_path: P
     stack.stop()
 
 
-def test_dev_credentials_never_override_the_environment_or_dotenv(tmp_path: Path) -> None:
+def test_dev_credentials_never_override_the_environment_or_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".env").write_text("# local\nexport STRIPE_WEBHOOK_SECRET=whsec_mine\n")
     assert dotenv_keys(tmp_path / ".env") == {"STRIPE_WEBHOOK_SECRET"}
-    config = StackConfig(database_url="sqlite+aiosqlite:///x.db", state_dir=tmp_path, cwd=tmp_path)
-    os.environ["ADMIN_API_TOKEN"] = "from-the-shell-123"
-    try:
-        env = Stack(config).base_env()
-    finally:
-        del os.environ["ADMIN_API_TOKEN"]
+    config = StackConfig(
+        database_url="sqlite+aiosqlite:///x.db",
+        state_dir=tmp_path,
+        cwd=tmp_path,
+        unset_env=("OPENAI_API_KEY",),
+    )
+    monkeypatch.setenv("ADMIN_API_TOKEN", "from-the-shell-123")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-shell")
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("POSTMARK_INBOUND_PASSWORD", raising=False)
+    env = Stack(config).base_env()
+    assert "OPENAI_API_KEY" not in env
+    assert env["DATABASE_URL"] == "sqlite+aiosqlite:///x.db"
     assert "STRIPE_WEBHOOK_SECRET" not in env  # .env wins (the service reads it itself)
     assert env["ADMIN_API_TOKEN"] == "from-the-shell-123"
     assert env["POSTMARK_INBOUND_PASSWORD"] == DEV_DEFAULTS["POSTMARK_INBOUND_PASSWORD"]

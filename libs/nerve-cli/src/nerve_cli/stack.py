@@ -89,6 +89,7 @@ class StackConfig:
     retry_interval: float | None = None  # devserver --retry-interval (tests: 1)
     services: tuple[ServiceSpec, ...] = SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
+    unset_env: tuple[str, ...] = ()  # inherited variables the children must not see
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     python: str = sys.executable
     cwd: Path | None = None
@@ -138,6 +139,8 @@ class Stack:
         for key, value in DEV_DEFAULTS.items():
             if key not in env and key not in configured:
                 env[key] = value
+        for key in self.config.unset_env:
+            env.pop(key, None)
         env.update(self.config.extra_env)
         return env
 
