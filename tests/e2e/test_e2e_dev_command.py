@@ -87,7 +87,17 @@ def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path)
     assert still_up == [], f"still listening after Ctrl-C: {still_up}"
 
 
-def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("after", "sig"),
+    [
+        ("engine: starting", signal.SIGINT),
+        ("migrations:", signal.SIGTERM),
+        ("service: starting", signal.SIGTERM),
+    ],
+)
+def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(
+    tmp_path: Path, after: str, sig: signal.Signals
+) -> None:
     if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
         pytest.skip("`nerve dev` runs the embedded devserver")
     engine_port = free_port()
@@ -118,9 +128,9 @@ def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(tmp_path: Pa
     lines = []
     for line in process.stdout:
         lines.append(line)
-        if "service: starting" in line:
+        if after in line:
             break
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     try:
         process.wait(timeout=30)
     finally:

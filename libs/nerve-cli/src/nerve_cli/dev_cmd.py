@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.panel import Panel
 
 from .scaffold import ScaffoldError, scaffold_service
-from .stack import ENGINE_PORT, SERVICES, ServiceSpec, Stack, StackConfig, StackError
+from .stack import (
+    ENGINE_PORT,
+    SERVICES,
+    ServiceSpec,
+    Stack,
+    StackConfig,
+    StackError,
+    StackInterrupted,
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -102,6 +110,13 @@ def dev(
         spec, port = parse_extra_service(item)
         services.append(spec)
         ports[spec.name] = port
+    stopping = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Only a flag: the supervisor polls it (during startup too) and stops everything.
+        nonlocal stopping
+        stopping = True
+
     stack = Stack(
         StackConfig(
             database_url=url,
@@ -112,29 +127,18 @@ def dev(
             services=tuple(services),
         ),
         echo=lambda message: console.print(f"[dim]{message}[/dim]"),
+        interrupted=lambda: stopping,
     )
-
-    stopping = False
-    starting = True
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        if starting:
-            # Interrupt the (blocking) startup; Stack.start stops what it already started.
-            raise KeyboardInterrupt
-
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             stack.start()
+        except StackInterrupted:
+            err.print("interrupted during startup; stopped")
+            raise typer.Exit(130) from None
         except StackError as error:
             err.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted during startup")
-            raise typer.Exit(130) from None
-        starting = False
         console.print(Panel(banner(stack), title="Nerve is running", border_style="green"))
         while not stopping:
             dead = stack.dead()
@@ -147,7 +151,6 @@ def dev(
             time.sleep(0.5)
         console.print("stopping...")
     finally:
-        starting = False
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

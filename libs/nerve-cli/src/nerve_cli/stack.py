@@ -32,6 +32,7 @@ __all__ = [
     "Stack",
     "StackConfig",
     "StackError",
+    "StackInterrupted",
     "dotenv_keys",
     "free_port",
 ]
@@ -74,6 +75,10 @@ class StackError(RuntimeError):
     """A part of the stack failed to start or died; the message names it and its log."""
 
 
+class StackInterrupted(StackError):
+    """Startup was interrupted (Ctrl-C / SIGTERM); what had started was stopped."""
+
+
 @dataclass
 class StackConfig:
     database_url: str
@@ -98,9 +103,18 @@ class StackConfig:
 class Stack:
     """Start, watch and stop the platform."""
 
-    def __init__(self, config: StackConfig, *, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: StackConfig,
+        *,
+        echo: Callable[[str], None] | None = None,
+        interrupted: Callable[[], bool] | None = None,
+    ) -> None:
         self.config = config
         self.echo = echo or (lambda _msg: None)
+        # Polled during startup (signal handlers only set a flag: an exception raised inside
+        # Popen could leave a started child nobody knows about).
+        self.interrupted = interrupted or (lambda: False)
         self.engine: ManagedProcess | None = None
         self.services: dict[str, ManagedProcess] = {}
 
@@ -170,6 +184,7 @@ class Stack:
             text=True,
             timeout=180,
         )
+        self._check_interrupt()  # a terminal's Ctrl-C also reaches the migrations process
         if result.returncode != 0:
             raise StackError(
                 f"nerve_migrations upgrade failed ({result.returncode}):\n"
@@ -271,6 +286,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
+            self._check_interrupt()
             try:
                 response = httpx.put(self.serve_url(name), timeout=15.0)
                 body = response.json() if response.content else {}
@@ -292,6 +308,7 @@ class Stack:
             if migrate:
                 self.migrate()
             for spec in self.config.services:
+                self._check_interrupt()
                 self.launch_service(spec.name)
             self.wait_engine()
             for spec in self.config.services:
@@ -302,6 +319,7 @@ class Stack:
             raise
 
     def sync_all(self) -> None:
+        self._check_interrupt()
         with ThreadPoolExecutor(max_workers=len(self.config.services) or 1) as pool:
             for future in [pool.submit(self.sync_service, s.name) for s in self.config.services]:
                 future.result()
@@ -348,10 +366,15 @@ class Stack:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _check_interrupt(self) -> None:
+        if self.interrupted():
+            raise StackInterrupted("startup interrupted")
+
     def _wait_http(self, url: str, process: ManagedProcess, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
+            self._check_interrupt()
             if not process.alive:
                 raise StackError(
                     f"{process.name} exited with {process.process and process.process.returncode}"
