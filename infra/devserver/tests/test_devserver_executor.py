@@ -137,6 +137,16 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
             return {"error": err.name, "message": err.message}
         return {"child": result}
 
+    @client.create_function(fn_id="lost", trigger=inngest.TriggerEvent(event="exec/lost"))
+    async def lost(ctx: inngest.Context) -> Any:
+        try:
+            await ctx.step.invoke_by_id(
+                "call-nobody", app_id="exec", function_id="does-not-exist", data={}
+            )
+        except inngest.StepError as err:
+            return {"error": err.message}
+        return "unexpected"
+
     @client.create_function(fn_id="sender", trigger=inngest.TriggerEvent(event="exec/send"))
     async def sender(ctx: inngest.Context) -> Any:
         ids = await ctx.step.send_event(
@@ -212,6 +222,7 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
         waiter,
         child,
         parent,
+        lost,
         sender,
         fanned,
         flaky,
@@ -321,6 +332,12 @@ async def test_invoke_times_out(inngest_engine, app_url):
     )
     run = await wait_for_run(inngest_engine, event_id, timeout=15)
     assert run["output"]["error"] == "InngestInvokeTimeoutError"
+
+
+async def test_invoking_an_unknown_function_fails_the_step(inngest_engine, app_url):
+    [event_id] = await send_events(inngest_engine, [{"name": "exec/lost", "data": {}}])
+    run = await wait_for_run(inngest_engine, event_id, timeout=15)
+    assert "exec-does-not-exist" in run["output"]["error"]
 
 
 async def test_send_event_step_triggers_other_functions(inngest_engine, app_url):
