@@ -1,6 +1,11 @@
 """pytest plugin for tests that drive real inngest-py apps through an Inngest engine.
 
-Load it with ``pytest_plugins = ["devserver.testing"]`` in a conftest.py.
+Use it from a conftest.py by re-exporting the fixture (pytest refuses ``pytest_plugins`` in a
+non-root conftest when the whole repository is collected)::
+
+    from devserver.testing import inngest_engine  # noqa: F401
+
+(``pytest_plugins = ["devserver.testing"]`` works in a root conftest or with ``-p``.)
 
 Fixtures
     inngest_engine (session) -> EngineHandle(base_url, event_key, signing_key)
