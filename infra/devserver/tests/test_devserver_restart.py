@@ -134,7 +134,14 @@ async def test_runs_survive_sigkill_and_complete_exactly_once(database_url: str)
             await asyncio.sleep(0.5)  # the sleep and the wait are registered
             server.kill()
             server.start()  # same port, same database
-            await send_events(engine, [{"name": "rs/go", "data": {"v": 42}}])
+            # If the wait was not registered before the kill, its call is replayed after the
+            # restart: send until it is resumed (events before a wait are never matched).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                await send_events(engine, [{"name": "rs/go", "data": {"v": 42}}])
+                await asyncio.sleep(0.5)
+                if calls["wait:after"]:
+                    break
             sleep_run = await wait_for_run(engine, sleep_id, timeout=20)
             wait_run = await wait_for_run(engine, wait_id, timeout=20)
             queued_run = await wait_for_run(engine, queued_id, timeout=20)
