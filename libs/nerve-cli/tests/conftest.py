@@ -26,6 +26,7 @@ class FakeEngine:
     run_queries: list[list[tuple[str, str]]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     invocations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    event_keys: list[str] = field(default_factory=list)
     base_url: str = ""
 
     def add_run(self, run_id: str, function: str, status: str, started: str) -> None:
@@ -53,6 +54,7 @@ def build_app(fake: FakeEngine) -> FastAPI:
 
     @app.post("/e/{key}")
     async def ingest(key: str, request: Request) -> Any:
+        fake.event_keys.append(key)
         body = await request.json()
         items = body if isinstance(body, list) else [body]
         ids = []

@@ -129,3 +129,33 @@ def test_extra_services_parse_and_refuse_garbage() -> None:
 
     with pytest.raises(typer.BadParameter):
         parse_extra_service("loyalty-worker")
+
+
+def test_the_cli_reads_dotenv_but_the_shell_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_engine
+) -> None:
+    from nerve_cli.main import app
+    from typer.testing import CliRunner
+
+    (tmp_path / ".env").write_text(
+        f'INNGEST_BASE_URL="{fake_engine.base_url}"\nINNGEST_EVENT_KEY=from-dotenv\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INNGEST_BASE_URL", raising=False)
+    monkeypatch.setenv("INNGEST_EVENT_KEY", "from-shell")
+    result = CliRunner().invoke(
+        app,
+        [
+            "send",
+            "ticket/resolved",
+            "-f",
+            "ticket_id=t",
+            "-f",
+            "customer_id=c",
+            "-f",
+            "resolved_by=r",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(fake_engine.events) == 1  # .env pointed the CLI at the fake engine
+    assert fake_engine.event_keys == ["from-shell"]

@@ -5,15 +5,27 @@ Every engine command talks to the engine's public REST API (`--engine-url`, env
 devserver and a real Inngest server (add `INNGEST_SIGNING_KEY` for `inngest start`).
 """
 
+import os
+from pathlib import Path
+
 import typer
 
 from . import decide_cmd, dev_cmd, events_cmd, runs_cmd
+from .processes import dotenv_values
 
 app = typer.Typer(
     help="Nerve: run the platform and drive its engine from the terminal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main() -> None:
+    """Nerve's command-line interface (reads `.env` like the services do; the shell wins)."""
+    for key, value in dotenv_values(Path.cwd() / ".env").items():
+        os.environ.setdefault(key, value)
+
 
 app.command("catalog")(events_cmd.catalog)
 app.command("send")(events_cmd.send)

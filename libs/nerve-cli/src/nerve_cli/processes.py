@@ -94,3 +94,22 @@ def dotenv_keys(path: Path) -> set[str]:
         if line and not line.startswith("#") and "=" in line:
             keys.add(line.split("=", 1)[0].strip().upper())
     return keys
+
+
+def dotenv_values(path: Path) -> dict[str, str]:
+    """KEY=VALUE pairs of a `.env` file (comments, `export ` and surrounding quotes handled)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for line in lines:
+        line = line.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, raw = line.split("=", 1)
+        value = raw.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
