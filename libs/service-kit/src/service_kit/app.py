@@ -8,6 +8,7 @@ structlog JSON logs, and one log line plus metrics per HTTP request.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import Database
 from .logs import configure_logging, get_logger
@@ -57,15 +59,73 @@ class HttpMetrics:
         )
         self.service = service
 
+        # `labels()` takes a lock and builds the label tuple on every call; the children are
+        # cached per (method, route, status), a small set (route templates, not paths).
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.latency.labels(self.service, method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "<unmatched>"
+
+
+class RequestLogMiddleware:
+    """One log line ("http request": method, path, status, duration_ms; not for the health and
+    metrics paths) and the HTTP metrics per request.
+
+    Plain ASGI on purpose: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs the
+    app in a task group with memory streams and wraps the request body's `receive`, several times
+    the cost of the rest of a small request. This only watches the response start for the status.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, log: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = log
+        self.stdlib_logger = logging.getLogger("service_kit.app")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            method: str = scope["method"]
+            # The router stores the matched route in this same scope dict.
+            self.metrics.observe(method, _route_template(scope), status, elapsed)
+            path: str = scope["path"]
+            if path not in QUIET_PATHS and self.stdlib_logger.isEnabledFor(logging.INFO):
+                self.log.info(
+                    "http request",
+                    method=method,
+                    path=path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
 
 
 def create_service_app(
@@ -122,28 +182,7 @@ def create_service_app(
     app.state.metrics = metrics
     app.state.inngest_client = inngest_client
 
-    @app.middleware("http")
-    async def log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            route = _route_template(request)
-            metrics.observe(request.method, route, status, elapsed)
-            if request.url.path not in QUIET_PATHS:
-                log.info(
-                    "http request",
-                    method=request.method,
-                    path=request.url.path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 1),
-                )
+    app.add_middleware(RequestLogMiddleware, metrics=metrics, log=log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

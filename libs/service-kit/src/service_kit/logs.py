@@ -32,6 +32,8 @@ def configure_logging(
     )
     structlog.configure(
         processors=[
+            # First: a line below the level is dropped before the timestamp and context work.
+            structlog.stdlib.filter_by_level,
             *_SHARED_PROCESSORS,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.format_exc_info if json else _identity,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
 from service_kit.db import Database
 from starlette.requests import Request
 
@@ -18,6 +19,7 @@ class GatewayContext:
     db: Database
     rate_limiter: RateLimiter
     relay: OutboxRelay | None
+    pg_pool: asyncpg.Pool | None = None  # the Postgres fast path's pool (None on SQLite)
 
     def published_later(self) -> None:
         """Wake the relay after a commit that queued events."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import asyncpg
 from service_kit.db import Database
 from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived, EventModel
@@ -44,11 +45,14 @@ def postmark_event_id(provider_message_id: str) -> str:
     return f"postmark-{provider_message_id}"
 
 
-async def accept_postmark(db: Database, email: InboundEmail) -> Accepted:
-    """Store the email (claim check) and queue customer/email.received, once per MessageID."""
+async def accept_postmark(
+    db: Database, email: InboundEmail, pool: asyncpg.Pool | None = None
+) -> Accepted:
+    """Store the email (claim check) and queue customer/email.received, once per MessageID.
+    `pool`: the app's asyncpg pool for the Postgres fast path (see postgres_fast_path)."""
     if db.backend == "postgresql":
         event_id = postmark_event_id(email.provider_message_id)
-        fast = await accept_postmark_fast(db, email, event_id)
+        fast = await accept_postmark_fast(db, email, event_id, pool)
         if fast.outcome == "accepted":
             return Accepted("accepted", [event_id], fast.message_id)
         if fast.outcome == "duplicate":

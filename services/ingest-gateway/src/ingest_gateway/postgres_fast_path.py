@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import asyncpg
 from service_kit.db import Database
 from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived
+from sqlalchemy.engine import URL, make_url
 
 from .postmark import InboundEmail
 
@@ -114,9 +116,40 @@ class FastResult:
     message_id: str | None = None
 
 
-async def accept_postmark_fast(db: Database, email: InboundEmail, event_id: str) -> FastResult:
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """Returning a connection to the pool: asyncpg's default reset is a round trip per request
+    (UNLISTEN, RESET ALL, ...), for state the fast path never creates. Only an interrupted
+    transaction would matter, and the fast path never opens one; rolled back just in case."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+async def create_fast_pool(database_url: str | URL, size: int) -> asyncpg.Pool:
+    """A plain asyncpg pool for the Postgres fast path.
+
+    Going through SQLAlchemy's pool costs a greenlet hop and its checkout/return bookkeeping per
+    request, and its overflow connections are closed on return, so a burst above the pool size
+    reconnects (and re-prepares the statement) on almost every request. asyncpg's own pool keeps
+    up to `size` connections open, each with the statement prepared once.
+    """
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        reset=_no_reset,
+        max_inactive_connection_lifetime=300,
+    )
+    assert pool is not None
+    return pool
+
+
+async def accept_postmark_fast(
+    db: Database, email: InboundEmail, event_id: str, pool: asyncpg.Pool | None = None
+) -> FastResult:
     """One autocommit statement; `fallback` means nothing was written and the general path
-    must run."""
+    must run. With `pool` (the app's asyncpg pool) the statement runs on it; without, on a
+    connection of the database's SQLAlchemy pool."""
     message_id = new_id("msg")
     now = datetime.now(UTC)
     # The model validates every field we know; the three database ids are filled in by SQL.
@@ -147,12 +180,18 @@ async def accept_postmark_fast(db: Database, email: InboundEmail, event_id: str)
         "event_name": CustomerEmailReceived.name,
         "payload": json.dumps(template),
     }
-    async with db.engine.connect() as conn:
-        # No SQLAlchemy transaction was begun on this connection, so asyncpg runs the statement
-        # in autocommit: one atomic statement, one round trip.
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(_ACCEPT_SQL, *(params[name] for name in _ACCEPT_PARAMS))
+    args = [params[name] for name in _ACCEPT_PARAMS]
+    row: Any
+    if pool is not None:
+        # Outside a transaction asyncpg runs the statement in autocommit: one atomic statement,
+        # one round trip.
+        row = await pool.fetchrow(_ACCEPT_SQL, *args)
+    else:
+        async with db.engine.connect() as conn:
+            # No SQLAlchemy transaction was begun on this connection: autocommit, as above.
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            row = await driver.fetchrow(_ACCEPT_SQL, *args)
     if row["customer_id"] is None or row["ticket_id"] is None:
         return FastResult("fallback")
     if row["message_id"] is None:
