@@ -85,6 +85,7 @@ def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -
     for name, service in compose["services"].items():
         if name in ONE_SHOT:
             assert service.get("restart") == "no", f"{name} is one-shot"
+            assert service["healthcheck"] == {"disable": True}, name
             continue
         check = service.get("healthcheck") or {}
         assert check.get("test"), f"{name} has no healthcheck"
