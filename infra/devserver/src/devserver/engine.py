@@ -26,6 +26,7 @@ from devserver.runstate import RunState
 from devserver.store import Op, Store, resolve_database_url
 from devserver.sync import SyncMixin
 from devserver.util import dumps, loads, new_ulid, now_ms
+from devserver.waits import WaitsMixin
 
 log = logging.getLogger("devserver.engine")
 
@@ -33,7 +34,7 @@ RUN_CACHE_SIZE = 1000
 ONE_YEAR_MS = 366 * 86_400_000
 
 
-class Engine(ExecutorMixin, IngestMixin, SyncMixin):
+class Engine(ExecutorMixin, WaitsMixin, IngestMixin, SyncMixin):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         url, temp_dir = resolve_database_url(settings.database_url, in_memory=settings.in_memory)
