@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,15 +107,17 @@ def test_burst_respects_concurrency_and_drafts_each_email_once(platform, size: i
         + ")"
     )
     assert sorted(d["message_id"] for d in drafts) == sorted(message_ids)
-    print(
-        json.dumps(
-            {
-                "burst": size,
-                "drain_seconds": round(drained, 2),
-                "peak_in_flight": _max_overlap(intervals),
-            }
-        )
-    )
+    # The figure, not an assertion: printed (pytest -s) and kept under test-artifacts/.
+    figure = {
+        "burst": size,
+        "drain_seconds": round(drained, 2),
+        "peak_in_flight": _max_overlap(intervals),
+        "database": platform.database_url.split(":", 1)[0],
+    }
+    print(json.dumps(figure))
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / f"e2e-burst-{size}.json").write_text(json.dumps(figure) + "\n")
 
 
 def test_support_worker_sigkilled_mid_burst_every_run_completes_once(platform) -> None:
