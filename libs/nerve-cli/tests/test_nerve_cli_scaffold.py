@@ -13,6 +13,7 @@ from shared_events.catalog import CATALOG
 from typer.testing import CliRunner
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_scaffold_generates_a_service_whose_tests_pass(tmp_path: Path) -> None:
@@ -36,6 +37,22 @@ def test_scaffold_generates_a_service_whose_tests_pass(tmp_path: Path) -> None:
         imports_inngest = "import inngest" in module.read_text()
         assert imports_inngest == (module.name == "functions.py"), module.name
     assert "trigger=TicketResolved.trigger()" in (package / "functions.py").read_text()
+    # Generated code is as clean as hand-written code (ruff with the workspace's settings).
+    lint = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--config",
+            str(REPO / "pyproject.toml"),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -67,7 +69,23 @@ def scaffold_service(name: str, *, dest: Path, event: str, port: int = 8010) -> 
         target.parent.mkdir(parents=True, exist_ok=True)
         text = "" if template is None else render(template, values)
         target.write_text(text)
+    tidy(root)
     return root
+
+
+def tidy(root: Path) -> None:
+    """Format the generated code with the workspace's ruff (line length, import order), when
+    ruff is installed; the service is valid either way."""
+    for args in (["format", "--quiet"], ["check", "--fix", "--quiet", "--exit-zero"]):
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "ruff", *args, str(root)],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return
 
 
 def render(template: str, values: dict[str, str]) -> str:
