@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devserver.api_rest import router_v0, router_v1, router_v2
+from devserver.api_rest import router_v0, router_v1
+from devserver.api_v2 import router_v2
 from devserver.config import Settings
 from devserver.engine import Engine
 from devserver.ingest import EventError
