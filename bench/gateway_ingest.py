@@ -299,6 +299,38 @@ def process_tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def pids_cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+async def postgres_backend_pids(url: str) -> list[int]:
+    """The server processes serving the bench database (the gateway's connections): their CPU
+    is the database's share of a request. Shared background processes (WAL writer,
+    checkpointer) are not included."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            parsed.database,
+        )
+    finally:
+        await connection.close()
+    return [row["pid"] for row in rows]
+
+
 def gateway_env(url: str, sink_port: int, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -364,7 +396,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 "--port",
                 str(gateway_port),
                 "--workers",
-                str(args.workers),
+                str(workers),
                 "--loop",
                 "uvloop",
                 "--http",
@@ -380,10 +412,27 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             warmup = build_requests(args.kind, args.warmup, gateway_port)
             await drive(gateway_port, warmup, args.concurrency)
             requests = build_requests(args.kind, args.requests, gateway_port)
+            db_pids = await postgres_backend_pids(url) if backend == "postgres" else []
             cpu_before = process_tree_cpu_seconds(process.pid)
+            db_cpu_before = pids_cpu_seconds(db_pids)
+            client_cpu_before = time.process_time()
             result = await drive(gateway_port, requests, args.concurrency)
+            client_cpu = time.process_time() - client_cpu_before
             cpu = process_tree_cpu_seconds(process.pid) - cpu_before
-            result["gateway_cpu_ms_per_request"] = round(cpu / args.requests * 1000, 3)
+            db_cpu = pids_cpu_seconds(db_pids) - db_cpu_before
+            per_request = {
+                "gateway": cpu / args.requests * 1000,
+                # the bench process: load generator plus the (tiny) Event API sink
+                "client": client_cpu / args.requests * 1000,
+                "postgres": db_cpu / args.requests * 1000,
+            }
+            for name, value in per_request.items():
+                result[f"{name}_cpu_ms_per_request"] = round(value, 3)
+            total = sum(per_request.values())
+            result["total_cpu_ms_per_request"] = round(total, 3)
+            # What 2 idle cores could sustain at this CPU cost: the capacity the run measured,
+            # independent of what else the machine was doing meanwhile.
+            result["cpu_bound_capacity_per_s_on_2_cores"] = round(2000 / total, 1)
             result["load_average_1m"] = os.getloadavg()[0]
             expected_events = 0 if args.kind == "healthz" else args.requests + args.warmup
             deadline = time.monotonic() + 60

@@ -139,6 +139,10 @@ async def create_fast_pool(database_url: str | URL, size: int) -> asyncpg.Pool:
         max_size=size,
         reset=_no_reset,
         max_inactive_connection_lifetime=300,
+        # The statement's plan depends on no value (equality lookups on unique keys): plan it
+        # once per connection instead of re-planning the five-CTE statement on every call
+        # (Postgres' default tries custom plans first and may keep choosing them).
+        server_settings={"plan_cache_mode": "force_generic_plan"},
     )
     assert pool is not None
     return pool
