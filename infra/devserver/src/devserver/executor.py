@@ -70,6 +70,7 @@ class ExecutorMixin:
     # ------------------------------------------------------------------ dispatch
     async def _handle_job(self: Engine, job: Job) -> None:
         if job.kind == "timer":
+            self.queue.remove(job)
             await self._fire_timer(job)
             return
         run = await self.get_run(job.run_id)

@@ -144,6 +144,10 @@ class IngestMixin:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest_task
 
+    def _prune_dedup(self: Engine, now: int) -> None:
+        cutoff = now - DEDUP_WINDOW_MS
+        self._dedup = {key: at for key, at in self._dedup.items() if at > cutoff}
+
     def internal_event_row(
         self: Engine, event: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -217,6 +221,8 @@ class IngestMixin:
                 duplicate = seen is not None and seen > now - DEDUP_WINDOW_MS
                 if not duplicate:
                     self._dedup[event["id"]] = now
+                    if len(self._dedup) % 10_000 == 0:
+                        self._prune_dedup(now)
             flags.append(duplicate)
             body = {k: v for k, v in event.items() if k != "_internal_id"}
             rows.append(

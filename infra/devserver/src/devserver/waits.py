@@ -341,5 +341,7 @@ class WaitsMixin:
                 run.pending.discard(job.step_hash)
                 self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
             await self.store.write(ops)
+        if job not in follow:
+            self.queue.remove(job)
         for new_job in follow:
             self.queue.push(new_job)
