@@ -415,3 +415,24 @@ async def _until_running(engine: EngineHandle, event_id: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise TimeoutError("run never started")
+
+
+async def test_function_finished_event_carries_the_result(inngest_engine, app_url):
+    import httpx
+
+    [event_id] = await send_events(inngest_engine, [{"name": "exec/memo", "data": {"tag": "fin"}}])
+    run = await wait_for_run(inngest_engine, event_id, timeout=15)
+    deadline = time.monotonic() + 10
+    found: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
+        while not found and time.monotonic() < deadline:
+            listed = await http.get(
+                "/v1/events", params={"name": "inngest/function.finished", "limit": 100}
+            )
+            found = [e for e in listed.json()["data"] if e["data"]["run_id"] == run["run_id"]]
+            await asyncio.sleep(0.1)
+    assert len(found) == 1
+    data = found[0]["data"]
+    assert data["function_id"] == f"{APP}-memo"
+    assert data["result"] == run["output"]
+    assert data["event"]["data"]["tag"] == "fin"
