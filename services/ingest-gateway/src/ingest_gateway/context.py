@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
 from service_kit.db import Database
 from starlette.requests import Request
 
 from .outbox import OutboxRelay
+from .postgres_fast_path import PostgresFastPath
 from .rate_limit import RateLimiter
 from .settings import GatewaySettings
 
@@ -19,7 +19,7 @@ class GatewayContext:
     db: Database
     rate_limiter: RateLimiter
     relay: OutboxRelay | None
-    pg_pool: asyncpg.Pool | None = None  # the Postgres fast path's pool (None on SQLite)
+    pg_fast: PostgresFastPath | None = None  # the Postgres fast path (None on SQLite)
 
     def published_later(self) -> None:
         """Wake the relay after a commit that queued events."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import asyncpg
 from service_kit.db import Database
 from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived, EventModel
 
 from . import store
-from .postgres_fast_path import accept_postmark_fast
+from .postgres_fast_path import PostgresFastPath, accept_postmark_fast
 from .postmark import InboundEmail
 from .stripe_webhooks import StripeDelivery, charge_id_of, to_catalog_event
 
@@ -46,13 +45,13 @@ def postmark_event_id(provider_message_id: str) -> str:
 
 
 async def accept_postmark(
-    db: Database, email: InboundEmail, pool: asyncpg.Pool | None = None
+    db: Database, email: InboundEmail, fast_path: PostgresFastPath | None = None
 ) -> Accepted:
     """Store the email (claim check) and queue customer/email.received, once per MessageID.
-    `pool`: the app's asyncpg pool for the Postgres fast path (see postgres_fast_path)."""
+    `fast_path`: the app's Postgres fast path (see postgres_fast_path)."""
     if db.backend == "postgresql":
         event_id = postmark_event_id(email.provider_message_id)
-        fast = await accept_postmark_fast(db, email, event_id, pool)
+        fast = await accept_postmark_fast(db, email, event_id, fast_path)
         if fast.outcome == "accepted":
             return Accepted("accepted", [event_id], fast.message_id)
         if fast.outcome == "duplicate":

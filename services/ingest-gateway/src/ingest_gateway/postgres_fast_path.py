@@ -35,6 +35,7 @@ from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived
 from sqlalchemy.engine import URL, make_url
 
+from .group_commit import GroupCommit
 from .postmark import InboundEmail
 
 _ACCEPT_NAMED = """
@@ -124,6 +125,22 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
+class PostgresFastPath:
+    """The app's asyncpg pool and the group commit of the acceptance statement on it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.group_commit = GroupCommit(pool, _ACCEPT_SQL, max_in_flight=pool.get_max_size())
+
+    async def close(self) -> None:
+        await self.group_commit.close()
+        await self.pool.close()
+
+
+async def create_fast_path(database_url: str | URL, size: int) -> PostgresFastPath:
+    return PostgresFastPath(await create_fast_pool(database_url, size))
+
+
 async def create_fast_pool(database_url: str | URL, size: int) -> asyncpg.Pool:
     """A plain asyncpg pool for the Postgres fast path.
 
@@ -149,11 +166,11 @@ async def create_fast_pool(database_url: str | URL, size: int) -> asyncpg.Pool:
 
 
 async def accept_postmark_fast(
-    db: Database, email: InboundEmail, event_id: str, pool: asyncpg.Pool | None = None
+    db: Database, email: InboundEmail, event_id: str, fast: PostgresFastPath | None = None
 ) -> FastResult:
-    """One autocommit statement; `fallback` means nothing was written and the general path
-    must run. With `pool` (the app's asyncpg pool) the statement runs on it; without, on a
-    connection of the database's SQLAlchemy pool."""
+    """One atomic statement; `fallback` means nothing was written and the general path
+    must run. With `fast` (the app's pool) the statement joins a group commit (see
+    group_commit); without, it runs alone on a connection of the database's SQLAlchemy pool."""
     message_id = new_id("msg")
     now = datetime.now(UTC)
     # The model validates every field we know; the three database ids are filled in by SQL.
@@ -186,10 +203,8 @@ async def accept_postmark_fast(
     }
     args = [params[name] for name in _ACCEPT_PARAMS]
     row: Any
-    if pool is not None:
-        # Outside a transaction asyncpg runs the statement in autocommit: one atomic statement,
-        # one round trip.
-        row = await pool.fetchrow(_ACCEPT_SQL, *args)
+    if fast is not None:
+        row = await fast.group_commit.fetchrow(args)
     else:
         async with db.engine.connect() as conn:
             # No SQLAlchemy transaction was begun on this connection: autocommit, as above.

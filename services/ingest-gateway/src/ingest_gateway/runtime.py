@@ -8,7 +8,7 @@ from service_kit.db import Database, backend_name
 from .context import GatewayContext
 from .functions import OutboxPorts
 from .outbox import EventPublisher, OutboxRelay, OutboxStore, RetryPolicy
-from .postgres_fast_path import create_fast_pool
+from .postgres_fast_path import create_fast_path
 from .rate_limit import create_rate_limiter
 from .settings import GatewaySettings
 
@@ -87,12 +87,12 @@ class GatewayRuntime:
             settings.rate_limit_window_seconds,
             key_prefix=settings.rate_limit_key_prefix,
         )
-        pg_pool = (
-            await create_fast_pool(db.url, settings.db_pool_size)
+        pg_fast = (
+            await create_fast_path(db.url, settings.db_pool_size)
             if db.backend == "postgresql"
             else None
         )
-        self._context = GatewayContext(settings, db, limiter, relay, pg_pool)
+        self._context = GatewayContext(settings, db, limiter, relay, pg_fast)
         return self._context
 
     async def stop(self) -> None:
@@ -102,5 +102,5 @@ class GatewayRuntime:
         if context.relay is not None:
             await context.relay.stop()
         await context.rate_limiter.close()
-        if context.pg_pool is not None:
-            await context.pg_pool.close()
+        if context.pg_fast is not None:
+            await context.pg_fast.close()

@@ -155,7 +155,7 @@ async def postmark_inbound(
     )
     _, data = await read_json_webhook(request, settings.max_body_bytes)
     email = parse_inbound(data)
-    result = await accept_postmark(context.db, email, context.pg_pool)
+    result = await accept_postmark(context.db, email, context.pg_fast)
     return _respond(context, "postmark", result, started)
 
 
