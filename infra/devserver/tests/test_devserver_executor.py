@@ -429,7 +429,7 @@ async def test_function_finished_event_carries_the_result(inngest_engine, app_ur
             listed = await http.get(
                 "/v1/events", params={"name": "inngest/function.finished", "limit": 100}
             )
-            found = [e for e in listed.json()["data"] if e["data"]["run_id"] == run["run_id"]]
+            found = [e for e in listed.json()["data"] if e["data"].get("run_id") == run["run_id"]]
             await asyncio.sleep(0.1)
     assert len(found) == 1
     data = found[0]["data"]
