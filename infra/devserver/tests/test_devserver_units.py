@@ -156,3 +156,16 @@ async def test_queue_orders_by_time_and_priority_and_parks_blocked_jobs() -> Non
     await asyncio.wait_for(done.wait(), 5)
     await queue.stop()
     assert order == ["boosted", "plain", "sleep", "late"]
+
+
+@pytest.mark.parametrize(("retries", "attempts"), [(None, 5), (0, 1), (3, 4), (50, 21)])
+def test_retries_setting_is_a_retry_count(retries: int | None, attempts: int) -> None:
+    from devserver.registry import FunctionDef
+
+    step: dict[str, object] = {"id": "step", "runtime": {"url": "http://x/api/inngest"}}
+    if retries is not None:
+        step["retries"] = {"attempts": retries}
+    fn = FunctionDef.from_config(
+        {"id": "app-f", "name": "f", "steps": {"step": step}}, uuid="u", app_name="app"
+    )
+    assert fn.max_attempts == attempts  # Inngest: default 4 retries, capped at 20
