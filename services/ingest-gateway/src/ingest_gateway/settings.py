@@ -22,6 +22,14 @@ class GatewaySettings(ServiceSettings):
 
     service_name: str = Field(default="ingest-gateway", description="service name in logs")
     port: int = Field(default=8000, description="HTTP port of `python -m ingest_gateway`")
+    gateway_workers: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "GATEWAY_WORKERS: uvicorn worker processes of `python -m ingest_gateway` "
+            "(about one per core)"
+        ),
+    )
 
     # -- Postmark inbound ----------------------------------------------------------------------
     postmark_inbound_username: str | None = Field(
@@ -97,7 +105,10 @@ class GatewaySettings(ServiceSettings):
     db_pool_size: int = Field(
         default=10,
         ge=1,
-        description="DB_POOL_SIZE: Postgres connections per process (SQLite always uses one)",
+        description=(
+            "DB_POOL_SIZE: Postgres connections per process in each of its two pools (webhook "
+            "fast path, everything else); SQLite always uses one"
+        ),
     )
 
     # -- outbox relay --------------------------------------------------------------------------
@@ -128,11 +139,9 @@ class GatewaySettings(ServiceSettings):
     outbox_coalesce_seconds: float = Field(
         default=0.05,
         ge=0,
-        description=(
-            "OUTBOX_COALESCE_SECONDS: relay waits this long after a wake-up to batch (each "
-            "relay round costs three small transactions and an Event API request, so under "
-            "load fewer, larger rounds leave the CPU to accepting webhooks)"
-        ),
+        # Each relay round costs three small transactions and an Event API request: under
+        # load, fewer and larger rounds leave the CPU to accepting webhooks.
+        description="OUTBOX_COALESCE_SECONDS: relay waits this long after a wake-up to batch",
     )
     outbox_sweep_cron: str = Field(
         default="* * * * *", description="OUTBOX_SWEEP_CRON: schedule of the sweep-outbox function"
