@@ -15,9 +15,8 @@ bootstrap: ## install uv with pip when it is missing
 sync: bootstrap ## install the locked workspace into .venv
 	@$(UV) sync --locked --all-packages
 
-dev: sync ## run the platform on the embedded default engine
-	$(UV) run python -m nerve_migrations upgrade
-	$(UV) run devserver
+dev: sync ## run the platform on the embedded default engine (Ctrl-C stops all)
+	$(UV) run nerve dev
 
 devserver: sync ## run only the embedded Inngest-compatible dev server on :8288
 	$(UV) run devserver
