@@ -191,6 +191,7 @@ async def start_sink(port: int) -> tuple[asyncio.AbstractServer, dict[str, int]]
     counts = {"requests": 0, "events": 0}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -208,12 +209,22 @@ async def start_sink(port: int) -> tuple[asyncio.AbstractServer, dict[str, int]]
                     + b"\r\n\r\n"
                     + reply
                 )
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
 
+    handlers: set[asyncio.Task[None]] = set()
     server = await asyncio.start_server(handle, "127.0.0.1", port)
+    original_close = server.close
+
+    def close() -> None:
+        # Also end the open keep-alive connections (asyncio.run would cancel them noisily).
+        original_close()
+        for task in handlers:
+            task.cancel()
+
+    server.close = close  # type: ignore[method-assign]
     return server, counts
 
 
@@ -299,22 +310,24 @@ def process_tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def pids_cpu_seconds(pids: list[int]) -> float:
+def pids_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """user + system CPU seconds of each live process in `pids`."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    seconds: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
 
 
 async def postgres_backend_pids(url: str) -> list[int]:
     """The server processes serving the bench database (the gateway's connections): their CPU
-    is the database's share of a request. Shared background processes (WAL writer,
-    checkpointer) are not included."""
+    is the database's share of a request. Listed before and after the run (a connection opened
+    meanwhile counts in full); shared background processes (WAL writer, checkpointer) and
+    connections that closed during the run are not included."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -419,7 +432,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             result = await drive(gateway_port, requests, args.concurrency)
             client_cpu = time.process_time() - client_cpu_before
             cpu = process_tree_cpu_seconds(process.pid) - cpu_before
-            db_cpu = pids_cpu_seconds(db_pids) - db_cpu_before
+            db_pids_after = await postgres_backend_pids(url) if backend == "postgres" else []
+            db_cpu = sum(
+                seconds - db_cpu_before.get(pid, 0.0)
+                for pid, seconds in pids_cpu_seconds(db_pids + db_pids_after).items()
+            )
             per_request = {
                 "gateway": cpu / args.requests * 1000,
                 # the bench process: load generator plus the (tiny) Event API sink
