@@ -141,7 +141,10 @@ def test_the_cli_reads_dotenv_but_the_shell_wins(
         f'INNGEST_BASE_URL="{fake_engine.base_url}"\nINNGEST_EVENT_KEY=from-dotenv\n'
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("INNGEST_BASE_URL", raising=False)
+    # setenv first so monkeypatch records the original state: the in-process CLI copies .env
+    # into os.environ, and without this the fake engine's URL would leak into later tests.
+    monkeypatch.setenv("INNGEST_BASE_URL", "unset-by-this-test")
+    monkeypatch.delenv("INNGEST_BASE_URL")
     monkeypatch.setenv("INNGEST_EVENT_KEY", "from-shell")
     result = CliRunner().invoke(
         app,
