@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from service_kit.app import create_service_app
@@ -46,6 +48,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     async def start(app: FastAPI) -> None:
         app.state.gateway = await runtime.start(app.state.db, app.state.http)
+        # The ~140k objects built so far (modules, routes, schemas, pools) live as long as the
+        # process: keep them out of the collector's full passes. A full pass over them took
+        # 86 ms here, a stall of every request in flight (the p99); after the freeze, ~0.
+        gc.freeze()
 
     async def stop(app: FastAPI) -> None:
         await runtime.stop()
