@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help bootstrap sync browsers dev devserver test lint fmt migrate
+.PHONY: help bootstrap sync browsers dev devserver new-service test test-e2e-external test-e2e-docker lint fmt migrate
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ sync: bootstrap ## install the locked workspace into .venv
 
 dev: sync ## run the platform on the embedded default engine (Ctrl-C stops all)
 	$(UV) run nerve dev
+
+new-service: sync ## scaffold a service: make new-service NAME=loyalty-worker [EVENT=ticket/resolved]
+	$(UV) run nerve new-service $(NAME) --event $(or $(EVENT),support/draft.created)
 
 devserver: sync ## run only the embedded Inngest-compatible dev server on :8288
 	$(UV) run devserver
@@ -36,10 +39,16 @@ test: sync browsers ## run every test suite (SQLite, plus Postgres when reachabl
 	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
 	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+test-e2e-external: sync ## the e2e scenarios against the engine at INNGEST_BASE_URL (services in dev mode)
+	NERVE_E2E_ENGINE=external $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+test-e2e-docker: sync ## the e2e scenarios on inngest/inngest + Postgres + Redis (testcontainers; needs Docker)
+	NERVE_E2E_ENGINE=docker $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
 lint: sync ## ruff + mypy strict
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/shared-events/src libs/service-kit/src
+	$(UV) run mypy libs/shared-events/src libs/service-kit/src libs/nerve-cli/src
 
 fmt: sync ## format and autofix
 	$(UV) run ruff format .
