@@ -328,6 +328,13 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 report = await publish_due(self.store, self.publisher, batch_size=self.batch_size)
+                if report.published and not report.retrying:
+                    # Everything due was published (publish_due stops at a short batch), and a
+                    # commit since then has set the wake-up: no query needed to know when next.
+                    failures = 0
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
+                    continue
                 wait = await self.store.seconds_until_next_due()
                 if wait == 0 and not report.published:
                     # Due rows another relay holds (SKIP LOCKED): do not spin.
