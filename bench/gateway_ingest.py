@@ -12,6 +12,12 @@ generator eats as little of the 2 cores as possible). "Accepted" means a 200 ans
 gateway sends only after the stored record and its outbox row are committed. Latency is measured
 per request on the client side (send -> full response).
 
+CPU per request is read from /proc for the gateway's processes, the Postgres backends serving the
+bench database and the bench process itself (load generator + sink); their sum gives the capacity
+two idle cores would have (`cpu_bound_capacity_per_s_on_2_cores`), a figure that holds whatever
+else the shared machine is running, while accepted/s and latency depend on it (see
+`load_average_1m`).
+
 After the run it waits until the relay has published every outbox row and reports how many were
 published. Request logging is at WARNING (the per-request log line is the service default at INFO).
 Prints one JSON object per backend; the last line is a summary. A benchmark, not a test.
