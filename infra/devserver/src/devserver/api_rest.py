@@ -139,20 +139,22 @@ async def v1_event_get(event_id: str, request: Request) -> Response:
 async def v1_event_runs(event_id: str, request: Request) -> Response:
     if not is_ulid(event_id):
         return error(400, "invalid event ID: not a ULID")
-    from devserver.views import v1_run
+    from devserver.views import v1_run, waiting_reason
 
-    runs = await runs_for_event(engine_of(request), event_id)
-    return JSONResponse(envelope([v1_run(r) for r in runs]))
+    engine = engine_of(request)
+    runs = await runs_for_event(engine, event_id)
+    return JSONResponse(envelope([v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]))
 
 
 @router_v1.get("/runs/{run_id}")
 async def v1_run_get(run_id: str, request: Request) -> Response:
-    from devserver.views import v1_run
+    from devserver.views import v1_run, waiting_reason
 
-    run = await load_run(engine_of(request), run_id)
+    engine = engine_of(request)
+    run = await load_run(engine, run_id)
     if run is None:
         return error(500, "Unable to load function run")
-    return JSONResponse(envelope(v1_run(run)))
+    return JSONResponse(envelope(v1_run(run, waiting=waiting_reason(engine, run))))
 
 
 @router_v1.delete("/runs/{run_id}")

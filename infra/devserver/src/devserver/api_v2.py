@@ -14,7 +14,7 @@ from devserver.api_rest import engine_of, error, load_run, require_key, runs_for
 from devserver.engine import Engine
 from devserver.runstate import RunState
 from devserver.util import dumps, loads
-from devserver.views import envelope, v2_function, v2_run
+from devserver.views import envelope, v2_function, v2_run, waiting_reason
 
 router_v2 = APIRouter(dependencies=[Depends(require_key)])
 
@@ -56,17 +56,22 @@ async def v2_runs(
         )
     query = query.order_by(t.runs.c.run_id.desc() if order == "desc" else t.runs.c.run_id)
     rows = await engine.store.fetch_all(query.limit(max(1, min(limit, 1000))))
-    runs = [v2_run(RunState.from_row(r), include_output=include_output) for r in rows]
+    states = [RunState.from_row(r) for r in rows]
+    runs = [
+        v2_run(r, include_output=include_output, waiting=waiting_reason(engine, r)) for r in states
+    ]
     page = {"cursor": rows[-1].run_id if rows else None, "has_more": len(rows) == limit}
     return JSONResponse(envelope(runs, page=page))
 
 
 @router_v2.get("/runs/{run_id}")
 async def v2_run_get(run_id: str, request: Request, include_output: bool = True) -> Response:
-    run = await load_run(engine_of(request), run_id)
+    engine = engine_of(request)
+    run = await load_run(engine, run_id)
     if run is None:
         return error(404, "run not found")
-    return JSONResponse(envelope(v2_run(run, include_output=include_output)))
+    waiting = waiting_reason(engine, run)
+    return JSONResponse(envelope(v2_run(run, include_output=include_output, waiting=waiting)))
 
 
 @router_v2.post("/runs/{run_id}/cancel")

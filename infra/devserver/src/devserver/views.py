@@ -17,7 +17,15 @@ def public_error(status: int, message: str, data: Any = None) -> dict[str, Any]:
     return {"error": message, "data": data, "status": status}
 
 
-def v1_run(run: RunState) -> dict[str, Any]:
+def waiting_reason(engine: Any, run: RunState) -> str | None:
+    """Why a queued run is not executing right now (flow control), for run views."""
+    if run.reason or run.status not in ("Scheduled", "Running"):
+        return None
+    lookup = getattr(engine.flow, "waiting_reason", None)
+    return lookup(run.run_id, run.function_slug) if lookup is not None else None
+
+
+def v1_run(run: RunState, *, waiting: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "run_id": run.run_id,
         "run_started_at": iso_ms(run.started_at or run.queued_at),
@@ -35,12 +43,14 @@ def v1_run(run: RunState) -> dict[str, Any]:
         body["original_run_id"] = run.original_run_id
     if run.cron:
         body["cron"] = run.cron
-    if run.reason:
-        body["reason"] = run.reason
+    if run.reason or waiting:
+        body["reason"] = run.reason or waiting
     return body
 
 
-def v2_run(run: RunState, *, include_output: bool = True) -> dict[str, Any]:
+def v2_run(
+    run: RunState, *, include_output: bool = True, waiting: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": run.run_id,
         "app_id": run.app_name,
@@ -54,7 +64,7 @@ def v2_run(run: RunState, *, include_output: bool = True) -> dict[str, Any]:
         "original_run_id": run.original_run_id,
         "batch_id": run.batch_id,
         "cron": run.cron,
-        "reason": run.reason,
+        "reason": run.reason or waiting,
     }
     if include_output:
         body["output"] = run.output

@@ -234,6 +234,7 @@ async def test_flow_introspection_shows_queue_and_running_per_key(
             inngest_engine,
             [{"name": event, "data": {"customer": c, "n": i}} for i, c in enumerate("xxxy")],
         )
+        run_reasons: list[str] = []
         async with httpx.AsyncClient(timeout=10) as http:
             for _ in range(40):
                 body = (await http.get(url, headers=inngest_engine.headers)).json()["data"]
@@ -241,6 +242,14 @@ async def test_flow_introspection_shows_queue_and_running_per_key(
                 if body["running"] == 2:
                     break
                 await asyncio.sleep(0.05)
+            # The queued runs say why they wait in the ordinary run views too.
+            for event_id in ids:
+                runs_url = f"{inngest_engine.base_url}/v1/events/{event_id}/runs"
+                for run in (await http.get(runs_url, headers=inngest_engine.headers)).json()[
+                    "data"
+                ]:
+                    if run.get("reason"):
+                        run_reasons.append(run["reason"])
         for event_id in ids:
             await wait_for_run(inngest_engine, event_id, timeout=15)
         async with httpx.AsyncClient(timeout=10) as http:
@@ -251,6 +260,7 @@ async def test_flow_introspection_shows_queue_and_running_per_key(
     assert busy["queued_runs"] + busy["queued_jobs"] >= 1  # x's other runs wait their turn
     reasons = [reason for body in seen for reason in body["waiting"].values()]
     assert any(f"f:{app_id}-work:x" in reason for reason in reasons), reasons
+    assert any(f"f:{app_id}-work:x" in reason for reason in run_reasons), run_reasons
     assert after["running"] == 0 and after["queued_runs"] == 0
     by_customer: dict[str, int] = defaultdict(int)
     for step in recorder.intervals:
