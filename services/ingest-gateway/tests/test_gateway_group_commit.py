@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 @pytest.fixture
 async def fast_path(database: Database) -> AsyncIterator[PostgresFastPath]:
     if database.backend != "postgresql":
-        pytest.skip("the group commit is the Postgres fast path (set TEST_DATABASE_URL)")
+        pytest.skip("group commit is the Postgres fast path; the SQLite variant has none")
     fast = await create_fast_path(database.url, 4)
     try:
         yield fast
