@@ -212,37 +212,15 @@ from support_worker.payments import LocalLedgerPayments  # noqa: E402
 
 T = TypeVar("T")
 
-from devserver.testing import DevServerProcess, EngineHandle, free_port  # noqa: E402
-
-
-class _PatientDevServer(DevServerProcess):
-    """The devserver subprocess, allowed a slow start (a loaded 2-core CI box needs > 30 s)."""
-
-    def wait_healthy(self, timeout: float = 120.0) -> None:
-        super().wait_healthy(timeout)
+from devserver.testing import EngineHandle, session_engine  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def inngest_engine() -> Iterator[EngineHandle]:
-    """Like devserver.testing's fixture (INNGEST_BASE_URL = an external engine), defined here
-    because `pytest_plugins` is refused in a non-root conftest when the repo is collected."""
-    import os
-
-    base_url = os.environ.get("INNGEST_BASE_URL")
-    if base_url:
-        yield EngineHandle(
-            base_url=base_url.rstrip("/"),
-            event_key=os.environ.get("INNGEST_EVENT_KEY", "test"),
-            signing_key=os.environ.get("INNGEST_SIGNING_KEY") or None,
-            is_devserver=False,
-        )
-        return
-    args = ["--in-memory", "--no-discovery", "--no-poll", "--retry-interval", "1"]
-    server = _PatientDevServer(args, free_port()).start()
-    try:
-        yield EngineHandle(base_url=server.base_url)
-    finally:
-        server.stop()
+    """devserver.testing's engine, allowed a slow start (a loaded 2-core CI box needs > 30 s);
+    defined here because `pytest_plugins` is refused in a non-root conftest."""
+    with session_engine(health_timeout=120.0) as engine:
+        yield engine
 
 
 class RecordingClient(mocked.Inngest):

@@ -92,6 +92,7 @@ class DevServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
+    health_timeout: float = 30.0
 
     @property
     def base_url(self) -> str:
@@ -120,7 +121,7 @@ class DevServerProcess:
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=self.log
         )
-        self.wait_healthy()
+        self.wait_healthy(self.health_timeout)
         return self
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
@@ -164,8 +165,10 @@ def start_devserver(
     return DevServerProcess(list(args), port or free_port(), dict(env or {})).start()
 
 
-@pytest.fixture(scope="session")
-def inngest_engine() -> Iterator[EngineHandle]:
+@contextlib.contextmanager
+def session_engine(*, health_timeout: float = 30.0) -> Iterator[EngineHandle]:
+    """The engine a test session uses: INNGEST_BASE_URL when set, else a fresh in-memory
+    devserver subprocess (allowed `health_timeout` seconds to come up), stopped at the end."""
     base_url = os.environ.get("INNGEST_BASE_URL")
     if base_url:
         yield EngineHandle(
@@ -175,11 +178,18 @@ def inngest_engine() -> Iterator[EngineHandle]:
             is_devserver=False,
         )
         return
-    server = start_devserver("--in-memory", "--no-discovery", "--no-poll", "--retry-interval", "1")
+    args = ["--in-memory", "--no-discovery", "--no-poll", "--retry-interval", "1"]
+    server = DevServerProcess(args, free_port(), health_timeout=health_timeout).start()
     try:
         yield EngineHandle(base_url=server.base_url)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def inngest_engine() -> Iterator[EngineHandle]:
+    with session_engine() as engine:
+        yield engine
 
 
 # ------------------------------------------------------------------------------- apps
