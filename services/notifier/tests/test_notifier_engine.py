@@ -45,25 +45,15 @@ from service_kit.models import (
     RiskProfile,
     utcnow,
 )
+from service_kit.testing import loop_free_database
 from shared_events import (
     RefundApprovalRequested,
     StripeChargeDisputeCreated,
     StripeChargeRefundFailed,
 )
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
-
-
-def loop_free_database(url: str) -> Database:
-    """No pool: the apps run in uvicorn threads with their own event loops."""
-    db = Database(url, poolclass=NullPool) if url.startswith("sqlite") else Database(url)
-    if db.backend == "postgresql":
-        db.engine = create_async_engine(db.url, poolclass=NullPool)
-        db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False)
-    return db
 
 
 class PerCallHttp:

@@ -25,6 +25,7 @@ from service_kit.db import Database
 from service_kit.decision_tokens import decision_url, issue_decision_token, read_decision_token
 from service_kit.ids import new_id
 from service_kit.models import Notification
+from service_kit.testing import loop_free_database
 from shared_events import (
     EscalationReviewRequested,
     InngestFunctionFailed,
@@ -34,21 +35,9 @@ from shared_events import (
     SupportDraftCreated,
 )
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 DECISION_SECRET = "test-decision-secret-0123456789"
 GATEWAY_URL = "http://gateway.test"
-
-
-def loop_free_database(url: str) -> Database:
-    """A Database without a connection pool: `mocked.trigger` runs each step in a new event
-    loop, and pooled asyncpg connections cannot cross loops."""
-    db = Database(url, poolclass=NullPool) if url.startswith("sqlite") else Database(url)
-    if db.backend == "postgresql":
-        db.engine = create_async_engine(db.url, poolclass=NullPool)
-        db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False)
-    return db
 
 
 def decision_links() -> DecisionLinks:

@@ -22,6 +22,7 @@ from service_kit.models import (
     RefundRequest,
     RiskProfile,
 )
+from service_kit.testing import loop_free_database
 from shared_events import (
     RefundRiskInput,
     RiskAssessment,
@@ -29,19 +30,8 @@ from shared_events import (
     StripeChargeRefundFailed,
 )
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-
-def loop_free_database(url: str) -> Database:
-    """No pool: mocked.trigger runs each step in a new event loop (asyncpg is loop-bound)."""
-    db = Database(url, poolclass=NullPool) if url.startswith("sqlite") else Database(url)
-    if db.backend == "postgresql":
-        db.engine = create_async_engine(db.url, poolclass=NullPool)
-        db.sessionmaker = async_sessionmaker(db.engine, expire_on_commit=False)
-    return db
 
 
 class World:

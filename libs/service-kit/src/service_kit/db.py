@@ -96,9 +96,10 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Async
         engine = create_async_engine(parsed, echo=echo, connect_args=connect_args, **kwargs)
         _install_sqlite_pragmas(engine, memory=memory)
         return engine
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_timeout", 10)
+    if "poolclass" not in kwargs:  # sizing applies to the default QueuePool only (not NullPool)
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_timeout", 10)
     kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(parsed, echo=echo, **kwargs)

@@ -69,6 +69,15 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(factory())).result()
 
 
+def loop_free_database(url: str | URL) -> Database:
+    """A Database without a connection pool, for code that runs on several event loops
+    (apps served in uvicorn threads, `inngest.experimental.mocked` steps): asyncpg connections
+    are bound to the loop that opened them."""
+    from sqlalchemy.pool import NullPool
+
+    return Database(url, poolclass=NullPool)
+
+
 def unique_database_name(prefix: str = "nerve_t") -> str:
     return f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
 
