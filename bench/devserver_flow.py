@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from typing import Any
 
 import httpx
+from bench_support import emit, free_port, wait_http
 
 APP_ID = "bench-flow"
 
@@ -90,35 +90,12 @@ def serve_app(port: int, engine_url: str, fn_limit: int, per_key: int) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
-
-
-def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record), flush=True)
 
 
 async def scenario(
@@ -262,7 +239,7 @@ def main() -> None:
                     stdout=subprocess.DEVNULL,
                 )
             )
-            wait_http(engine_url + "/health")
+            wait_http(engine_url + "/health", timeout=180)
         app_port = free_port()
         app_url = f"http://127.0.0.1:{app_port}"
         processes.append(
@@ -282,7 +259,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
             )
         )
-        wait_http(app_url + "/api/inngest")
+        wait_http(app_url + "/api/inngest", timeout=180)
         asyncio.run(main_async(args, engine_url, app_url))
     finally:
         for process in processes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 from typing import Any
 
 import httpx
+from bench_support import emit, free_port, wait_http
 
 APP_ID = "bench-steps"
 
@@ -87,25 +87,6 @@ def serve_app(port: int, engine_url: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def rss_mb(pid: int | None, field: str = "VmRSS") -> float | None:
@@ -119,10 +100,6 @@ def rss_mb(pid: int | None, field: str = "VmRSS") -> float | None:
     except OSError:
         return None
     return None
-
-
-def emit(record: dict[str, Any]) -> None:
-    print(json.dumps(record), flush=True)
 
 
 async def send(http: httpx.AsyncClient, events: list[dict[str, Any]]) -> list[str]:
@@ -288,7 +265,7 @@ def main() -> None:
             processes.append(engine)
             engine_url = f"http://127.0.0.1:{port}"
             engine_pid = engine.pid
-            wait_http(engine_url + "/health")
+            wait_http(engine_url + "/health", timeout=120)
         app_port = free_port()
         processes.append(
             subprocess.Popen(
@@ -306,7 +283,7 @@ def main() -> None:
             )
         )
         app_url = f"http://127.0.0.1:{app_port}"
-        wait_http(app_url + "/count")
+        wait_http(app_url + "/count", timeout=120)
         summary = asyncio.run(main_async(args, engine_url, app_url, engine_pid))
         summary["engine"] = "devserver" if engine_pid else engine_url
         emit({"summary": summary})

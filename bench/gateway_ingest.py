@@ -32,7 +32,6 @@ import base64
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,16 +41,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench_support import free_port
+
 PM_USER, PM_PASSWORD = "bench", "bench-password-0123456789"
 STRIPE_SECRET = "whsec_bench_0123456789abcdef"
 GENERIC_SECRET = "bench-generic-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ---------------------------------------------------------------------------------- payloads
