@@ -134,7 +134,6 @@ async def accept_stripe(db: Database, delivery: StripeDelivery) -> Accepted:
             external_id=delivery.event_id,
             event_type=event.name if event is not None else delivery.event_type,
             payload=payload,
-            customer_id=customer_id,
             status="processed" if event is not None else "ignored",
         )
         if webhook_id is None:

@@ -46,10 +46,6 @@ _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _APPROVALS: Table = Approval.__table__  # type: ignore[assignment]
 
-# Stripe deliveries name the customer they concern; the column is filled when the schema has it,
-# and the id is always kept in the payload as well.
-_WEBHOOK_HAS_CUSTOMER = "customer_id" in _WEBHOOKS.c
-
 
 class _Statements:
     """The gateway's INSERT ... ON CONFLICT DO NOTHING statements for one dialect."""
@@ -104,10 +100,12 @@ async def claim_delivery(
     external_id: str,
     event_type: str,
     payload: dict[str, Any],
-    customer_id: str | None = None,
     status: str = "processed",
 ) -> str | None:
-    """Record a delivery; its id, or None when (source, external_id) was already recorded."""
+    """Record a delivery; its id, or None when (source, external_id) was already recorded.
+
+    The customer a Stripe delivery concerns is part of its payload (`payload["customer_id"]`),
+    where the risk worker counts disputes from."""
     webhook_id = new_id("whk")
     now = utcnow()
     values: dict[str, Any] = {
@@ -123,8 +121,6 @@ async def claim_delivery(
         "received_at": now,
         "processed_at": now,
     }
-    if _WEBHOOK_HAS_CUSTOMER:
-        values["customer_id"] = customer_id
     inserted = await _inserted(conn, _statements(conn).webhook, values)
     return webhook_id if inserted else None
 
