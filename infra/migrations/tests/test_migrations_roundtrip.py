@@ -86,7 +86,7 @@ async def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     url = empty_database_url
     nerve_migrations.upgrade(url)
     assert await _tables(url) == EXPECTED_TABLES | {"alembic_version"}
-    assert nerve_migrations.current(url) == "0001"
+    assert nerve_migrations.current(url) == "0002"
 
     nerve_migrations.downgrade(url, "base")
     assert await _tables(url) == {"alembic_version"}
@@ -137,7 +137,7 @@ def test_cli_upgrade_seed_downgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DATABASE_URL", url)
     upgraded = runner.invoke(cli, ["upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "at revision 0001" in upgraded.output and "'customers': 5" in upgraded.output
+    assert "at revision 0002" in upgraded.output and "'customers': 5" in upgraded.output
 
     monkeypatch.delenv("DATABASE_URL")
     down = runner.invoke(cli, ["downgrade", "--url", url])

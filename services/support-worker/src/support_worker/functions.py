@@ -40,6 +40,24 @@ APP_ID = "support-worker"
 NO_REVIEW_HEADER = "[Sent without human review: no reviewer decided within the review window]"
 
 # Priority: enterprise runs jump the queue, pro next, standard last (seconds of head start).
+ALREADY_REFUNDED = (
+    "This order has already been refunded in full (or another refund for it is in progress), "
+    "so no further refund was issued."
+)
+
+
+def _exceeds_refundable_message(held: dict[str, Any]) -> str:
+    """What the agent tells the customer when the order has too little left to refund."""
+    left = max(int(held["order_amount_cents"]) - int(held["refunded_cents"]), 0)
+    if left == 0:
+        return ALREADY_REFUNDED
+    amount = f"{left / 100:.2f} {str(held['currency']).upper()}"
+    return (
+        f"Another refund for this order was issued first; only {amount} is left to refund, "
+        "which is less than this request, so it was not issued."
+    )
+
+
 TIER_PRIORITY = (
     "event.data.customer_tier == 'enterprise' ? 120 : (event.data.customer_tier == 'pro' ? 60 : 0)"
 )
@@ -292,6 +310,10 @@ def create_functions(
         request_id = str(request["request_id"])
         if request["status"] == "issued":  # a rerun from the top: the refund already went out
             return RefundDecision(approved=True), "issued"
+        if request["status"] == "issuing":  # a rerun from the top: re-use the held amount
+            return await _issue_refund(ctx, order_id, request_id, "rerun")
+        if request["status"] == "exceeds_refundable":
+            return RefundDecision(approved=False, message=ALREADY_REFUNDED), "exceeds_refundable"
         if request["status"] in ("rejected", "timed_out", "failed"):
             message = f"The refund request was {request['status'].replace('_', ' ')}."
             return RefundDecision(approved=False, message=message), str(request["status"])
@@ -388,31 +410,7 @@ def create_functions(
             await step.run(f"record-refund-decision-{order_id}", record_decision)
 
         if approved:
-
-            async def issue_refund() -> dict[str, Any]:
-                record = await repo.refund(request_id)
-                try:
-                    receipt = await deps.payments.refund(
-                        idempotency_key=request_id,
-                        charge_id=record.charge_id,
-                        amount_cents=record.amount_cents,
-                        currency=record.currency,
-                    )
-                except RefundFailed as error:
-                    await repo.mark_refund_blocked(
-                        request_id, outcome="failed", decided_by=decided_by, ctx=audit
-                    )
-                    return {"issued": False, "error": str(error)[:200]}
-                await repo.mark_refund_issued(
-                    request_id, provider_refund_id=receipt.provider_refund_id, ctx=audit
-                )
-                return {"issued": True, "provider_refund_id": receipt.provider_refund_id}
-
-            issued = await step.run(f"issue-refund-{order_id}", issue_refund)
-            if issued["issued"]:
-                return RefundDecision(approved=True), "issued"
-            message = "The payment provider declined the refund; a colleague will follow up."
-            return RefundDecision(approved=False, message=message), "failed"
+            return await _issue_refund(ctx, order_id, request_id, decided_by)
 
         outcome = "timed_out" if timed_out else "rejected"
 
@@ -427,6 +425,70 @@ def create_functions(
         else:
             message = "A reviewer declined the refund for this order."
         return RefundDecision(approved=False, message=message), outcome
+
+    async def _issue_refund(
+        ctx: inngest.Context, order_id: str, request_id: str, decided_by: str
+    ) -> tuple[RefundDecision, str]:
+        """Issue an approved refund at most up to what the order has left, in three steps, so a
+        crash between any two is safe: hold the amount on the order (or block the request when
+        too little is left), call the provider with the request id as idempotency key (a retry
+        repeats the same call and gets the same refund), then record the outcome."""
+        step = ctx.step
+        audit = AuditContext(run_id=ctx.run_id, function_id="handle-customer-email")
+
+        async def reserve() -> dict[str, Any]:
+            held = await repo.reserve_refund(request_id, ctx=audit)
+            return {
+                "reserved": held.reserved,
+                "status": held.request.status,
+                "currency": held.request.currency,
+                "order_amount_cents": held.order_amount_cents,
+                "refunded_cents": held.refunded_cents,
+            }
+
+        reservation = await step.run(f"reserve-refund-{order_id}", reserve)
+        if reservation["status"] == "exceeds_refundable":
+            message = _exceeds_refundable_message(reservation)
+            return RefundDecision(approved=False, message=message), "exceeds_refundable"
+        if not reservation["reserved"]:  # ended before (e.g. rejected): report what it became
+            status = str(reservation["status"])
+            message = f"The refund request was {status.replace('_', ' ')}."
+            return RefundDecision(approved=False, message=message), status
+
+        async def call_provider() -> dict[str, Any]:
+            record = await repo.refund(request_id)
+            if record.status == "issued" and record.provider_refund_id:
+                return {"issued": True, "provider_refund_id": record.provider_refund_id}
+            try:
+                receipt = await deps.payments.refund(
+                    idempotency_key=request_id,
+                    charge_id=record.charge_id,
+                    amount_cents=record.amount_cents,
+                    currency=record.currency,
+                )
+            except RefundFailed as error:
+                return {"issued": False, "error": str(error)[:200]}
+            return {"issued": True, "provider_refund_id": receipt.provider_refund_id}
+
+        issued = await step.run(f"issue-refund-{order_id}", call_provider)
+        if issued["issued"]:
+
+            async def record_issued() -> bool:
+                return await repo.mark_refund_issued(
+                    request_id, provider_refund_id=str(issued["provider_refund_id"]), ctx=audit
+                )
+
+            await step.run(f"record-refund-issued-{order_id}", record_issued)
+            return RefundDecision(approved=True), "issued"
+
+        async def release() -> bool:
+            return await repo.release_refund(
+                request_id, error=str(issued["error"]), decided_by=decided_by, ctx=audit
+            )
+
+        await step.run(f"release-refund-{order_id}", release)
+        message = "The payment provider declined the refund; a colleague will follow up."
+        return RefundDecision(approved=False, message=message), "failed"
 
     # -- 3. escalate-with-human-approval ------------------------------------------------------
 

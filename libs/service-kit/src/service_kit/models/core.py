@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column, id_column, updated_at_column
@@ -34,10 +34,19 @@ class Customer(Base):
 
 
 class Order(Base):
-    """A paid order; refunds point at it. Amounts are integer minor units (cents)."""
+    """A paid order; refunds point at it. Amounts are integer minor units (cents).
+
+    `refunded_cents` counts refunds issued and refunds being issued (held before the provider is
+    called), so it never exceeds what was paid: the refund gate adds to it with a conditional
+    UPDATE, and the CHECK below is the last line of defence."""
 
     __tablename__ = "orders"
-    __table_args__ = (CheckConstraint("amount_cents >= 0", name="amount_non_negative"),)
+    __table_args__ = (
+        CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
+        CheckConstraint(
+            "refunded_cents >= 0 AND refunded_cents <= amount_cents", name="refunded_within_amount"
+        ),
+    )
 
     id: Mapped[str] = id_column()
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -55,15 +64,21 @@ class Ticket(Base):
     """A support conversation with one customer; messages and drafts hang off it."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+    __table_args__ = (
+        Index("ix_tickets_customer_status", "customer_id", "status"),
+        # A thread key is the customer's own: a reply naming another customer's thread (a forged
+        # References / In-Reply-To) opens a ticket of the sender instead of joining that thread.
+        UniqueConstraint("customer_id", "thread_key"),
+    )
 
     id: Mapped[str] = id_column()
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     subject: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[str] = mapped_column(String(20), default="open")
     channel: Mapped[str] = mapped_column(String(20), default="email")
-    # The provider thread key (e.g. the root Message-ID), so replies land on the same ticket.
-    thread_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    # The provider thread key (e.g. the root Message-ID), so replies land on the same ticket;
+    # unique per customer (see __table_args__).
+    thread_key: Mapped[str | None] = mapped_column(String(300))
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()

@@ -25,10 +25,12 @@ RefundStatus = Literal[
     "pending",  # created, not scored yet
     "awaiting_approval",  # a human decides (HITL)
     "approved",  # approved (auto or human), not issued yet
+    "issuing",  # its amount is held on the order; the provider is being called
     "issued",  # the provider accepted the refund
     "rejected",  # a reviewer said no
     "timed_out",  # nobody decided within the wait
     "failed",  # the provider refused / the refund failed later
+    "exceeds_refundable",  # approved, but the order had less than this left to refund
 ]
 RiskLevel = Literal["low", "medium", "high"]
 ApprovalKind = Literal["refund", "escalation"]

@@ -10,7 +10,7 @@ from .background import BackgroundRepository, DraftRef, TicketText
 from .base import ACTOR, AuditContext, NotFound, insert_ignoring_duplicates
 from .conversations import ConversationRepository, CustomerRecord
 from .escalations import EscalationRepository
-from .refunds import RefundRecord, RefundRepository
+from .refunds import RefundNotHeld, RefundRecord, RefundRepository, RefundReservation
 
 
 class SupportRepository(
@@ -25,7 +25,9 @@ __all__ = [
     "CustomerRecord",
     "DraftRef",
     "NotFound",
+    "RefundNotHeld",
     "RefundRecord",
+    "RefundReservation",
     "SupportRepository",
     "TicketText",
     "insert_ignoring_duplicates",
