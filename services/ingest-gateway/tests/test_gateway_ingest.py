@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from ingest_gateway import decisions
 from ingest_gateway.http_body import GatewayHTTPError
-from ingest_gateway.ingest import accept_generic, accept_postmark, accept_stripe
+from ingest_gateway.ingest import (
+    accept_generic,
+    accept_postmark,
+    accept_stripe,
+    postmark_event_id,
+)
+from ingest_gateway.postgres_fast_path import accept_postmark_fast
 from ingest_gateway.postmark import parse_inbound
 from ingest_gateway.stripe_webhooks import parse_event
 from service_kit.db import Database
@@ -134,6 +140,81 @@ async def test_a_reply_lands_on_the_same_ticket(database: Database) -> None:
         )
     assert thread == 1
     assert len(set(tickets[-2:])) == 1
+
+
+async def _ticket_of(db: Database, provider_message_id: str) -> Ticket:
+    async with db.session() as session:
+        message = (
+            await session.execute(
+                select(Message).where(Message.provider_message_id == provider_message_id)
+            )
+        ).scalar_one()
+        ticket = await session.get(Ticket, message.ticket_id)
+    assert ticket is not None and ticket.customer_id == message.customer_id
+    return ticket
+
+
+@pytest.mark.parametrize("forger_known", [True, False], ids=["known-forger", "new-forger"])
+async def test_a_forged_reply_to_another_customers_thread_opens_the_senders_own_ticket(
+    database: Database, forger_known: bool
+) -> None:
+    """References / In-Reply-To naming someone else's thread: the message lands on a new ticket
+    of its sender, and the victim's ticket is untouched. A known forger goes through the
+    Postgres fast path (on Postgres), a new one through the general path (both databases)."""
+    victim_id = f"pm-{uuid.uuid4()}"
+    victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    forger = f"forger-{uuid.uuid4().hex[:8]}@example.net"
+    await accept_postmark(database, parse_inbound(_postmark(victim_id, victim)))
+    if forger_known:
+        await accept_postmark(database, parse_inbound(_postmark(f"pm-{uuid.uuid4()}", forger)))
+    victim_ticket = await _ticket_of(database, victim_id)
+
+    forged_id = f"pm-{uuid.uuid4()}"
+    forged_payload = _postmark(forged_id, forger)
+    forged_payload["Headers"] = [
+        {"Name": "In-Reply-To", "Value": f"<{victim_id}@mail.example.com>"},
+        {"Name": "References", "Value": f"<{victim_id}@mail.example.com>"},
+    ]
+    forged = parse_inbound(forged_payload)
+    assert forged.thread_key == victim_ticket.thread_key  # the header names the victim's thread
+    if forger_known and database.backend == "postgresql":
+        fast = await accept_postmark_fast(database, forged, postmark_event_id(forged_id))
+        assert fast.outcome == "accepted"  # the one-statement path took it, no fallback
+    else:
+        assert (await accept_postmark(database, forged)).status == "accepted"
+
+    forged_ticket = await _ticket_of(database, forged_id)
+    assert forged_ticket.id != victim_ticket.id
+    async with database.session() as session:
+        forger_customer = (
+            await session.execute(select(Customer.id).where(Customer.email == forger))
+        ).scalar_one()
+        outbox = (
+            await session.execute(
+                select(OutboxEvent.payload).where(
+                    OutboxEvent.event_id == postmark_event_id(forged_id)
+                )
+            )
+        ).scalar_one()
+    assert forged_ticket.customer_id == forger_customer
+    # The event the agent runs on names the forger's own ticket and customer.
+    assert (outbox["ticket_id"], outbox["customer_id"]) == (forged_ticket.id, forger_customer)
+    # The victim's conversation is untouched: still their one message.
+    assert await _count(database, Message, Message.ticket_id == victim_ticket.id) == 1
+    assert (
+        await _count(
+            database, Message, Message.from_address == forger, Message.ticket_id == victim_ticket.id
+        )
+        == 0
+    )
+
+    # The forger replying again on "their" thread stays on their own ticket.
+    again_id = f"pm-{uuid.uuid4()}"
+    again = _postmark(again_id, forger)
+    again["Headers"] = forged_payload["Headers"]
+    await accept_postmark(database, parse_inbound(again))
+    assert (await _ticket_of(database, again_id)).id == forged_ticket.id
+    assert await _count(database, Message, Message.ticket_id == victim_ticket.id) == 1
 
 
 def _stripe(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:

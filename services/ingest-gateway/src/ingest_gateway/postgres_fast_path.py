@@ -5,7 +5,8 @@ The general path (`ingest.py` + `store.py`) takes six round trips to the databas
 fits in one statement of data-modifying CTEs, which is atomic on its own (no BEGIN/COMMIT):
 
     customer  <- the sender's row (read)
-    ticket    <- INSERT ... ON CONFLICT (thread_key) DO NOTHING RETURNING id, else the existing row
+    ticket    <- INSERT ... ON CONFLICT (customer_id, thread_key) DO NOTHING RETURNING id, else the
+                 sender's existing row (a thread key is per customer: never another's ticket)
     message   <- INSERT ... ON CONFLICT (provider_message_id) DO NOTHING RETURNING ...
     outbox    <- INSERT the event row, only when the message row was inserted
 
@@ -48,13 +49,14 @@ ticket_new AS (
     SELECT CAST(:ticket_id AS VARCHAR), customer.id, CAST(:subject AS VARCHAR), 'open', 'email',
            CAST(:thread_key AS VARCHAR), CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
     FROM customer
-    ON CONFLICT (thread_key) DO NOTHING
+    ON CONFLICT (customer_id, thread_key) DO NOTHING
     RETURNING id
 ),
 ticket AS (
     SELECT id FROM ticket_new
     UNION ALL
-    SELECT id FROM tickets WHERE thread_key = CAST(:thread_key AS VARCHAR)
+    SELECT tickets.id FROM tickets, customer
+    WHERE tickets.customer_id = customer.id AND tickets.thread_key = CAST(:thread_key AS VARCHAR)
     LIMIT 1
 ),
 message AS (

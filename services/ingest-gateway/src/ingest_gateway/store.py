@@ -5,7 +5,8 @@ webhook, two concurrent deliveries of the same one, or a retry after a crash nev
 row:
 
 - customers: unique email -> race-safe "find or create by sender address";
-- tickets: unique thread_key -> one ticket per conversation;
+- tickets: unique (customer_id, thread_key) -> one ticket per conversation of one customer; a
+  References / In-Reply-To naming another customer's thread opens a ticket of the sender;
 - messages: unique provider_message_id -> a Postmark MessageID is stored once;
 - inbound_webhooks: unique (source, external_id) -> a Stripe / generic delivery is stored once;
 - outbox: unique event_id (the Inngest idempotency id).
@@ -56,7 +57,7 @@ class _Statements:
             return stmt
 
         self.customer = ignore(_CUSTOMERS, "email")
-        self.ticket = ignore(_TICKETS, "thread_key").returning(_TICKETS.c.id)
+        self.ticket = ignore(_TICKETS, "customer_id", "thread_key").returning(_TICKETS.c.id)
         self.message = ignore(_MESSAGES, "provider_message_id")
         self.webhook = ignore(_WEBHOOKS, "source", "external_id")
         self.outbox = ignore(_OUTBOX, "event_id")
@@ -65,7 +66,9 @@ class _Statements:
 _STATEMENTS = {"postgresql": _Statements(postgresql.insert), "sqlite": _Statements(sqlite.insert)}
 
 _CUSTOMER_BY_EMAIL = select(Customer.id, Customer.tier).where(Customer.email == bindparam("email"))
-_TICKET_BY_THREAD: Select[Any] = select(Ticket.id).where(Ticket.thread_key == bindparam("key"))
+_TICKET_BY_THREAD: Select[Any] = select(Ticket.id).where(
+    Ticket.customer_id == bindparam("customer_id"), Ticket.thread_key == bindparam("key")
+)
 _CUSTOMER_BY_CHARGE: Select[Any] = select(Order.customer_id).where(
     Order.stripe_charge_id == bindparam("charge")
 )
@@ -160,7 +163,9 @@ async def find_or_create_customer(conn: Conn, email: str, name: str) -> Customer
 async def find_or_create_ticket(
     conn: Conn, *, customer_id: str, thread_key: str, subject: str
 ) -> str:
-    """The ticket of this conversation (by thread key); opened when it is the first message.
+    """The customer's ticket of this conversation (by thread key); opened when it is the
+    customer's first message in it. Another customer's ticket is never joined, whatever thread
+    the headers name.
 
     The common case (a new conversation) is one INSERT ... RETURNING; a reply reads the row.
     """
@@ -185,7 +190,9 @@ async def find_or_create_ticket(
     ).scalar_one_or_none()
     if created is not None:
         return str(created)
-    ticket_id: str = (await conn.execute(_TICKET_BY_THREAD, {"key": thread_key})).scalar_one()
+    ticket_id: str = (
+        await conn.execute(_TICKET_BY_THREAD, {"customer_id": customer_id, "key": thread_key})
+    ).scalar_one()
     return ticket_id
 
 
