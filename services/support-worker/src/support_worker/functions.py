@@ -126,7 +126,9 @@ def create_functions(
         await step.run("load-customer", load_customer)
 
         async def load_thread() -> list[str]:
-            return await repo.thread_message_ids(email.ticket_id, email.message_id)
+            return await repo.thread_message_ids(
+                email.ticket_id, email.message_id, customer_id=email.customer_id
+            )
 
         thread_ids = await step.run("load-thread", load_thread)
 

@@ -67,12 +67,22 @@ class ConversationRepository(RepositoryBase):
                 ],
             )
 
-    async def thread_message_ids(self, ticket_id: str, before_message_id: str) -> list[str]:
-        """Ids of the ticket's earlier messages (oldest first), excluding the new one."""
+    async def thread_message_ids(
+        self, ticket_id: str, before_message_id: str, *, customer_id: str
+    ) -> list[str]:
+        """Ids of the ticket's earlier messages (oldest first), excluding the new one; only when
+        the ticket and the messages are the customer's own (an event naming another customer's
+        ticket loads nothing of that conversation)."""
         async with self.db.session() as session:
             rows = await session.scalars(
                 select(Message.id)
-                .where(Message.ticket_id == ticket_id, Message.id != before_message_id)
+                .join(Ticket, Ticket.id == Message.ticket_id)
+                .where(
+                    Message.ticket_id == ticket_id,
+                    Message.id != before_message_id,
+                    Message.customer_id == customer_id,
+                    Ticket.customer_id == customer_id,
+                )
                 .order_by(Message.created_at)
             )
             return list(rows.all())
@@ -82,12 +92,14 @@ class ConversationRepository(RepositoryBase):
     ) -> EmailForAgent:
         async with self.db.session() as session:
             message = await session.get(Message, message_id)
-            if message is None:
-                raise NotFound(f"message {message_id} does not exist")
+            if message is None or message.customer_id != customer_id:
+                raise NotFound(f"message {message_id} of customer {customer_id} does not exist")
             earlier: list[str] = []
             if thread_ids:
                 rows = await session.scalars(
-                    select(Message).where(Message.id.in_(thread_ids)).order_by(Message.created_at)
+                    select(Message)
+                    .where(Message.id.in_(thread_ids), Message.customer_id == customer_id)
+                    .order_by(Message.created_at)
                 )
                 for row in rows.all():
                     who = "Customer" if row.direction == "inbound" else "Support"
