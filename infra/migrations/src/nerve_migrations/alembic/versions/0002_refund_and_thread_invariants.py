@@ -49,6 +49,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A thread key used by several customers keeps it on its oldest ticket only (the others lose
+    # their thread key, so later replies open new tickets): global uniqueness cannot hold both.
+    op.execute(
+        """
+        UPDATE tickets SET thread_key = NULL
+        WHERE thread_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM tickets AS older
+            WHERE older.thread_key = tickets.thread_key
+              AND (older.created_at < tickets.created_at
+                   OR (older.created_at = tickets.created_at AND older.id < tickets.id))
+        )
+        """
+    )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_tickets_customer_id_thread_key"), type_="unique")
         batch_op.create_unique_constraint(batch_op.f("uq_tickets_thread_key"), ["thread_key"])
