@@ -280,7 +280,8 @@ def create_functions(
     ) -> tuple[RefundDecision, str]:
         """Decide one paused refund: auto-approve small low-risk ones, otherwise ask a human.
         Returns the decision for the agent and a short status (issued / rejected / timed_out /
-        failed / invalid)."""
+        failed / invalid / exceeds_refundable: the order had too little left when it was
+        issued, e.g. another email's refund for it went out first)."""
         step = ctx.step
         order_id = intent.order_id
         audit = AuditContext(run_id=ctx.run_id, function_id="handle-customer-email")
