@@ -203,3 +203,51 @@ async def test_the_database_refuses_a_refunded_total_above_the_amount(
             await session.execute(
                 update(Order).where(Order.id == convo.order_ids[-1]).values(refunded_cents=2_001)
             )
+
+
+class ProviderDown:
+    """A payment provider that cannot be reached (a transient error, not a refusal)."""
+
+    name = "down"
+
+    async def refund(self, **_: Any) -> Any:
+        raise ConnectionError("provider unreachable")
+
+
+def test_a_run_that_died_after_the_hold_is_finished_by_a_rerun_without_a_second_hold(
+    harness: Any,
+) -> None:
+    """The provider is unreachable after the amount was held: the run fails with the hold in
+    place (nothing refunded, nothing lost). A rerun from the top finds the request `issuing`,
+    re-uses the hold and calls the provider with the same idempotency key."""
+    from inngest.experimental import mocked
+
+    convo = harness.conversation(subject="Refund", body="Refund {order}", order_amounts=(2_500,))
+    order_id = convo.order_ids[-1]
+    stubs = {f"score-refund-risk-{order_id}": {"score": 0.1, "level": "low", "reasons": []}}
+    ledger = harness.deps.payments
+    harness.deps.payments = ProviderDown()
+    failed = harness.trigger("handle-customer-email", convo.event(), stubs=stubs)
+    assert failed.status is mocked.Status.FAILED
+
+    async def state() -> tuple[str, int]:
+        async with harness.db.session() as session:
+            request = (
+                await session.scalars(
+                    select(RefundRequest).where(RefundRequest.order_id == order_id)
+                )
+            ).one()
+            order = await session.get(Order, order_id)
+            assert order is not None
+            return request.status, order.refunded_cents
+
+    assert harness.run(state()) == ("issuing", 2_500)  # held, not issued
+
+    harness.deps.payments = ledger
+    rerun = harness.trigger("handle-customer-email", convo.event(), stubs=stubs)
+    assert rerun.status is mocked.Status.COMPLETED, rerun.error
+    assert rerun.output["refunds"] == {order_id: "issued"}
+    assert harness.run(state()) == ("issued", 2_500)  # the same hold, not a second one
+    [request_id] = ledger.entries
+    seen = harness.run(outcome(harness.db, convo.customer_id, order_id))
+    assert seen["endings"] == {request_id: 1}

@@ -76,6 +76,15 @@ class RefundRepository(RepositoryBase):
             order = await session.get(Order, order_id)
             if order is None or order.customer_id != customer_id:
                 return None
+            existing = (
+                await session.scalars(
+                    select(RefundRequest).where(RefundRequest.idempotency_key == key)
+                )
+            ).first()
+            if existing is not None:
+                # A rerun: the request (maybe holding or having refunded the whole order) is the
+                # same one, whatever is left to refund now.
+                return self._refund_record(existing, order)
             refundable = order.amount_cents - order.refunded_cents
             amount = min(amount_cents or refundable, refundable)
             if amount <= 0:
