@@ -1,146 +1,439 @@
-"""A small local fake of the engine's public REST routes (protocol doc §8), served over real HTTP.
+"""Test doubles for the engine, both in the real Inngest server's REST dialect.
 
-It records what the CLI sent so tests assert on the requests a real server would receive.
+- `replay`: the recorded answers of a real Inngest server (tests/fixtures/inngest-rest-recorded)
+  served through `httpx.MockTransport`, keyed on the recorded request, so the client parses
+  exactly what the real server sent.
+- `fake_engine`: a small stateful stand-in served over real HTTP for the CLI commands, answering
+  in the recorded shapes (v2 camelCase, upper-case statuses, `hasMore` paging, `errors` bodies,
+  v1 errors as HTTP 200, the v1 cancel routes failing as they do on the real server). It records
+  what the CLI sent, so tests assert on the requests a real server would receive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from nerve_cli.engine import EngineClient
 from nerve_cli.testing import serve_asgi
+
+RECORDED = Path("tests/fixtures/inngest-rest-recorded")
+
+
+def recordings_dir() -> Path:
+    """The recordings folder, found by walking up from this file to the repository root."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / RECORDED).is_dir():
+            return folder / RECORDED
+    raise FileNotFoundError(f"no {RECORDED} above {__file__}")
+
+
+def load_recordings() -> dict[tuple[str, int], dict[str, Any]]:
+    """(file number `06`, seq) -> recording."""
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in sorted(recordings_dir().glob("[0-9][0-9]-*.json")):
+        for recording in json.loads(path.read_text())["recordings"]:
+            found[(path.name[:2], int(recording["seq"]))] = recording
+    return found
+
+
+# The page size does not change what a recording holds (the client picks its own size; the
+# recorded page is what it gets). Any other parameter the server does not know is a cache-buster
+# to it (`x=1` in the recordings, the client's `nocache=...`): it is kept as one marker, and a
+# request with a marker falls back to the recording without one when there is no other.
+IGNORED_QUERY = {"limit"}
+CACHE_BUSTERS = {"nocache", "x"}
+MARKER = ("<cache-buster>", "")
+
+
+def request_key(method: str, path: str, query: list[tuple[str, str]]) -> tuple[Any, ...]:
+    kept = sorted(
+        {MARKER if k in CACHE_BUSTERS else (k, v) for k, v in query if k not in IGNORED_QUERY}
+    )
+    return (method.upper(), path, tuple(kept))
+
+
+def recorded_response(recording: Mapping[str, Any]) -> httpx.Response:
+    response = recording["response"]
+    raw = response.get("body_raw")
+    if raw is None:
+        raw = "" if response.get("body") is None else json.dumps(response["body"])
+    content_type = next(
+        (v for k, v in response["headers"].items() if k.lower() == "content-type"),
+        "application/json",
+    )
+    return httpx.Response(
+        response["status"], content=raw.encode(), headers={"content-type": content_type}
+    )
+
+
+@dataclass
+class Replay:
+    """Serves recorded answers for the requests they were recorded for; anything else fails."""
+
+    recordings: dict[tuple[str, int], dict[str, Any]]
+    routes: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict)
+    sent: list[httpx.Request] = field(default_factory=list)
+
+    def serve(self, *keys: tuple[str, int], at: str | None = None) -> Replay:
+        """Answer each recording's request with its response; with `at`, answer `at` (a
+        `METHOD /path`) with that response instead (to put a recorded answer on a route the
+        recording did not use, e.g. "this server has no such route"). Several recordings for
+        one request are answered in order, the last one repeatedly."""
+        for key in keys:
+            recording = self.recordings[key]
+            request = recording["request"]
+            if at is not None:
+                method, _, target = at.partition(" ")
+                path, _, query_string = target.partition("?")
+                route = request_key(method, path, parse_qsl(query_string))
+            else:
+                query = [(k, v) for k, v in request.get("query") or []]
+                route = request_key(request["method"], request["path"], query)
+            self.routes.setdefault(route, []).append(recording)
+        return self
+
+    def answer(
+        self, method: str, path: str, query: list[tuple[str, str]], recording: dict[str, Any]
+    ) -> Replay:
+        """Answer one request (by method, path, query) with a recording's response."""
+        self.routes.setdefault(request_key(method, path, query), []).append(recording)
+        return self
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        route = request_key(
+            request.method, request.url.path, list(request.url.params.multi_items())
+        )
+        answers = self.routes.get(route)
+        if not answers and MARKER in route[2]:
+            answers = self.routes.get((*route[:2], tuple(q for q in route[2] if q != MARKER)))
+        if not answers:
+            raise AssertionError(f"no recording for {route}; known: {sorted(self.routes)}")
+        recording = answers.pop(0) if len(answers) > 1 else answers[0]
+        return recorded_response(recording)
+
+    def client(self, **kwargs: Any) -> EngineClient:
+        return EngineClient(
+            "http://127.0.0.1:9988", transport=httpx.MockTransport(self.handler), **kwargs
+        )
+
+    def sent_body(self, index: int = -1) -> Any:
+        content = self.sent[index].content
+        return json.loads(content) if content else None
+
+
+@pytest.fixture(scope="session")
+def recordings() -> dict[tuple[str, int], dict[str, Any]]:
+    return load_recordings()
+
+
+@pytest.fixture
+def replay(recordings: dict[tuple[str, int], dict[str, Any]]) -> Replay:
+    return Replay(recordings)
+
+
+# -- a stateful stand-in in the real dialect, for the CLI commands ----------------------------
+
+
+def v2_time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def v2_errors(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"code": code, "message": message}]}, status)
+
+
+def drop_empty(value: dict[str, Any]) -> dict[str, Any]:
+    """Proto-JSON leaves out empty and false values."""
+    return {k: v for k, v in value.items() if v not in (None, "", [], {}, False)}
 
 
 @dataclass
 class FakeEngine:
     events: list[dict[str, Any]] = field(default_factory=list)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    event_runs: dict[str, list[str]] = field(default_factory=dict)
+    apps: set[str] = field(default_factory=set)
     reruns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
-    cancellations: list[dict[str, Any]] = field(default_factory=list)
+    v1_cancel_calls: list[str] = field(default_factory=list)
     run_queries: list[list[tuple[str, str]]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     invocations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    event_keys: list[str] = field(default_factory=list)
+    skipped_functions: set[str] = field(default_factory=set)
+    signing_key: str | None = None
     base_url: str = ""
+    _serial: int = 0
 
-    def add_run(self, run_id: str, function: str, status: str, started: str) -> None:
-        self.runs[run_id] = {
-            "run_id": run_id,
-            "function_slug": function,
+    def new_id(self, prefix: str = "01K") -> str:
+        self._serial += 1
+        return f"{prefix}{self._serial:023d}"[:26]
+
+    def add_run(
+        self,
+        run_id: str,
+        function: str,
+        status: str,
+        queued: str,
+        *,
+        event_ids: list[str] | None = None,
+        steps: list[dict[str, Any]] | None = None,
+        output: Any = None,
+    ) -> dict[str, Any]:
+        """`function` is `app/fn`; `status` a v2 status (`COMPLETED`)."""
+        app_id, _, function_id = function.partition("/")
+        self.apps.add(app_id)
+        queued_at = datetime.fromisoformat(queued.replace("Z", "+00:00"))
+        ended = status in ("COMPLETED", "FAILED", "CANCELLED")
+        run = {
+            "id": run_id,
+            "app_id": app_id,
+            "function_id": function_id,
             "status": status,
-            "run_started_at": started,
-            "ended_at": None,
-            "output": None,
+            "queued_at": queued_at,
+            "started_at": queued_at + timedelta(milliseconds=5),
+            "ended_at": queued_at + timedelta(seconds=1) if ended else None,
+            "event_ids": event_ids or [self.new_id("01E")],
+            "steps": steps or [],
+            "output": output,
         }
+        self.runs[run_id] = run
+        return run
+
+    def v2_run(self, run: Mapping[str, Any], *, output: bool = False) -> dict[str, Any]:
+        ended = run["ended_at"]
+        return drop_empty(
+            {
+                "app": {"id": run["app_id"]},
+                "durationMs": str(int((ended - run["started_at"]).total_seconds() * 1000))
+                if ended
+                else None,
+                "endedAt": v2_time(ended),
+                "function": {"id": run["function_id"], "name": run["function_id"]},
+                "id": run["id"],
+                "output": run["output"] if output else None,
+                "queuedAt": v2_time(run["queued_at"]),
+                "startedAt": v2_time(run["started_at"]),
+                "status": run["status"],
+                "trigger": {"eventIds": run["event_ids"]},
+            }
+        )
+
+    def authorized(self, header: str | None) -> bool:
+        if not self.signing_key:
+            return True
+        bare = self.signing_key.split("-")[-1]
+        hashed = hashlib.sha256(bytes.fromhex(bare)).hexdigest()
+        return header in (f"Bearer {hashed}", f"Bearer {bare}", f"Bearer {self.signing_key}")
 
 
 def build_app(fake: FakeEngine) -> FastAPI:
     app = FastAPI()
 
     @app.middleware("http")
-    async def record_auth(request: Request, call_next: Any) -> Any:
-        fake.auth_headers.append(request.headers.get("authorization"))
+    async def auth(request: Request, call_next: Any) -> Any:
+        header = request.headers.get("authorization")
+        fake.auth_headers.append(header)
+        if not request.url.path.startswith("/e/") and not fake.authorized(header):
+            return PlainTextResponse("Authentication failed\n", 401)
         return await call_next(request)
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": 200, "message": "OK"}
 
     @app.post("/e/{key}")
     async def ingest(key: str, request: Request) -> Any:
-        fake.event_keys.append(key)
         body = await request.json()
-        items = body if isinstance(body, list) else [body]
         ids = []
-        for item in items:
-            internal = f"01INTERNAL{len(fake.events):06d}"
-            fake.events.append({**item, "internal_id": internal})
+        for item in body if isinstance(body, list) else [body]:
+            internal = fake.new_id("01E")
+            fake.events.append(
+                {"internal_id": internal, "id": item.get("id") or internal, **item, "key": key}
+            )
             ids.append(internal)
-        return {"ids": ids, "status": 200}
+        return PlainTextResponse(json.dumps({"ids": ids, "status": 200}))
 
     @app.get("/v1/events")
     async def list_events(name: str | None = None) -> Any:
-        data = [e for e in fake.events if name is None or e["name"] == name]
-        return {"data": data, "metadata": {}}
+        data = [e for e in reversed(fake.events) if name is None or e["name"] == name]
+        return {"data": data, "metadata": {"fetched_at": v2_time(datetime.now(UTC))}}
+
+    @app.get("/v1/events/{internal_id}")
+    async def get_event(internal_id: str) -> Any:
+        for event in fake.events:
+            if event["internal_id"] == internal_id:
+                return {"data": event, "metadata": {}}
+        # v1 GET errors come back as HTTP 200; the body's status is the truth.
+        return {"error": "Unable to load event", "data": None, "status": 404}
 
     @app.get("/v2/events/{internal_id}/runs")
-    async def runs_for_event(internal_id: str) -> Any:
-        ids = fake.event_runs.get(internal_id, [])
-        return {"data": [fake.runs[i] for i in ids], "metadata": {}}
-
-    @app.get("/v1/runs/{run_id}")
-    async def get_run(run_id: str) -> Any:
-        if run_id not in fake.runs:
-            return JSONResponse({"error": "Unable to load function run", "status": 500}, 500)
-        return {"data": fake.runs[run_id], "metadata": {}}
-
-    @app.delete("/v1/runs/{run_id}")
-    async def cancel_run(run_id: str) -> Any:
-        if run_id not in fake.runs:
-            return JSONResponse({"error": "run not found", "status": 404}, 404)
-        fake.cancelled.append(run_id)
-        fake.runs[run_id]["status"] = "Cancelled"
-        return Response(status_code=200)
-
-    @app.post("/v1/cancellations")
-    async def bulk_cancel(request: Request) -> Any:
-        body = await request.json()
-        if "started_before" not in body:
-            return JSONResponse({"error": "started_before is required", "status": 400}, 400)
-        fake.cancellations.append(body)
-        return {"data": {"id": "can_1", **body}, "metadata": {}}
+    async def runs_for_event(internal_id: str, limit: int = 20) -> Any:
+        if limit > 40:
+            return v2_errors(400, "invalid_field_format", "Limit cannot exceed 40")
+        data = [fake.v2_run(r) for r in fake.runs.values() if internal_id in r["event_ids"]]
+        return drop_empty({"data": data, "metadata": {}, "page": {"limit": limit}})
 
     @app.get("/v2/runs")
     async def list_runs(request: Request) -> Any:
         query = list(request.query_params.multi_items())
         fake.run_queries.append(query)
-        wanted_fn = request.query_params.get("function_id")
-        statuses = (
-            (request.query_params.get("status") or "").split(",")
-            if request.query_params.get("status")
-            else []
-        )
-        data = [
+        params = request.query_params
+        apps, functions = params.getlist("app_id"), params.getlist("function_id")
+        if functions and not apps:
+            return v2_errors(
+                400, "invalid_field_format", "appId is required when filtering by functionId"
+            )
+        statuses = [s.upper() for s in params.getlist("status")]
+        if any(
+            s not in ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED") for s in statuses
+        ):
+            return v2_errors(400, "invalid_field_format", "invalid status")
+        limit = int(params.get("limit") or 20) or 20
+        if limit > 100:
+            return v2_errors(400, "invalid_field_format", "Limit cannot exceed 100")
+        since = params.get("from")
+        until = params.get("until")
+        matching = [
             r
-            for r in fake.runs.values()
-            if (wanted_fn is None or r["function_slug"] == wanted_fn)
+            for r in sorted(fake.runs.values(), key=lambda r: r["queued_at"], reverse=True)
+            if (not apps or r["app_id"] in apps)
+            and (not functions or r["function_id"] in functions)
             and (not statuses or r["status"] in statuses)
+            and (
+                not since or r["queued_at"] >= datetime.fromisoformat(since.replace("Z", "+00:00"))
+            )
+            and (
+                not until or r["queued_at"] <= datetime.fromisoformat(until.replace("Z", "+00:00"))
+            )
         ]
-        return {"data": data, "metadata": {}, "page": {"has_more": False, "cursor": None}}
+        cursor = params.get("cursor")
+        offset = int(base64.b64decode(cursor).decode()) if cursor else 0
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        page_info: dict[str, Any] = {"limit": limit}
+        if more:
+            page_info["hasMore"] = True
+            page_info["cursor"] = base64.b64encode(str(offset + limit).encode()).decode()
+        return drop_empty(
+            {"data": [fake.v2_run(r) for r in page], "metadata": {}, "page": page_info}
+        )
+
+    @app.get("/v2/runs/{run_id}")
+    async def get_run(run_id: str, include_output: bool = False) -> Any:
+        if run_id not in fake.runs:
+            return v2_errors(404, "not_found", "Run not found")
+        return {"data": fake.v2_run(fake.runs[run_id], output=include_output), "metadata": {}}
 
     @app.get("/v2/runs/{run_id}/trace")
     async def trace(run_id: str) -> Any:
-        return {
-            "data": {
-                "name": "run",
-                "status": fake.runs[run_id]["status"],
-                "children": [
-                    {"name": "audit-received", "step_id": "audit-received", "status": "Completed"},
-                    {"name": "run-agent", "step_id": "run-agent", "status": "Failed"},
-                ],
+        if run_id not in fake.runs:
+            return v2_errors(404, "not_found", "Run not found")
+        run = fake.runs[run_id]
+        children = [
+            drop_empty(
+                {
+                    "id": f"span{index}",
+                    "name": step["name"],
+                    "status": step["status"],
+                    "stepId": hashlib.sha1(step["name"].encode()).hexdigest(),
+                    "stepOp": step.get("op", "RUN"),
+                    "queuedAt": v2_time(run["queued_at"]),
+                    "startedAt": v2_time(run["started_at"]),
+                    "endedAt": v2_time(run["ended_at"]),
+                }
+            )
+            for index, step in enumerate(run["steps"])
+        ]
+        root = drop_empty(
+            {
+                "id": "root",
+                "name": "Run",
+                "status": run["status"],
+                "queuedAt": v2_time(run["queued_at"]),
+                "children": children,
             }
-        }
+        )
+        return {"data": {"rootSpan": root, "runId": run_id}, "metadata": {}}
+
+    @app.post("/v2/runs/{run_id}/cancel")
+    async def cancel_run(run_id: str) -> Any:
+        run = fake.runs.get(run_id)
+        if run is None:
+            return v2_errors(404, "not_found", "Run not found")
+        if run["status"] == "CANCELLED":
+            return v2_errors(409, "run_already_cancelled", "Run is already cancelled")
+        if run["status"] in ("COMPLETED", "FAILED"):
+            return v2_errors(409, "run_already_ended", "Cannot cancel an ended run")
+        run["status"] = "CANCELLED"
+        run["ended_at"] = datetime.now(UTC)
+        fake.cancelled.append(run_id)
+        return {"data": {"runId": run_id}, "metadata": {}}
+
+    @app.delete("/v1/runs/{run_id}")
+    async def v1_cancel(run_id: str) -> Any:
+        fake.v1_cancel_calls.append(run_id)  # never works on the real server
+        return JSONResponse({"error": "Unable to load function run", "status": 404}, 404)
+
+    @app.post("/v1/cancellations")
+    async def v1_bulk_cancel() -> Any:
+        fake.v1_cancel_calls.append("bulk")
+        return Response(status_code=500)
 
     @app.post("/v2/runs/{run_id}/rerun")
     async def rerun(run_id: str, request: Request) -> Any:
-        body = await request.json()
+        if run_id not in fake.runs:
+            return v2_errors(404, "not_found", "Run not found")
+        body = await request.json() if await request.body() else {}
         fake.reruns.append((run_id, body))
-        new_id = f"{run_id}-rerun{len(fake.reruns)}"
-        fake.add_run(new_id, fake.runs[run_id]["function_slug"], "Running", "2026-01-01T00:00:00Z")
-        return {"data": {"run_id": new_id}, "metadata": {}}
+        old = fake.runs[run_id]
+        new_id = fake.new_id("01R")
+        fake.add_run(
+            new_id,
+            f"{old['app_id']}/{old['function_id']}",
+            "RUNNING",
+            v2_time(datetime.now(UTC)) or "",
+            event_ids=list(old["event_ids"]),
+        )
+        return {"data": {"runId": new_id}, "metadata": {}}
 
     @app.post("/v2/apps/{app_id}/functions/{function_id}/invoke")
     async def invoke(app_id: str, function_id: str, request: Request) -> Any:
-        if function_id != "daily-health-check":
-            return JSONResponse({"error": "function not found", "status": 404}, 404)
-        fake.invocations.append((app_id, function_id, await request.json()))
-        return {"data": {"event_id": "01INVOKE", "function_id": f"{app_id}-{function_id}"}}
+        body = await request.json()
+        if app_id not in fake.apps:
+            return v2_errors(404, "not_found", "Function not found")
+        if function_id in fake.skipped_functions:
+            return v2_errors(
+                422,
+                "function_skipped",
+                "Function invocation was skipped because the function is paused or draining.",
+            )
+        key = body.get("idempotencyKey")
+        for earlier_app, earlier_fn, earlier in fake.invocations:
+            if key and earlier.get("idempotencyKey") == key:
+                return JSONResponse({"data": {"runId": earlier["run_id"]}, "metadata": {}}, 409)
+        run = fake.add_run(
+            fake.new_id("01I"),
+            f"{app_id}/{function_id}",
+            "QUEUED",
+            v2_time(datetime.now(UTC)) or "",
+        )
+        fake.invocations.append((app_id, function_id, {**body, "run_id": run["id"]}))
+        return {"data": {"runId": run["id"]}, "metadata": {}}
+
+    @app.get("/v2/apps")
+    async def apps() -> Any:
+        data = [{"id": app_id, "name": app_id} for app_id in sorted(fake.apps)]
+        return drop_empty({"data": data, "metadata": {}, "page": {"limit": 20}})
 
     return app
 

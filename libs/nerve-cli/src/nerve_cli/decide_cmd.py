@@ -10,6 +10,7 @@ sign a fresh single-use token with the shared decision secret (`DECISION_TOKEN_S
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -84,14 +85,21 @@ def pending(
     database_url: Annotated[
         str, typer.Option("--database-url", envvar="DATABASE_URL")
     ] = "sqlite+aiosqlite:///.nerve/nerve.db",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
     """Refunds and escalations waiting for a reviewer (read from the system of record)."""
     rows = query_pending(database_url)
-    table = Table("kind", "amount", "customer", "created")
-    table.add_column("request id", no_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    # The id is what `nerve decide` needs: fold it on a narrow terminal, never cut it.
+    table.add_column("request id", overflow="fold", min_width=12)
+    for header in ("kind", "amount", "customer", "created"):
+        table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(
-            row["kind"], row["amount"], row["customer_id"], str(row["created_at"]), row["id"]
+            row["id"], row["kind"], row["amount"], row["customer_id"], str(row["created_at"])
         )
     console.print(table)
     console.print(f"{len(rows)} pending; decide with: uv run nerve decide approve <request id>")

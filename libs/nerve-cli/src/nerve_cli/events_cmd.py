@@ -6,7 +6,8 @@ import asyncio
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from rich.table import Table
 from shared_events.base import EventDataError
 from shared_events.catalog import CATALOG
 
-from .engine import TERMINAL_STATUSES, EngineClient, EngineError, RunSummary
+from .engine import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from .options import (
     DEFAULT_ENGINE_URL,
     DEFAULT_GATEWAY_URL,
@@ -27,6 +28,7 @@ from .options import (
     engine_client,
     parse_fields,
 )
+from .runs_cmd import print_json, runs_table
 
 console = Console()
 err = Console(stderr=True)
@@ -65,6 +67,7 @@ def send(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the runs it triggers.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
@@ -96,12 +99,16 @@ def send(
         except EngineError as error:
             err.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from None
-        console.print(f"sent {name} id={wire_id} engine_id={ids[0]}")
+        if not as_json:
+            console.print(f"sent {name} id={wire_id} engine_id={ids[0]}", soft_wrap=True)
         if wait:
-            runs = wait_for_event_runs(engine, wire_id, name=name, timeout=timeout)
-            _print_runs(runs)
-            if any(run.status != "Completed" for run in runs):
+            # The Event API answered the internal id: its runs can be read directly.
+            runs = wait_for_runs(lambda: engine.event_runs(ids[0]), wire_id, timeout=timeout)
+            report_runs(runs, as_json=as_json, event={"id": wire_id, "internal_id": ids[0]})
+            if not runs or any(run.status != RunStatus.COMPLETED for run in runs):
                 raise typer.Exit(1)
+        elif as_json:
+            print_json({"event": {"id": wire_id, "internal_id": ids[0]}})
 
 
 def email(
@@ -136,6 +143,7 @@ def email(
     ] = "sqlite+aiosqlite:///.nerve/nerve.db",
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the runs it triggers.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
@@ -149,6 +157,7 @@ def email(
         if not customer_id:
             raise typer.BadParameter("give --customer-id or --from")
         from_address = lookup_customer_email(database_url, customer_id)
+    sent_at = datetime.now(UTC)
     key = idempotency_key or f"{customer_id or from_address}-{int(time.time() * 1000)}"
     message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"nerve-test-email:{key}"))
     webhook = postmark_inbound_payload(
@@ -166,15 +175,25 @@ def email(
         err.print(f"[red]gateway refused the email: {response.status_code} {response.text}[/red]")
         raise typer.Exit(1)
     event_id = f"postmark-{message_id}"
-    console.print(f"accepted MessageID={message_id} event_id={event_id}")
+    if not as_json:
+        console.print(f"accepted MessageID={message_id} event_id={event_id}", soft_wrap=True)
     if wait:
+        # The gateway publishes the event itself: find it by the id it gave it. Events received
+        # before this command (minus clock skew) cannot be it.
+        received_after = sent_at - timedelta(minutes=5)
         with engine_client(engine_url, event_key, signing_key) as engine:
-            runs = wait_for_event_runs(
-                engine, event_id, name="customer/email.received", timeout=timeout
+            runs = wait_for_runs(
+                lambda: engine.runs_for_event_id(
+                    event_id, name="customer/email.received", received_after=received_after
+                ),
+                event_id,
+                timeout=timeout,
             )
-        _print_runs(runs)
-        if any(run.status != "Completed" for run in runs):
+        report_runs(runs, as_json=as_json, event={"id": event_id, "message_id": message_id})
+        if not runs or any(run.status != RunStatus.COMPLETED for run in runs):
             raise typer.Exit(1)
+    elif as_json:
+        print_json({"event": {"id": event_id, "message_id": message_id}})
 
 
 def postmark_inbound_payload(
@@ -236,35 +255,45 @@ def lookup_customer_email(database_url: str, customer_id: str) -> str:
     return found
 
 
-def wait_for_event_runs(
-    engine: EngineClient, event_id: str, *, name: str | None, timeout: float
+def wait_for_runs(
+    read_runs: Callable[[], list[RunSummary]], what: str, *, timeout: float
 ) -> list[RunSummary]:
-    """Find the event by its id, then poll its runs until every one is terminal."""
+    """Poll until the event's runs exist and have all ended, and a second read agrees.
+
+    The second read guards against fan-out: one function's run can finish before another
+    function's run for the same event has been created.
+    """
     deadline = time.monotonic() + timeout
     runs: list[RunSummary] = []
-    with console.status(f"waiting for runs of {event_id}") as status:
-        stored: dict[str, Any] | None = None
+    settled: frozenset[str] | None = None
+    with err.status(f"waiting for runs of {what}") as status:
         while time.monotonic() < deadline:
-            if stored is None:
-                stored = engine.find_event(event_id, name=name)
-            if stored is not None:
-                internal = str(stored.get("internal_id") or stored.get("id"))
-                runs = engine.event_runs(internal)
-                done = sum(run.status in TERMINAL_STATUSES for run in runs)
-                status.update(f"{event_id}: {done}/{len(runs)} runs finished")
-                if runs and done == len(runs):
+            try:
+                runs = read_runs()
+            except EngineError as error:
+                err.print(f"[red]{error}[/red]", soft_wrap=True)
+                return runs
+            done = sum(run.status in TERMINAL_STATUSES for run in runs)
+            status.update(f"{what}: {done}/{len(runs)} run(s) finished")
+            ids = frozenset(run.run_id for run in runs)
+            if runs and done == len(runs):
+                if settled == ids:
                     return runs
+                settled = ids
+            else:
+                settled = None
             time.sleep(0.3)
-    err.print(f"[yellow]timed out after {timeout:.0f}s waiting for {event_id}[/yellow]")
+    err.print(f"[yellow]timed out after {timeout:.0f}s waiting for {what}[/yellow]")
     return runs
 
 
-def _print_runs(runs: list[RunSummary]) -> None:
-    table = Table("function", "status")
-    table.add_column("run id", no_wrap=True)
-    for run in runs:
-        table.add_row(run.function_id, run.status, run.run_id)
-    console.print(table)
+def report_runs(
+    runs: list[RunSummary], *, as_json: bool, event: dict[str, str] | None = None
+) -> None:
+    if as_json:
+        print_json({"event": event, "runs": [run.to_json() for run in runs]})
+        return
+    console.print(runs_table(runs))
 
 
 def _model(name: str) -> Any:

@@ -1,9 +1,15 @@
-"""`nerve runs`, `nerve rerun`, `nerve cancel`: inspect and repair runs over the REST API."""
+"""`nerve runs`, `nerve rerun`, `nerve cancel`, `nerve invoke`: inspect and repair runs.
+
+Everything goes through the engine's public v2 REST API in the real Inngest server's dialect
+(`nerve_cli.engine`). Functions are named `app/function` (`support-worker/handle-customer-email`),
+or by their slug `app-function` (split at the longest app id the engine knows), or `--app` plus
+the function's own id. Every listing has `--json` (one JSON array on stdout) for scripts.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from .engine import EngineError, RunSummary
+from .engine import EngineClient, EngineError, FunctionRef, RunStatus, RunSummary, iso
 from .options import (
     DEFAULT_ENGINE_URL,
     EngineUrl,
@@ -20,179 +26,247 @@ from .options import (
     engine_client,
     parse_moment,
 )
+from .runs_bulk import cancel_matching_runs, failed_runs_to_rerun
 
 console = Console()
 err = Console(stderr=True)
 
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 
+FunctionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--function",
+        help="app/function (support-worker/handle-customer-email), the slug app-function, "
+        "or the function's own id with --app.",
+    ),
+]
+AppOption = Annotated[str | None, typer.Option("--app", help="App id, e.g. support-worker.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
 
-def _slug(app_id: str | None, function: str) -> str:
-    """The composite function slug `<app>-<fn>` (the id the REST API filters by)."""
-    if app_id and not function.startswith(f"{app_id}-"):
-        return f"{app_id}-{function}"
-    return function
+
+def fail(message: object) -> typer.Exit:
+    err.print(f"[red]{message}[/red]", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, unwrapped (a script reads it; rich would fold long lines)."""
+    typer.echo(json.dumps(value, default=str, indent=2))
+
+
+def id_column(table: Table, header: str = "run id") -> None:
+    """Ids are copied into the next command: never cut one, fold it if the terminal is narrow."""
+    table.add_column(header, overflow="fold", min_width=26)
+
+
+def runs_table(runs: Sequence[RunSummary]) -> Table:
+    table = Table()
+    id_column(table)
+    table.add_column("function", overflow="fold")
+    table.add_column("status")
+    table.add_column("started", overflow="fold")
+    table.add_column("ended", overflow="fold")
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            function_label(run),
+            run.status.value,
+            iso(run.started_at or run.queued_at),
+            iso(run.ended_at),
+        )
+    return table
+
+
+def function_label(run: RunSummary) -> str:
+    if run.app_id and run.function_id:
+        return f"{run.app_id}/{run.function_id}"
+    return run.function_id or run.function_name or (run.function_internal_id or "")
+
+
+def resolve(engine: EngineClient, function: str, app_id: str | None) -> FunctionRef:
+    try:
+        return engine.resolve_function(function, app_id=app_id)
+    except EngineError as error:
+        raise fail(error) from None
+
+
+def parse_statuses(values: Sequence[str] | None) -> list[RunStatus]:
+    statuses = [RunStatus.parse(value) for value in values or ()]
+    for value, status in zip(values or (), statuses, strict=True):
+        if status in (RunStatus.UNKNOWN, RunStatus.WAITING):
+            raise typer.BadParameter(
+                f"--status {value!r}: use queued, running, completed, failed or cancelled"
+            )
+    return statuses
 
 
 @runs_app.command("list")
 def list_runs(
-    function: Annotated[
-        str | None,
-        typer.Option("--function", help="Function id: slug `app-fn`, or local id with --app."),
-    ] = None,
-    app_id: Annotated[
-        str | None, typer.Option("--app", help="App id, e.g. support-worker.")
-    ] = None,
+    function: FunctionOption = None,
+    app_id: AppOption = None,
     status: Annotated[
-        list[str] | None, typer.Option("--status", help="Completed, Failed, Running, ...")
+        list[str] | None,
+        typer.Option("--status", help="completed, failed, running, queued, cancelled (repeat)."),
     ] = None,
     since: Annotated[str, typer.Option(help="Window start: 30m, 2h, 1d or ISO time.")] = "1d",
     until: Annotated[str, typer.Option(help="Window end.")] = "now",
-    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
+    as_json: JsonOption = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
 ) -> None:
-    """Runs in a time window, filtered by function and status."""
+    """Runs queued in a time window, newest first, filtered by app, function and status."""
+    statuses = parse_statuses(status)
+    window = (parse_moment(since), parse_moment(until))
     with engine_client(engine_url, event_key, signing_key) as engine:
+        ref = resolve(engine, function, app_id) if function else None
         try:
             runs = engine.list_runs(
-                function_id=_slug(app_id, function) if function else None,
-                app_id=app_id if not function else None,
-                status=status,
-                since=parse_moment(since),
-                until=parse_moment(until),
+                app_id=ref.app_id if ref else app_id,
+                function_id=ref.function_id if ref else None,
+                status=statuses,
+                since=window[0],
+                until=window[1],
                 limit=limit,
             )
         except EngineError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
+            raise fail(error) from None
     if as_json:
-        for run in runs:
-            console.print_json(json.dumps(dict(run.raw), default=str))
+        print_json([run.to_json() for run in runs])
         return
-    table = Table("function", "status", "started", "ended")
-    table.add_column("run id", no_wrap=True)
-    for run in runs:
-        table.add_row(run.function_id, run.status, run.started_at, run.ended_at or "", run.run_id)
-    console.print(table)
+    console.print(runs_table(runs))
     console.print(f"{len(runs)} run(s)")
 
 
 @runs_app.command("inspect")
 def inspect_run(
     run_id: Annotated[str, typer.Argument(help="The run id.")],
+    as_json: JsonOption = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
 ) -> None:
-    """A run's status, output and steps (from its trace)."""
+    """A run's status, times, output and steps (from its trace)."""
     with engine_client(engine_url, event_key, signing_key) as engine:
         try:
             run = engine.get_run(run_id)
             trace = engine.run_trace(run_id)
         except EngineError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
-    console.print(f"run {run.run_id}  function={run.function_id}  status={run.status}")
-    console.print(f"started={run.started_at}  ended={run.ended_at}")
-    if run.raw.get("output") is not None:
-        console.print(f"output={json.dumps(run.raw['output'], default=str)[:500]}")
-    steps = list(trace_steps(trace))
-    table = Table("step", "status", "attempts", "started", "ended")
+            raise fail(error) from None
+    steps = trace.steps
+    if as_json:
+        print_json({**run.to_json(), "steps": [step.to_json() for step in steps]})
+        return
+    console.print(f"run {run.run_id}", soft_wrap=True)
+    console.print(f"function={function_label(run)}  status={run.status.value}", soft_wrap=True)
+    console.print(
+        f"queued={iso(run.queued_at)}  started={iso(run.started_at)}  ended={iso(run.ended_at)}"
+        + (f"  duration={run.duration_ms}ms" if run.duration_ms is not None else ""),
+        soft_wrap=True,
+    )
+    if run.output is not None:
+        console.print(f"output={json.dumps(run.output, default=str)[:500]}", soft_wrap=True)
+    if not steps:
+        console.print("no steps (the function ran without step calls, or has not reached one)")
+        return
+    table = Table("step", "op", "status", "attempts")
+    table.add_column("started", overflow="fold")
+    table.add_column("ended", overflow="fold")
+    table.add_column("ms", justify="right")
     for step in steps:
         table.add_row(
-            str(step.get("name") or step.get("step_id") or step.get("id") or "?"),
-            str(step.get("status") or ""),
-            str(step.get("attempts") or step.get("attempt") or ""),
-            str(step.get("started_at") or step.get("queued_at") or ""),
-            str(step.get("ended_at") or ""),
+            step.name,
+            step.op or "",
+            step.status.value,
+            str(step.attempts),
+            iso(step.started_at or step.queued_at),
+            iso(step.ended_at),
+            "" if step.duration_ms is None else str(step.duration_ms),
         )
     console.print(table)
 
 
-def trace_steps(trace: Any) -> list[Mapping[str, Any]]:
-    """Flatten a v2 trace (a span tree) into its step spans, in order."""
-    found: list[Mapping[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-            return
-        if not isinstance(node, Mapping):
-            return
-        children = node.get("children") or node.get("steps") or node.get("spans")
-        is_step = node.get("step_id") or node.get("step_op") or node.get("op")
-        is_leaf = children is None and node.get("name") and node.get("status")
-        if is_step or is_leaf:
-            found.append(node)
-        if children is not None:
-            walk(children)
-
-    walk(trace.get("trace", trace) if isinstance(trace, Mapping) else trace)
-    return found
-
-
 def rerun(
     run_id: Annotated[
-        str | None, typer.Argument(help="Rerun this one run (or use --function --failed).")
+        str | None, typer.Argument(help="Rerun this one run (or use --function).")
     ] = None,
-    function: Annotated[
-        str | None, typer.Option("--function", help="Every matching run of this function.")
-    ] = None,
-    app_id: Annotated[str | None, typer.Option("--app", help="App id for a local fn id.")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Only failed runs.")] = True,
-    since: Annotated[str, typer.Option(help="Window start: 30m, 2h, 1d or ISO time.")] = "1d",
-    until: Annotated[str, typer.Option(help="Window end.")] = "now",
+    function: FunctionOption = None,
+    app_id: AppOption = None,
+    since: Annotated[str, typer.Option(help="Bulk window start: 30m, 2h, 1d or ISO.")] = "1d",
+    until: Annotated[str, typer.Option(help="Bulk window end.")] = "now",
     from_step: Annotated[
-        str | None, typer.Option("--from-step", help="Replay from this step id (memos before it).")
+        str | None,
+        typer.Option(
+            "--from-step", help="Replay from this step (by name); the steps before it are memoized."
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many runs.")] = 1000,
+    include_recovered: Annotated[
+        bool,
+        typer.Option(
+            "--include-recovered",
+            help="Bulk: also rerun failed runs whose event already has a later run.",
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Bulk: at most this many runs.")] = 1000,
+    as_json: JsonOption = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
 ) -> None:
-    """Rerun one run, or every failed run of a function in a window (from the top or a step)."""
+    """Rerun one run, or every failed run of a function in a window (from the top or a step).
+
+    In bulk, a failed run whose triggering event already has a later run of the same function
+    (an earlier rerun, finished or still going) is skipped, so nothing runs twice.
+    """
     if (run_id is None) == (function is None):
         raise typer.BadParameter("give a RUN_ID or --function (not both)")
+    skipped: list[RunSummary] = []
     with engine_client(engine_url, event_key, signing_key) as engine:
-        try:
-            if run_id is not None:
-                targets = [run_id]
-            else:
-                assert function is not None
-                runs = engine.list_runs(
-                    function_id=_slug(app_id, function),
-                    status=["Failed"] if failed else None,
+        if run_id is not None:
+            targets = [run_id]
+        else:
+            assert function is not None
+            ref = resolve(engine, function, app_id)
+            try:
+                failed, skipped = failed_runs_to_rerun(
+                    engine,
+                    ref,
                     since=parse_moment(since),
                     until=parse_moment(until),
                     limit=limit,
+                    include_recovered=include_recovered,
                 )
-                targets = [run.run_id for run in runs if not failed or run.status == "Failed"]
-        except EngineError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
-        if not targets:
-            console.print("nothing to rerun")
-            return
-        new_ids: list[str] = []
-        problems: list[str] = []
-        with _progress() as progress:
+            except EngineError as error:
+                raise fail(error) from None
+            targets = [run.run_id for run in failed]
+        results: list[dict[str, str]] = []
+        with _progress(quiet=as_json) as progress:
             task = progress.add_task("rerunning", total=len(targets))
             for target in targets:
                 try:
-                    new_ids.append(engine.rerun(target, from_step=from_step))
+                    new_id = engine.rerun(target, from_step=from_step)
+                    results.append({"run_id": target, "new_run_id": new_id})
                 except EngineError as error:
-                    problems.append(f"{target}: {error}")
+                    results.append({"run_id": target, "error": str(error)})
                 progress.advance(task)
-    for old, new in zip(targets, new_ids, strict=False):
-        console.print(f"rerun {old} -> {new}")
-    console.print(f"{len(new_ids)} rerun(s) started")
-    if problems:
+    problems = [result for result in results if "error" in result]
+    if as_json:
+        print_json({"reruns": results, "skipped_recovered": [run.run_id for run in skipped]})
+    else:
+        for run in skipped:
+            console.print(f"skip {run.run_id}: its event already has a later run", soft_wrap=True)
+        for result in results:
+            if "new_run_id" in result:
+                console.print(f"rerun {result['run_id']} -> {result['new_run_id']}", soft_wrap=True)
+        if not targets:
+            console.print("nothing to rerun")
+        else:
+            console.print(f"{len(results) - len(problems)} rerun(s) started")
         for problem in problems:
-            err.print(f"[red]{problem}[/red]")
+            err.print(f"[red]{problem['run_id']}: {problem['error']}[/red]", soft_wrap=True)
+    if problems:
         raise typer.Exit(1)
 
 
@@ -200,57 +274,86 @@ def cancel(
     run_ids: Annotated[
         list[str] | None, typer.Argument(help="Cancel these runs (or use --function).")
     ] = None,
-    function: Annotated[
-        str | None, typer.Option("--function", help="Bulk: the function's local id.")
+    function: FunctionOption = None,
+    app_id: AppOption = None,
+    since: Annotated[
+        str | None, typer.Option(help="Bulk: runs queued after (30m, 2h, ISO).")
     ] = None,
-    app_id: Annotated[str | None, typer.Option("--app", help="Bulk: the app id.")] = None,
-    since: Annotated[str | None, typer.Option(help="Bulk: runs started after (30m, ISO).")] = None,
-    until: Annotated[str, typer.Option(help="Bulk: runs started before.")] = "now",
+    until: Annotated[str, typer.Option(help="Bulk: runs queued before.")] = "now",
     if_expression: Annotated[
-        str | None, typer.Option("--if", help="Bulk: CEL over the triggering `event`.")
+        str | None,
+        typer.Option("--if", help="Bulk: CEL over the triggering `event`, e.g. event.data.x == 1."),
     ] = None,
+    as_json: JsonOption = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
 ) -> None:
-    """Cancel runs by id, or in bulk by app + function + window + expression."""
+    """Cancel runs by id, or every running / queued run of a function in a window.
+
+    A bulk cancel lists the function's running and queued runs (`GET /v2/runs`), keeps those
+    whose triggering event matches `--if`, and cancels each (`POST /v2/runs/{id}/cancel`).
+    """
     with engine_client(engine_url, event_key, signing_key) as engine:
         if run_ids:
-            problems = 0
-            with _progress() as progress:
-                task = progress.add_task("cancelling", total=len(run_ids))
-                for run_id in run_ids:
-                    try:
-                        engine.cancel_run(run_id)
-                    except EngineError as error:
-                        problems += 1
-                        err.print(f"[red]{run_id}: {error}[/red]")
-                    progress.advance(task)
-            console.print(f"{len(run_ids) - problems} run(s) cancelled")
-            if problems:
-                raise typer.Exit(1)
-            return
-        if not function or not app_id:
-            raise typer.BadParameter("give RUN_IDS, or --app and --function for a bulk cancel")
-        local_id = function.removeprefix(f"{app_id}-")
-        try:
-            result = engine.bulk_cancel(
-                app_id=app_id,
-                function_id=local_id,
-                started_after=parse_moment(since) if since else None,
-                started_before=parse_moment(until),
-                if_expression=if_expression,
-            )
-        except EngineError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
-    console.print(f"bulk cancellation accepted: {json.dumps(result, default=str)}")
+            if function:
+                raise typer.BadParameter("give RUN_IDS or --function (not both)")
+            targets = list(run_ids)
+        elif function:
+            ref = resolve(engine, function, app_id)
+            try:
+                targets = cancel_matching_runs(
+                    engine,
+                    ref,
+                    since=parse_moment(since) if since else None,
+                    until=parse_moment(until),
+                    if_expression=if_expression,
+                )
+            except (EngineError, ValueError) as error:
+                raise fail(error) from None
+        else:
+            raise typer.BadParameter("give RUN_IDS, or --function for a bulk cancel")
+        results = _cancel_each(engine, targets, quiet=as_json)
+    problems = [r for r in results if r["outcome"] == "error"]
+    if as_json:
+        print_json(results)
+    else:
+        for result in results:
+            if result["outcome"] != "cancelled":
+                style = "red" if result["outcome"] == "error" else "yellow"
+                err.print(f"[{style}]{result['run_id']}: {result['message']}[/{style}]")
+        done = sum(r["outcome"] == "cancelled" for r in results)
+        console.print(f"{done} run(s) cancelled")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _cancel_each(
+    engine: EngineClient, run_ids: Sequence[str], *, quiet: bool
+) -> list[dict[str, str]]:
+    results: list[dict[str, str]] = []
+    with _progress(quiet=quiet) as progress:
+        task = progress.add_task("cancelling", total=len(run_ids))
+        for run_id in run_ids:
+            try:
+                engine.cancel_run(run_id)
+                results.append({"run_id": run_id, "outcome": "cancelled", "message": ""})
+            except EngineError as error:
+                # Already cancelled is what was asked for; an ended run or anything else is not.
+                outcome = "already_cancelled" if error.code == "run_already_cancelled" else "error"
+                results.append({"run_id": run_id, "outcome": outcome, "message": str(error)})
+            progress.advance(task)
+    return results
 
 
 def invoke(
     app_id: Annotated[str, typer.Argument(help="App id, e.g. support-worker.")],
     function: Annotated[str, typer.Argument(help="Function id, e.g. daily-health-check.")],
     data: Annotated[str, typer.Option("--data", help="JSON object for event.data.")] = "{}",
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Same key -> the same run.")
+    ] = None,
+    as_json: JsonOption = False,
     engine_url: EngineUrl = DEFAULT_ENGINE_URL,
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
@@ -264,21 +367,26 @@ def invoke(
         raise typer.BadParameter("--data must be a JSON object")
     with engine_client(engine_url, event_key, signing_key) as engine:
         try:
-            result = engine.invoke(app_id, function, payload)
+            result = engine.invoke(app_id, function, payload, idempotency_key=idempotency_key)
         except EngineError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
-    console.print(f"invoked {app_id}/{function}: {json.dumps(result, default=str)}")
+            if error.code == "function_skipped":
+                raise fail(
+                    f"{app_id}/{function} was not started: {error} (the engine skips an "
+                    "invocation a singleton, rate limit or pause of the function rules out)"
+                ) from None
+            raise fail(error) from None
+    if as_json:
+        print_json({"run_id": result.run_id, "reused": result.reused})
+        return
+    note = " (idempotency key seen before: the earlier run)" if result.reused else ""
+    console.print(f"invoked {app_id}/{function}: run {result.run_id}{note}", soft_wrap=True)
 
 
-def _progress() -> Progress:
+def _progress(*, quiet: bool = False) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=quiet,
     )
-
-
-def summarize(runs: list[RunSummary]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
-    return counts
