@@ -418,7 +418,7 @@ def build_app(fake: FakeEngine) -> FastAPI:
                 "Function invocation was skipped because the function is paused or draining.",
             )
         key = body.get("idempotencyKey")
-        for earlier_app, earlier_fn, earlier in fake.invocations:
+        for *_, earlier in fake.invocations:
             if key and earlier.get("idempotencyKey") == key:
                 return JSONResponse({"data": {"runId": earlier["run_id"]}, "metadata": {}}, 409)
         run = fake.add_run(

@@ -279,7 +279,9 @@ def test_send_events_errors_carry_the_event_apis_message(replay) -> None:
 
 
 def test_get_run_falls_back_to_v1_only_where_v2_is_missing(replay) -> None:
-    replay.serve(("11", 229), at=f"GET /v2/runs/{FAILED_RUN}?include_output=true")  # 501: no such v2 route
+    replay.serve(
+        ("11", 229), at=f"GET /v2/runs/{FAILED_RUN}?include_output=true"
+    )  # 501: no such v2 route
     replay.serve(("04", 86))
     run = replay.client().get_run(FAILED_RUN)
     assert run.status is RunStatus.FAILED and run.run_id == FAILED_RUN

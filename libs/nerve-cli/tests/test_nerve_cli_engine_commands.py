@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from nerve_cli.main import app
 from typer.testing import CliRunner
 
 runner = CliRunner()
+FIRST_EVENT = "01E" + "1".zfill(23)  # the fake's id for the first event it stores
 
 
 def invoke(fake_url: str, *args: str) -> tuple[int, str]:
     result = runner.invoke(app, [*args, "--engine-url", fake_url])
     return result.exit_code, result.output
+
+
+def invoke_json(fake_url: str, *args: str) -> tuple[int, Any]:
+    """A command with --json: stdout is one JSON document (messages go to stderr)."""
+    result = runner.invoke(app, [*args, "--engine-url", fake_url, "--json"])
+    return result.exit_code, json.loads(result.stdout)
 
 
 def test_send_validates_against_the_catalog_and_posts_typed_data(fake_engine) -> None:
@@ -78,9 +87,15 @@ def test_send_refuses_bad_fields_and_unknown_events_without_sending(fake_engine)
     assert fake_engine.events == []
 
 
-def test_send_wait_reports_the_runs_of_the_event(fake_engine) -> None:
-    fake_engine.add_run("run_a", "support-worker-batch-embed", "Completed", "2026-01-01T00:00:00Z")
-    fake_engine.event_runs["01INTERNAL000000"] = ["run_a"]
+def test_send_wait_reports_the_completed_run_of_the_event(fake_engine) -> None:
+    # The run appears for the event the Event API just stored (its internal id).
+    fake_engine.add_run(
+        "run_a",
+        "support-worker/batch-embed",
+        "COMPLETED",
+        "2026-01-01T00:00:00Z",
+        event_ids=[FIRST_EVENT],
+    )
     code, out = invoke(
         fake_engine.base_url,
         "send",
@@ -98,57 +113,157 @@ def test_send_wait_reports_the_runs_of_the_event(fake_engine) -> None:
         "5",
     )
     assert code == 0, out
-    assert "run_a" in out and "Completed" in out
+    assert "run_a" in out and "COMPLETED" in out and "support-worker/batch-embed" in out
+    assert "timed out" not in out
 
 
-def test_runs_list_filters_by_function_status_and_window(fake_engine) -> None:
+def test_send_wait_json_and_a_failed_run_exits_non_zero(fake_engine) -> None:
     fake_engine.add_run(
-        "r1", "support-worker-handle-customer-email", "Failed", "2026-01-01T00:00:00Z"
+        "run_f",
+        "support-worker/batch-embed",
+        "FAILED",
+        "2026-01-01T00:00:00Z",
+        event_ids=[FIRST_EVENT],
     )
-    fake_engine.add_run(
-        "r2", "support-worker-handle-customer-email", "Completed", "2026-01-01T00:00:00Z"
+    code, report = invoke_json(
+        fake_engine.base_url,
+        "send",
+        "ticket/resolved",
+        "-f",
+        "ticket_id=t1",
+        "-f",
+        "customer_id=c1",
+        "-f",
+        "resolved_by=me",
+        "--wait",
+        "--timeout",
+        "5",
     )
+    assert code == 1, report
+    assert report["event"]["internal_id"] == FIRST_EVENT
+    [run] = report["runs"]
+    assert (run["run_id"], run["status"], run["function_id"]) == ("run_f", "FAILED", "batch-embed")
+    assert run["started_at"] == "2026-01-01T00:00:00.005Z"
+
+
+def add_email_runs(fake_engine) -> None:
+    fn = "support-worker/handle-customer-email"
+    fake_engine.add_run("r1", fn, "FAILED", "2026-01-01T01:00:00Z")
+    fake_engine.add_run("r2", fn, "COMPLETED", "2026-01-01T02:00:00Z")
+    fake_engine.add_run("r3", "notifier/ping", "FAILED", "2026-01-01T03:00:00Z")
+    fake_engine.add_run("r0", fn, "FAILED", "2025-06-01T00:00:00Z")
+
+
+def test_runs_list_filters_by_app_function_status_and_window(fake_engine) -> None:
+    add_email_runs(fake_engine)
+    for function in (
+        "support-worker/handle-customer-email",
+        "support-worker-handle-customer-email",
+    ):
+        code, out = invoke(
+            fake_engine.base_url,
+            "runs",
+            "list",
+            "--function",
+            function,
+            "--status",
+            "failed",
+            "--since",
+            "2026-01-01T00:00:00",
+            "--until",
+            "2026-01-02T00:00:00",
+        )
+        assert code == 0, out
+        assert "r1" in out and "r2" not in out and "r3" not in out and "r0" not in out
+        query = fake_engine.run_queries[-1]
+        assert ("app_id", "support-worker") in query
+        assert ("function_id", "handle-customer-email") in query  # the function's own id
+        assert ("status", "FAILED") in query
+        assert ("from", "2026-01-01T00:00:00Z") in query
+        assert ("until", "2026-01-02T00:00:00Z") in query
+
+
+def test_runs_list_json_is_a_list_scripts_can_read(fake_engine) -> None:
+    add_email_runs(fake_engine)
     code, out = invoke(
         fake_engine.base_url,
         "runs",
         "list",
         "--app",
         "support-worker",
-        "--function",
-        "handle-customer-email",
-        "--status",
-        "Failed",
         "--since",
-        "2026-01-01T00:00:00",
-        "--until",
-        "2026-01-02T00:00:00",
+        "1000d",
+        "--json",
     )
     assert code == 0, out
-    assert "r1" in out and "r2" not in out
-    query = dict(fake_engine.run_queries[-1])
-    assert query["function_id"] == "support-worker-handle-customer-email"
-    assert query["status"] == "Failed"
-    assert query["from"] == "2026-01-01T00:00:00.000Z"
-    assert query["until"] == "2026-01-02T00:00:00.000Z"
+    runs = json.loads(out)
+    assert [r["run_id"] for r in runs] == ["r2", "r1", "r0"]  # newest first
+    assert runs[0] == runs[0] | {
+        "status": "COMPLETED",
+        "app_id": "support-worker",
+        "function_id": "handle-customer-email",
+        "started_at": "2026-01-01T02:00:00.005Z",  # ISO, not epoch ms
+        "ended_at": "2026-01-01T02:00:01.000Z",
+    }
 
 
-def test_runs_inspect_shows_status_and_steps(fake_engine) -> None:
+def test_runs_list_never_cuts_ids(fake_engine) -> None:
+    """The test terminal (80 columns) is too narrow for the table: runs print as lines, whole."""
+    run_id = "01KXYZABCDEFGHJKMNPQRSTVWX"
+    function = "support-worker/handle-customer-email-with-a-long-name"
+    fake_engine.add_run(run_id, function, "RUNNING", "2026-01-01T00:00:00Z")
+    code, out = invoke(fake_engine.base_url, "runs", "list", "--since", "1000d")
+    assert code == 0, out
+    assert run_id in out and function in out and "…" not in out
+    assert "started 2026-01-01T00:00:00.005Z" in out
+
+
+def test_runs_list_refuses_an_unknown_status_before_calling_the_engine(fake_engine) -> None:
+    code, out = invoke(fake_engine.base_url, "runs", "list", "--status", "waiting")
+    assert code == 2 and "--status" in out
+    assert fake_engine.run_queries == []
+
+
+def test_runs_list_with_an_ambiguous_slug_asks_for_app_slash_function(fake_engine) -> None:
+    add_email_runs(fake_engine)
+    code, out = invoke(fake_engine.base_url, "runs", "list", "--function", "billing-refund")
+    assert code == 1 and "app/function" in out and "support-worker" in out
+
+
+def test_runs_inspect_shows_steps_with_names_statuses_and_iso_times(fake_engine) -> None:
     fake_engine.add_run(
-        "r9", "support-worker-handle-customer-email", "Failed", "2026-01-01T00:00:00Z"
+        "r9",
+        "support-worker/handle-customer-email",
+        "FAILED",
+        "2026-01-01T00:00:00Z",
+        steps=[
+            {"name": "audit-received", "status": "COMPLETED"},
+            {"name": "run-agent", "status": "FAILED"},
+        ],
+        output={"message": "agent down"},
     )
     code, out = invoke(fake_engine.base_url, "runs", "inspect", "r9")
     assert code == 0, out
-    assert "status=Failed" in out
-    assert "audit-received" in out and "run-agent" in out
+    assert "status=FAILED" in out and "support-worker/handle-customer-email" in out
+    assert "audit-received" in out and "run-agent" in out and "agent down" in out
+    assert "started=2026-01-01T00:00:00.005Z" in out  # ISO, not epoch ms
+    code, detail = invoke_json(fake_engine.base_url, "runs", "inspect", "r9")
+    assert detail["function_id"] == "handle-customer-email" and detail["status"] == "FAILED"
+    assert [(s["name"], s["status"]) for s in detail["steps"]] == [
+        ("audit-received", "COMPLETED"),
+        ("run-agent", "FAILED"),
+    ]
+    code, out = invoke(fake_engine.base_url, "runs", "inspect", "nope")
+    assert code == 1 and "Run not found" in out
 
 
 def test_rerun_every_failed_run_of_a_function_in_a_window_from_a_step(fake_engine) -> None:
-    fn = "support-worker-handle-customer-email"
+    fn = "support-worker/handle-customer-email"
     for index in range(5):
-        fake_engine.add_run(f"f{index}", fn, "Failed", "2026-01-01T00:00:00Z")
-    fake_engine.add_run("ok", fn, "Completed", "2026-01-01T00:00:00Z")
-    fake_engine.add_run("too-old", fn, "Failed", "2025-06-01T00:00:00Z")
-    fake_engine.add_run("other", "notifier-ping", "Failed", "2026-01-01T00:00:00Z")
+        fake_engine.add_run(f"f{index}", fn, "FAILED", f"2026-01-01T00:0{index}:00Z")
+    fake_engine.add_run("ok", fn, "COMPLETED", "2026-01-01T00:00:00Z")
+    fake_engine.add_run("too-old", fn, "FAILED", "2025-06-01T00:00:00Z")
+    fake_engine.add_run("other", "notifier/ping", "FAILED", "2026-01-01T00:00:00Z")
     code, out = invoke(
         fake_engine.base_url,
         "rerun",
@@ -163,39 +278,77 @@ def test_rerun_every_failed_run_of_a_function_in_a_window_from_a_step(fake_engin
     )
     assert code == 0, out
     assert sorted(run_id for run_id, _ in fake_engine.reruns) == [f"f{i}" for i in range(5)]
-    assert all(body == {"from_step": {"step_id": "run-agent"}} for _, body in fake_engine.reruns)
+    assert all(body == {"fromStep": {"stepId": "run-agent"}} for _, body in fake_engine.reruns)
     assert "5 rerun(s) started" in out
+
+
+def test_bulk_rerun_skips_failures_a_later_rerun_already_covers(fake_engine) -> None:
+    fn = "support-worker/handle-customer-email"
+    fake_engine.add_run("old", fn, "FAILED", "2026-01-01T00:00:00Z", event_ids=["01EVT1"])
+    fake_engine.add_run("fixed", fn, "COMPLETED", "2026-01-01T00:10:00Z", event_ids=["01EVT1"])
+    fake_engine.add_run("still", fn, "FAILED", "2026-01-01T00:05:00Z", event_ids=["01EVT2"])
+    args = ["rerun", "--function", fn, "--since", "2025-12-31T00:00:00Z", "--until", "2026-01-02"]
+    code, report = invoke_json(fake_engine.base_url, *args)
+    assert code == 0, report
+    assert [r["run_id"] for r in report["reruns"]] == ["still"]
+    assert report["skipped_recovered"] == ["old"]
+    code, out = invoke(fake_engine.base_url, *args, "--include-recovered")
+    assert code == 0, out
+    assert {run_id for run_id, _ in fake_engine.reruns[1:]} == {"old", "still"}
 
 
 def test_rerun_one_run_from_the_top(fake_engine) -> None:
     fake_engine.add_run(
-        "one", "support-worker-handle-customer-email", "Failed", "2026-01-01T00:00:00Z"
+        "one", "support-worker/handle-customer-email", "FAILED", "2026-01-01T00:00:00Z"
     )
     code, out = invoke(fake_engine.base_url, "rerun", "one")
     assert code == 0, out
     assert fake_engine.reruns == [("one", {})]
-    assert "one -> one-rerun1" in out
+    [new_id] = [r for r in fake_engine.runs if r.startswith("01R")]
+    assert f"one -> {new_id}" in out
 
 
 def test_rerun_of_an_unknown_run_fails_clearly(fake_engine) -> None:
-    code, _ = invoke(fake_engine.base_url, "rerun", "missing")
-    assert code == 1
+    code, out = invoke(fake_engine.base_url, "rerun", "missing")
+    assert code == 1 and "Run not found" in out
 
 
-def test_cancel_by_ids_and_in_bulk(fake_engine) -> None:
-    fake_engine.add_run("c1", "notifier-ping", "Running", "2026-01-01T00:00:00Z")
-    fake_engine.add_run("c2", "notifier-ping", "Running", "2026-01-01T00:00:00Z")
+def test_cancel_by_ids_uses_v2_and_explains_ended_runs(fake_engine) -> None:
+    fake_engine.add_run("c1", "notifier/ping", "RUNNING", "2026-01-01T00:00:00Z")
+    fake_engine.add_run("c2", "notifier/ping", "QUEUED", "2026-01-01T00:00:00Z")
+    fake_engine.add_run("done", "notifier/ping", "COMPLETED", "2026-01-01T00:00:00Z")
     code, out = invoke(fake_engine.base_url, "cancel", "c1", "c2")
     assert code == 0, out
-    assert fake_engine.cancelled == ["c1", "c2"]
+    assert fake_engine.cancelled == ["c1", "c2"] and "2 run(s) cancelled" in out
+    code, out = invoke(fake_engine.base_url, "cancel", "c1")  # again: already what was asked
+    assert code == 0 and "already cancelled" in out
+    code, out = invoke(fake_engine.base_url, "cancel", "done")
+    assert code == 1 and "has already ended" in out
+    assert fake_engine.v1_cancel_calls == []  # the v1 routes never work on the real server
 
+
+def test_bulk_cancel_of_running_runs_matching_an_expression(fake_engine) -> None:
+    fn = "support-worker/follow-up-after-reply"
+    for index, customer in enumerate(("cust_003", "cust_003", "cust_004")):
+        internal = f"01EVENT{index}"
+        fake_engine.events.append(
+            {
+                "internal_id": internal,
+                "id": internal,
+                "name": "support/draft.created",
+                "data": {"customer_id": customer},
+            }
+        )
+        fake_engine.add_run(
+            f"s{index}", fn, "RUNNING", "2026-01-01T06:00:00Z", event_ids=[internal]
+        )
+    fake_engine.add_run("ended", fn, "COMPLETED", "2026-01-01T06:00:00Z")
+    fake_engine.add_run("early", fn, "RUNNING", "2025-12-31T06:00:00Z")
     code, out = invoke(
         fake_engine.base_url,
         "cancel",
-        "--app",
-        "support-worker",
         "--function",
-        "follow-up-after-reply",
+        fn,
         "--since",
         "2026-01-01T00:00:00Z",
         "--until",
@@ -204,30 +357,45 @@ def test_cancel_by_ids_and_in_bulk(fake_engine) -> None:
         "event.data.customer_id == 'cust_003'",
     )
     assert code == 0, out
-    assert fake_engine.cancellations == [
-        {
-            "app_id": "support-worker",
-            "function_id": "follow-up-after-reply",
-            "started_before": "2026-01-01T12:00:00.000Z",
-            "started_after": "2026-01-01T00:00:00.000Z",
-            "if": "event.data.customer_id == 'cust_003'",
-        }
-    ]
+    assert sorted(fake_engine.cancelled) == ["s0", "s1"]
+    assert "2 run(s) cancelled" in out
+    query = fake_engine.run_queries[-1]
+    assert ("status", "RUNNING") in query and ("status", "QUEUED") in query
+    assert fake_engine.v1_cancel_calls == []
+
+
+def test_bulk_cancel_refuses_a_broken_expression(fake_engine) -> None:
+    fake_engine.add_run(
+        "s", "support-worker/follow-up-after-reply", "RUNNING", "2026-01-01T06:00:00Z"
+    )
+    code, out = invoke(
+        fake_engine.base_url,
+        "cancel",
+        "--function",
+        "support-worker/follow-up-after-reply",
+        "--if",
+        "event.data.x ==",
+    )
+    assert code == 1 and "CEL" in out
+    assert fake_engine.cancelled == []
 
 
 def test_cancel_unknown_run_exits_non_zero(fake_engine) -> None:
-    code, _ = invoke(fake_engine.base_url, "cancel", "ghost")
-    assert code == 1
+    code, out = invoke(fake_engine.base_url, "cancel", "ghost")
+    assert code == 1 and "Run not found" in out
 
 
 def test_signing_key_is_sent_hashed_like_the_sdk(fake_engine) -> None:
     key = "signkey-prod-" + "ab" * 32
+    fake_engine.signing_key = key
     result = runner.invoke(
         app, ["runs", "list", "--engine-url", fake_engine.base_url, "--signing-key", key]
     )
     assert result.exit_code == 0, result.output
     expected = hashlib.sha256(bytes.fromhex("ab" * 32)).hexdigest()
     assert fake_engine.auth_headers[-1] == f"Bearer {expected}"
+    refused = runner.invoke(app, ["runs", "list", "--engine-url", fake_engine.base_url])
+    assert refused.exit_code == 1 and "401" in refused.output and "SIGNING_KEY" in refused.output
 
 
 def test_unreachable_engine_is_a_clear_error() -> None:
@@ -246,10 +414,26 @@ def test_time_windows_accept_durations_and_iso() -> None:
 
 
 def test_invoke_posts_to_the_v2_invoke_route(fake_engine) -> None:
+    fake_engine.apps.add("support-worker")
     code, out = invoke(
         fake_engine.base_url, "invoke", "support-worker", "daily-health-check", "--data", "{}"
     )
     assert code == 0, out
-    assert fake_engine.invocations == [("support-worker", "daily-health-check", {"data": {}})]
-    code, out = invoke(fake_engine.base_url, "invoke", "support-worker", "nope")
+    [(app_id, fn, body)] = fake_engine.invocations
+    assert (app_id, fn, body["data"]) == ("support-worker", "daily-health-check", {})
+    assert body["run_id"] in out
+    code, out = invoke(fake_engine.base_url, "invoke", "nope-app", "nope")
     assert code == 1 and "404" in out
+
+
+def test_invoke_idempotency_reuse_and_a_skipped_function(fake_engine) -> None:
+    fake_engine.apps.add("support-worker")
+    args = ["invoke", "support-worker", "weekly-agent-metrics", "--idempotency-key", "k1"]
+    code, first = invoke_json(fake_engine.base_url, *args)
+    code2, again = invoke_json(fake_engine.base_url, *args)
+    assert code == 0 and code2 == 0, (first, again)
+    assert first["reused"] is False
+    assert again == {"run_id": first["run_id"], "reused": True}
+    fake_engine.skipped_functions.add("daily-health-check")
+    code, out = invoke(fake_engine.base_url, "invoke", "support-worker", "daily-health-check")
+    assert code == 1 and "was not started" in out and "paused or draining" in out

@@ -13,11 +13,20 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
-from .engine import EngineClient, EngineError, FunctionRef, RunStatus, RunSummary, iso
+from .engine import (
+    EngineClient,
+    EngineError,
+    FunctionRef,
+    RunStatus,
+    RunSummary,
+    StepSpan,
+    iso,
+)
 from .options import (
     DEFAULT_ENGINE_URL,
     EngineUrl,
@@ -60,22 +69,34 @@ def id_column(table: Table, header: str = "run id") -> None:
     table.add_column(header, overflow="fold", min_width=26)
 
 
-def runs_table(runs: Sequence[RunSummary]) -> Table:
-    table = Table()
-    id_column(table)
-    table.add_column("function", overflow="fold")
-    table.add_column("status")
-    table.add_column("started", overflow="fold")
-    table.add_column("ended", overflow="fold")
+WIDE_TABLE = 128  # the runs table needs about this many columns to show every cell on a line
+
+
+def runs_table(runs: Sequence[RunSummary], *, width: int | None = None) -> RenderableType:
+    """A table on a wide terminal; on a narrow one, two lines per run (a table would have to
+    crop or fold the cells, ids included)."""
+    if (width or console.width) >= WIDE_TABLE:
+        table = Table()
+        id_column(table)
+        for header in ("function", "status", "started", "ended"):
+            table.add_column(header, overflow="fold")
+        for run in runs:
+            table.add_row(
+                run.run_id,
+                function_label(run),
+                run.status.value,
+                iso(run.started_at or run.queued_at),
+                iso(run.ended_at),
+            )
+        return table
+    lines = Text()
     for run in runs:
-        table.add_row(
-            run.run_id,
-            function_label(run),
-            run.status.value,
-            iso(run.started_at or run.queued_at),
-            iso(run.ended_at),
-        )
-    return table
+        lines.append(run.run_id, style="bold")
+        lines.append(f"  {run.status.value:<9}  {function_label(run)}\n")
+        ended = f"  ended {iso(run.ended_at)}" if run.ended_at else ""
+        lines.append(f"    started {iso(run.started_at or run.queued_at)}{ended}\n", style="dim")
+    lines.rstrip()
+    return lines
 
 
 def function_label(run: RunSummary) -> str:
@@ -171,21 +192,34 @@ def inspect_run(
     if not steps:
         console.print("no steps (the function ran without step calls, or has not reached one)")
         return
-    table = Table("step", "op", "status", "attempts")
-    table.add_column("started", overflow="fold")
-    table.add_column("ended", overflow="fold")
-    table.add_column("ms", justify="right")
+    console.print(steps_table(steps))
+
+
+def steps_table(steps: Sequence[StepSpan]) -> RenderableType:
+    """The steps of a run: a table on a wide terminal, two lines per step on a narrow one."""
+    if console.width >= WIDE_TABLE:
+        table = Table()
+        for header in ("step", "op", "status", "tries", "started", "ended"):
+            table.add_column(header, overflow="fold")
+        for step in steps:
+            table.add_row(
+                step.name,
+                step.op or "",
+                step.status.value,
+                str(step.attempts),
+                iso(step.started_at or step.queued_at),
+                iso(step.ended_at),
+            )
+        return table
+    lines = Text()
     for step in steps:
-        table.add_row(
-            step.name,
-            step.op or "",
-            step.status.value,
-            str(step.attempts),
-            iso(step.started_at or step.queued_at),
-            iso(step.ended_at),
-            "" if step.duration_ms is None else str(step.duration_ms),
-        )
-    console.print(table)
+        lines.append(step.name, style="bold")
+        tries = f"  tries={step.attempts}" if step.attempts > 1 else ""
+        lines.append(f"  {step.status.value}  {step.op or ''}{tries}\n")
+        ended = f"  ended {iso(step.ended_at)}" if step.ended_at else ""
+        lines.append(f"    started {iso(step.started_at or step.queued_at)}{ended}\n", style="dim")
+    lines.rstrip()
+    return lines
 
 
 def rerun(
