@@ -173,6 +173,7 @@ class FakeEngine:
     run_queries: list[list[tuple[str, str]]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     invocations: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    event_keys: list[str] = field(default_factory=list)
     skipped_functions: set[str] = field(default_factory=set)
     signing_key: str | None = None
     base_url: str = ""
@@ -253,13 +254,12 @@ def build_app(fake: FakeEngine) -> FastAPI:
 
     @app.post("/e/{key}")
     async def ingest(key: str, request: Request) -> Any:
+        fake.event_keys.append(key)
         body = await request.json()
         ids = []
         for item in body if isinstance(body, list) else [body]:
             internal = fake.new_id("01E")
-            fake.events.append(
-                {"internal_id": internal, "id": item.get("id") or internal, **item, "key": key}
-            )
+            fake.events.append({"internal_id": internal, **item, "id": item.get("id") or internal})
             ids.append(internal)
         return PlainTextResponse(json.dumps({"ids": ids, "status": 200}))
 

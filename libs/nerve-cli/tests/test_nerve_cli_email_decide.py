@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,93 @@ def test_decide_without_a_secret_uses_the_nerve_dev_default() -> None:
     assert result.exit_code == 0, result.output
     [(claims, body)] = received["decisions"]
     assert claims.request_id == "rfr_9" and body == {"decision": "reject"}
+
+
+def test_email_wait_finds_the_gateways_event_and_prints_the_completed_run(fake_engine) -> None:
+    """The gateway publishes `customer/email.received` with id `postmark-{MessageID}`; the CLI
+    finds that event by its id among the engine's events and waits for its run."""
+    api = FastAPI()
+
+    @api.post("/webhooks/postmark/inbound")
+    async def inbound(request: Request) -> Any:
+        message_id = (await request.json())["MessageID"]
+        internal = f"01EMAIL{len(fake_engine.events):019d}"
+        fake_engine.events.append(
+            {
+                "internal_id": internal,
+                "id": f"postmark-{message_id}",
+                "name": "customer/email.received",
+                "data": {},
+            }
+        )
+        fake_engine.add_run(
+            "01RUNEMAIL0000000000000001",
+            "support-worker/handle-customer-email",
+            "COMPLETED",
+            "2026-01-01T00:00:00Z",
+            event_ids=[internal],
+        )
+        return {"status": "accepted"}
+
+    # an earlier email of another message: its run must not be reported
+    fake_engine.events.append(
+        {"internal_id": "01EOTHER", "id": "postmark-other", "name": "customer/email.received"}
+    )
+    fake_engine.add_run(
+        "01RUNOTHER",
+        "support-worker/handle-customer-email",
+        "FAILED",
+        "2026-01-01T00:00:00Z",
+        event_ids=["01EOTHER"],
+    )
+    with serve_asgi(api) as url:
+        result = runner.invoke(
+            app,
+            [
+                "email",
+                "--from",
+                "ada@example.com",
+                "--gateway-url",
+                url,
+                "--wait",
+                "--timeout",
+                "10",
+                "--engine-url",
+                fake_engine.base_url,
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert "01RUNEMAIL0000000000000001" in result.output and "COMPLETED" in result.output
+    assert "01RUNOTHER" not in result.output and "timed out" not in result.output
+
+
+def test_pending_lists_requests_with_whole_ids_and_as_json(tmp_path: Path) -> None:
+    db = tmp_path / "nerve.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TABLE refund_requests (id TEXT, customer_id TEXT, amount_cents INT, "
+            "currency TEXT, status TEXT, created_at TEXT)"
+        )
+        conn.execute(
+            "CREATE TABLE escalations (id TEXT, customer_id TEXT, status TEXT, created_at TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO refund_requests VALUES "
+            "('rfr_0123456789abcdef0123456789', 'cust_001', 12500, 'usd', 'pending', '2026-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO escalations VALUES ('esc_42', 'cust_002', 'pending', '2026-01-02')"
+        )
+        conn.execute(
+            "INSERT INTO escalations VALUES ('esc_done', 'cust_002', 'approved', '2026-01-02')"
+        )
+    url = f"sqlite+aiosqlite:///{db}"
+    listed = runner.invoke(app, ["pending", "--database-url", url])
+    assert listed.exit_code == 0, listed.output
+    assert "rfr_0123456789abcdef0123456789" in listed.output and "esc_done" not in listed.output
+    as_json = runner.invoke(app, ["pending", "--database-url", url, "--json"])
+    rows = json.loads(as_json.stdout)
+    assert [(r["kind"], r["id"], r["amount"]) for r in rows] == [
+        ("refund", "rfr_0123456789abcdef0123456789", "125.00 USD"),
+        ("escalation", "esc_42", ""),
+    ]

@@ -94,7 +94,8 @@ def pending(
         return
     table = Table()
     # The id is what `nerve decide` needs: fold it on a narrow terminal, never cut it.
-    table.add_column("request id", overflow="fold", min_width=12)
+    widest = max((len(row["id"]) for row in rows), default=10)
+    table.add_column("request id", overflow="fold", min_width=widest)
     for header in ("kind", "amount", "customer", "created"):
         table.add_column(header, overflow="fold")
     for row in rows:
