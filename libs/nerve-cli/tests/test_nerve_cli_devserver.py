@@ -77,7 +77,7 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
     state: dict[str, Any] = {}
     with serve_app(build_app(inngest_engine, app_id, state)) as base:
         await sync_app(inngest_engine, f"{base}/api/inngest")
-        slug = f"{app_id}-flaky"
+        flaky = f"{app_id}/flaky"
         for index in range(3):
             result = await asyncio.to_thread(
                 runner.invoke,
@@ -98,10 +98,14 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
 
         engine = EngineClient(inngest_engine.base_url, event_key=inngest_engine.event_key)
         failed = await poll(
-            lambda: len(r := engine.list_runs(function_id=slug, status=["Failed"])) == 3 and r
+            lambda: (
+                len(r := engine.list_runs(app_id=app_id, function_id="flaky", status=["FAILED"]))
+                == 3
+                and r
+            )
         )
         listed = await asyncio.to_thread(
-            runner.invoke, cli, cli_args(inngest_engine, "runs", "list", "--function", slug)
+            runner.invoke, cli, cli_args(inngest_engine, "runs", "list", "--function", flaky)
         )
         assert listed.exit_code == 0 and all(run.run_id in listed.output for run in failed)
 
@@ -109,14 +113,14 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
             runner.invoke, cli, cli_args(inngest_engine, "runs", "inspect", failed[0].run_id)
         )
         assert inspected.exit_code == 0, inspected.output
-        assert "status=Failed" in inspected.output
+        assert "status=FAILED" in inspected.output
         assert "first" in inspected.output and "second" in inspected.output
 
         state["broken"] = False  # the fix
         rerun = await asyncio.to_thread(
             runner.invoke,
             cli,
-            cli_args(inngest_engine, "rerun", "--function", slug, "--since", "10m"),
+            cli_args(inngest_engine, "rerun", "--function", flaky, "--since", "10m"),
         )
         assert rerun.exit_code == 0, rerun.output
         assert "3 rerun(s) started" in rerun.output
@@ -144,18 +148,19 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
                 ),
             )
             assert sent.exit_code == 0, sent.output
-        sleeper = f"{app_id}-sleeper"
-        await poll(lambda: len(engine.list_runs(function_id=sleeper, status=["Running"])) == 3)
+
+        def sleepers(status: str) -> list[Any]:
+            return engine.list_runs(app_id=app_id, function_id="sleeper", status=[status])
+
+        await poll(lambda: len(sleepers("RUNNING")) == 3)
         cancelled = await asyncio.to_thread(
             runner.invoke,
             cli,
             cli_args(
                 inngest_engine,
                 "cancel",
-                "--app",
-                app_id,
                 "--function",
-                "sleeper",
+                f"{app_id}/sleeper",
                 "--since",
                 "10m",
                 "--if",
@@ -163,11 +168,10 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
             ),
         )
         assert cancelled.exit_code == 0, cancelled.output
-        runs = await poll(
-            lambda: len(r := engine.list_runs(function_id=sleeper, status=["Cancelled"])) == 2 and r
-        )
+        assert "2 run(s) cancelled" in cancelled.output
+        runs = await poll(lambda: len(r := sleepers("CANCELLED")) == 2 and r)
         assert len(runs) == 2
-        still = engine.list_runs(function_id=sleeper, status=["Running"])
+        still = sleepers("RUNNING")
         assert len(still) == 1
         detail = await get_run(inngest_engine, still[0].run_id)
         assert detail["status"] == "Running"
