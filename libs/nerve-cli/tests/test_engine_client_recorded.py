@@ -111,7 +111,7 @@ def test_list_runs_by_function_sends_app_and_the_functions_own_id(replay) -> Non
     assert [r.function_id for r in runs] == ["two-steps", "two-steps"]
     assert replay.sent[0].url.params.get_list("function_id") == ["two-steps"]
     assert replay.sent[0].url.params["app_id"] == "rec"
-    several = client.list_runs(app_id="rec", function_id=["two-steps", "fails"], limit=3)
+    several = client.list_runs(function_id=["rec/two-steps", "rec/fails"], limit=3)
     assert {r.function_id for r in several} == {"two-steps", "fails"}
     assert replay.sent[1].url.params.get_list("function_id") == ["two-steps", "fails"]
 

@@ -28,7 +28,7 @@ from .options import (
     engine_client,
     parse_fields,
 )
-from .runs_cmd import print_json, runs_table
+from .render import print_json, runs_table
 
 console = Console()
 err = Console(stderr=True)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
-from rich.text import Text
 
 from .engine import (
     EngineClient,
@@ -24,7 +22,6 @@ from .engine import (
     FunctionRef,
     RunStatus,
     RunSummary,
-    StepSpan,
     iso,
 )
 from .options import (
@@ -35,6 +32,7 @@ from .options import (
     engine_client,
     parse_moment,
 )
+from .render import function_label, print_json, runs_table, steps_table
 from .runs_bulk import cancel_matching_runs, failed_runs_to_rerun
 
 console = Console()
@@ -57,52 +55,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for script
 def fail(message: object) -> typer.Exit:
     err.print(f"[red]{message}[/red]", soft_wrap=True)
     return typer.Exit(1)
-
-
-def print_json(value: Any) -> None:
-    """JSON on stdout, unwrapped (a script reads it; rich would fold long lines)."""
-    typer.echo(json.dumps(value, default=str, indent=2))
-
-
-def id_column(table: Table, header: str = "run id") -> None:
-    """Ids are copied into the next command: never cut one, fold it if the terminal is narrow."""
-    table.add_column(header, overflow="fold", min_width=26)
-
-
-WIDE_TABLE = 128  # the runs table needs about this many columns to show every cell on a line
-
-
-def runs_table(runs: Sequence[RunSummary], *, width: int | None = None) -> RenderableType:
-    """A table on a wide terminal; on a narrow one, two lines per run (a table would have to
-    crop or fold the cells, ids included)."""
-    if (width or console.width) >= WIDE_TABLE:
-        table = Table()
-        id_column(table)
-        for header in ("function", "status", "started", "ended"):
-            table.add_column(header, overflow="fold")
-        for run in runs:
-            table.add_row(
-                run.run_id,
-                function_label(run),
-                run.status.value,
-                iso(run.started_at or run.queued_at),
-                iso(run.ended_at),
-            )
-        return table
-    lines = Text()
-    for run in runs:
-        lines.append(run.run_id, style="bold")
-        lines.append(f"  {run.status.value:<9}  {function_label(run)}\n")
-        ended = f"  ended {iso(run.ended_at)}" if run.ended_at else ""
-        lines.append(f"    started {iso(run.started_at or run.queued_at)}{ended}\n", style="dim")
-    lines.rstrip()
-    return lines
-
-
-def function_label(run: RunSummary) -> str:
-    if run.app_id and run.function_id:
-        return f"{run.app_id}/{run.function_id}"
-    return run.function_id or run.function_name or (run.function_internal_id or "")
 
 
 def resolve(engine: EngineClient, function: str, app_id: str | None) -> FunctionRef:
@@ -193,33 +145,6 @@ def inspect_run(
         console.print("no steps (the function ran without step calls, or has not reached one)")
         return
     console.print(steps_table(steps))
-
-
-def steps_table(steps: Sequence[StepSpan]) -> RenderableType:
-    """The steps of a run: a table on a wide terminal, two lines per step on a narrow one."""
-    if console.width >= WIDE_TABLE:
-        table = Table()
-        for header in ("step", "op", "status", "tries", "started", "ended"):
-            table.add_column(header, overflow="fold")
-        for step in steps:
-            table.add_row(
-                step.name,
-                step.op or "",
-                step.status.value,
-                str(step.attempts),
-                iso(step.started_at or step.queued_at),
-                iso(step.ended_at),
-            )
-        return table
-    lines = Text()
-    for step in steps:
-        lines.append(step.name, style="bold")
-        tries = f"  tries={step.attempts}" if step.attempts > 1 else ""
-        lines.append(f"  {step.status.value}  {step.op or ''}{tries}\n")
-        ended = f"  ended {iso(step.ended_at)}" if step.ended_at else ""
-        lines.append(f"    started {iso(step.started_at or step.queued_at)}{ended}\n", style="dim")
-    lines.rstrip()
-    return lines
 
 
 def rerun(
