@@ -116,11 +116,14 @@ def test_list_runs_by_function_sends_app_and_the_functions_own_id(replay) -> Non
     assert replay.sent[1].url.params.get_list("function_id") == ["two-steps", "fails"]
 
 
-def test_list_runs_refuses_a_function_filter_without_its_app() -> None:
-    from nerve_cli.engine import EngineClient
-
-    with pytest.raises(EngineError, match="app id"):
-        EngineClient("http://127.0.0.1:9").list_runs(function_id="two-steps")
+def test_list_runs_by_slug_splits_it_at_a_known_app(replay) -> None:
+    """The server silently matches nothing for `function_id=rec-two-steps` (recording 187), and
+    refuses a function id without `app_id` (185): the client sends app id + own id."""
+    replay.serve(("08", 5), ("06", 186))
+    runs = replay.client().list_runs(function_id="rec-two-steps", limit=2)
+    assert [r.function_slug for r in runs] == ["rec-two-steps", "rec-two-steps"]
+    listing = replay.sent[-1].url.params
+    assert (listing["app_id"], listing.get_list("function_id")) == ("rec", ["two-steps"])
 
 
 def test_the_servers_400_for_a_function_without_app_is_a_clear_error(replay) -> None:
@@ -336,6 +339,39 @@ def test_trace_of_a_failed_run_without_steps_shows_its_attempts(replay) -> None:
     [attempt] = trace.attempts
     assert attempt.name == "Attempt 0" and attempt.status is RunStatus.FAILED
     assert attempt.started_at == at("2026-12-06T19:28:19.062Z")
+
+
+def test_a_retried_step_counts_its_attempts_once() -> None:
+    """A retried step: the server's trace loader gives the step span one `Attempt N` child per
+    try (pkg/coreapi/graph/loaders/trace.go); the step's twin span may carry them too."""
+    from nerve_cli.engine import RunTrace
+
+    def attempt(n: int, status: str) -> dict[str, str]:
+        return {"id": f"a{n}", "name": f"Attempt {n}", "status": status}
+
+    tries = [attempt(0, "FAILED"), attempt(1, "FAILED"), attempt(2, "COMPLETED")]
+    step = {"name": "run-agent", "stepId": "h1", "stepOp": "RUN", "status": "COMPLETED"}
+    trace = RunTrace.from_json(
+        {
+            "runId": "r",
+            "rootSpan": {
+                "id": "root",
+                "name": "Run",
+                "status": "COMPLETED",
+                "children": [
+                    {"id": "s0", "name": "audit-received", "stepId": "h0", "status": "COMPLETED"},
+                    {**step, "id": "s1", "children": tries},
+                    {**step, "id": "s2", "children": tries},
+                ],
+            },
+        }
+    )
+    assert {s.name: s.attempts for s in trace.steps} == {"audit-received": 1, "run-agent": 3}
+    assert [a.status for a in trace.attempts][:3] == [
+        RunStatus.FAILED,
+        RunStatus.FAILED,
+        RunStatus.COMPLETED,
+    ]
 
 
 def test_trace_of_an_unknown_run_is_not_found(replay) -> None:

@@ -296,19 +296,22 @@ class EngineClient:
     ) -> Iterator[RunSummary]:
         """GET /v2/runs, newest first, following the cursor until `limit` runs.
 
-        `function_id` is the function's own id (a list for several) and needs `app_id`, or
-        `app/fn`; a slug `app-fn` must be resolved first (`resolve_function`).
+        `function_id` is the function's own id with `app_id`, or `app/fn`, or the slug `app-fn`
+        (resolved with `resolve_function`); a list for several. The server itself wants
+        `app_id` plus the function's own id: a slug there silently matches nothing.
         `since` / `until` bound the time the run was queued (the server's default time field).
         """
         functions = [function_id] if isinstance(function_id, str) else list(function_id or [])
         for index, function in enumerate(functions):
-            if "/" in function:  # `app/fn`: unambiguous, no lookup needed
+            if "/" in function or not app_id:
+                # `app/fn`, or a slug `app-fn` (split at a known app id: one GET /v2/apps)
                 ref = self.resolve_function(function)
                 if app_id not in (None, ref.app_id):
                     raise EngineError(f"function {function!r} is not in app {app_id!r}")
-                app_id, functions[index] = ref.app_id, ref.function_id
-        if functions and not app_id:
-            raise EngineError("filtering runs by function needs the app id too (app/function)")
+                app_id = ref.app_id
+                functions[index] = ref.function_id
+            else:
+                functions[index] = function.removeprefix(f"{app_id}-")
         params: list[tuple[str, str]] = []
         if app_id:
             params.append(("app_id", app_id))

@@ -301,7 +301,9 @@ class RunTrace:
             ends = [s.ended_at for s in spans if s.ended_at]
             durations = [s.duration_ms for s in spans if s.duration_ms is not None]
             outputs = [s.output for s in spans if s.output is not None]
-            attempts = sum(1 for s in spans for child in s.children if child.is_attempt)
+            # A retried step's span holds one `Attempt N` child per try (the server's trace
+            # loader); the step's other span for the same stepId may repeat them: count once.
+            attempts = max(sum(1 for c in s.children if c.is_attempt) for s in spans)
             steps.append(
                 StepSpan(
                     name=spans[0].name,
