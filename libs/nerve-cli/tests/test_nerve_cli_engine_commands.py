@@ -437,3 +437,31 @@ def test_invoke_idempotency_reuse_and_a_skipped_function(fake_engine) -> None:
     fake_engine.skipped_functions.add("daily-health-check")
     code, out = invoke(fake_engine.base_url, "invoke", "support-worker", "daily-health-check")
     assert code == 1 and "was not started" in out and "paused or draining" in out
+
+
+def test_a_wide_terminal_gets_one_table_row_per_run_with_every_cell_whole() -> None:
+    from nerve_cli.engine import RunSummary
+    from nerve_cli.render import runs_table
+    from rich.console import Console
+
+    run = RunSummary.from_json(
+        {
+            "id": "01KXYZABCDEFGHJKMNPQRSTVWX",
+            "status": "COMPLETED",
+            "app": {"id": "support-worker"},
+            "function": {"id": "handle-customer-email"},
+            "queuedAt": "2026-01-01T00:00:00Z",
+            "startedAt": "2026-01-01T00:00:00.005Z",
+            "endedAt": "2026-01-01T00:00:01Z",
+        }
+    )
+    wide = Console(width=160, record=True)
+    wide.print(runs_table([run], width=160))
+    [row] = [line for line in wide.export_text().splitlines() if run.run_id in line]
+    for cell in (
+        "support-worker/handle-customer-email",
+        "COMPLETED",
+        "2026-01-01T00:00:00.005Z",
+        "2026-01-01T00:00:01.000Z",
+    ):
+        assert cell in row
