@@ -465,3 +465,23 @@ def test_a_wide_terminal_gets_one_table_row_per_run_with_every_cell_whole() -> N
         "2026-01-01T00:00:01.000Z",
     ):
         assert cell in row
+
+
+def test_send_wait_of_a_resent_id_reports_the_runs_of_the_first_send(fake_engine) -> None:
+    """The engine stores a re-sent id again but starts no run for it (24 h dedup)."""
+    fake_engine.events.append(
+        {"internal_id": "01EFIRSTSEND", "id": "evt-dup", "name": "ticket/resolved", "data": {}}
+    )
+    fake_engine.add_run(
+        "run_first",
+        "support-worker/batch-embed",
+        "COMPLETED",
+        "2026-01-01T00:00:00Z",
+        event_ids=["01EFIRSTSEND"],
+    )
+    args = ["ticket/resolved", "-f", "ticket_id=t", "-f", "customer_id=c", "-f", "resolved_by=r"]
+    code, out = invoke(
+        fake_engine.base_url, "send", *args, "--id", "evt-dup", "--wait", "--timeout", "5"
+    )
+    assert code == 0, out
+    assert "run_first" in out and len(fake_engine.events) == 2

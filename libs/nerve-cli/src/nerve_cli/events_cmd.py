@@ -102,8 +102,16 @@ def send(
         if not as_json:
             console.print(f"sent {name} id={wire_id} engine_id={ids[0]}", soft_wrap=True)
         if wait:
-            # The Event API answered the internal id: its runs can be read directly.
-            runs = wait_for_runs(lambda: engine.event_runs(ids[0]), wire_id, timeout=timeout)
+
+            def read_runs() -> list[RunSummary]:
+                # The Event API answered the internal id: its runs can be read directly. A
+                # re-sent --id is stored again but deduplicated: its runs are the first one's.
+                runs = engine.event_runs(ids[0])
+                if runs or event_id is None:
+                    return runs
+                return engine.runs_for_event_id(wire_id, name=name)
+
+            runs = wait_for_runs(read_runs, wire_id, timeout=timeout)
             report_runs(runs, as_json=as_json, event={"id": wire_id, "internal_id": ids[0]})
             if not runs or any(run.status != RunStatus.COMPLETED for run in runs):
                 raise typer.Exit(1)
