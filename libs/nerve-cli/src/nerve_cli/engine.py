@@ -444,9 +444,3 @@ class EngineClient:
         raise EngineError(
             f"function {ref!r}: give it as app/function (apps the engine knows: {known})"
         )
-
-    def health(self) -> bool:
-        try:
-            return self._http.get("/health").status_code == 200
-        except httpx.HTTPError:
-            return False
