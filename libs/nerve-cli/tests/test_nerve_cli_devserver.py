@@ -7,6 +7,7 @@ failed run from the top after a fix, bulk cancel of sleeping runs by expression.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -79,6 +80,8 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
         await sync_app(inngest_engine, f"{base}/api/inngest")
         flaky = f"{app_id}/flaky"
         for index in range(3):
+            # the first send waits: it recognises the run's end (FAILED: exit 1) and reports it
+            wait = ["--wait", "--timeout", "30", "--json"] if index == 0 else []
             result = await asyncio.to_thread(
                 runner.invoke,
                 cli,
@@ -92,9 +95,17 @@ async def test_send_list_rerun_and_bulk_cancel_against_the_engine(inngest_engine
                     "customer_id=cust_001",
                     "-f",
                     "resolved_by=cli",
+                    *wait,
                 ),
             )
-            assert result.exit_code == 0, result.output
+            if not wait:
+                assert result.exit_code == 0, result.output
+                continue
+            assert result.exit_code == 1, result.output
+            report = json.loads(result.stdout)
+            [waited] = [r for r in report["runs"] if r["app_id"] == app_id]
+            assert (waited["function_id"], waited["status"]) == ("flaky", "FAILED")
+            assert waited["ended_at"] and waited["ended_at"].endswith("Z")
 
         engine = EngineClient(inngest_engine.base_url, event_key=inngest_engine.event_key)
         failed = await poll(
