@@ -215,76 +215,97 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def started(
-    request: pytest.FixtureRequest,
-    environments: dict[str, Path],
-    migrated_database: str,
-    outside: Path,
-) -> Iterator[tuple[Image, dict[str, str], int]]:
-    image: Image = request.param
-    port = free_port()
-    env = image_process_env(
-        environments[image.member],
-        image,
-        {
-            "PORT": str(port),
-            "DATABASE_URL": migrated_database,
-            # No Redis and no engine here: the services start without them (in-process
-            # fallbacks; the engine syncs them, they do not call it at startup).
-            "INNGEST_BASE_URL": f"http://127.0.0.1:{free_port()}",
-        },
-    )
-    env.pop("REDIS_URL", None)
-    log = outside / f"{image.service}.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            dockerfile_json("CMD"),
-            cwd=outside,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{image.service} exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+@dataclass
+class Running:
+    image: Image
+    env: dict[str, str]
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_ready(self, deadline: float) -> str | None:
+        """None once /readyz answers 200, else why not."""
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"exited ({self.process.returncode}):\n{self.log.read_text()[-3000:]}"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
+                url = f"http://127.0.0.1:{self.port}/readyz"
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return None
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{image.service} never became ready:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield image, env, port
+        return f"never became ready:\n{self.log.read_text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def running(
+    environments: dict[str, Path], migrated_database: str, outside: Path
+) -> Iterator[dict[str, Running]]:
+    """Every service image's CMD, started at once (startup is mostly imports)."""
+    started: dict[str, Running] = {}
+    try:
+        for image in SERVICES:
+            port = free_port()
+            env = image_process_env(
+                environments[image.member],
+                image,
+                {
+                    "PORT": str(port),
+                    "DATABASE_URL": migrated_database,
+                    # No Redis and no engine here: the services start without them (in-process
+                    # fallbacks; the engine syncs them, they do not call it at startup).
+                    "INNGEST_BASE_URL": f"http://127.0.0.1:{free_port()}",
+                },
+            )
+            env.pop("REDIS_URL", None)
+            log = outside / f"{image.service}.log"
+            with log.open("w") as sink:
+                process = subprocess.Popen(
+                    dockerfile_json("CMD"),
+                    cwd=outside,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started[image.service] = Running(image, env, port, process, log)
+        yield started
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for service in started.values():
+            service.process.terminate()
+        for service in started.values():
+            try:
+                service.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
 
 
-@pytest.mark.parametrize("started", SERVICES, ids=[i.service for i in SERVICES], indirect=True)
+@pytest.mark.parametrize("image", SERVICES, ids=[i.service for i in SERVICES])
 def test_service_image_starts_in_production_and_passes_its_healthchecks(
-    started: tuple[Image, dict[str, str], int], outside: Path
+    image: Image, running: dict[str, Running], outside: Path
 ) -> None:
-    image, env, port = started
-    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+    service = running[image.service]
+    problem = service.wait_ready(time.monotonic() + 120)
+    assert problem is None, f"{image.service} {problem}"
+    health = httpx.get(f"http://127.0.0.1:{service.port}/healthz", timeout=5).json()
     assert health == {"status": "ok", "service": image.service}
     # The compose healthcheck (its fixed port swapped for this run's) and the Dockerfile's, each
     # executed by a program the image environment provides.
     assert image.healthcheck, f"{image.service} has no CMD healthcheck"
-    compose_check = [a.replace(f"127.0.0.1:{image.port}", f"127.0.0.1:{port}") for a in image.healthcheck]
+    here = f"127.0.0.1:{service.port}"
+    compose_check = [a.replace(f"127.0.0.1:{image.port}", here) for a in image.healthcheck]
     for check in (compose_check, dockerfile_json("HEALTHCHECK")):
-        program = shutil.which(check[0], path=env["PATH"].split(":")[0])
+        program = shutil.which(check[0], path=service.env["PATH"].split(":")[0])
         assert program, f"{check[0]} is not in the {image.service} image environment"
         result = subprocess.run(
-            [program, *check[1:]], cwd=outside, env=env, capture_output=True, text=True, timeout=30
+            [program, *check[1:]],
+            cwd=outside,
+            env=service.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 0, f"healthcheck {check} failed: {result.stderr[-2000:]}"
 

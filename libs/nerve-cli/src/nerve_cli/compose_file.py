@@ -85,9 +85,7 @@ def references(value: Any) -> list[tuple[str, str | None, str]]:
 
 def required_variables(document: Mapping[str, Any]) -> dict[str, str]:
     """Variables the compose file cannot start without (`${VAR:?message}`) -> their message."""
-    return {
-        name: arg for name, op, arg in references(dict(document)) if op in (":?", "?")
-    }
+    return {name: arg for name, op, arg in references(dict(document)) if op in (":?", "?")}
 
 
 def defaults(document: Mapping[str, Any]) -> dict[str, str]:
