@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help bootstrap sync browsers dev devserver new-service test test-e2e-external test-e2e-docker lint fmt migrate
+.PHONY: help bootstrap sync browsers dev devserver new-service compose-env test test-e2e-external test-e2e-docker lint fmt migrate
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ dev: sync ## run the platform on the embedded default engine (Ctrl-C stops all)
 
 new-service: sync ## scaffold a service: make new-service NAME=loyalty-worker [EVENT=ticket/resolved]
 	$(UV) run nerve new-service $(NAME) --event $(or $(EVENT),support/draft.created)
+
+compose-env: sync ## write .env with fresh random secrets for `docker compose up` (FORCE=1 overwrites)
+	$(UV) run nerve compose-env $(if $(FORCE),--force)
 
 devserver: sync ## run only the embedded Inngest-compatible dev server on :8288
 	$(UV) run devserver

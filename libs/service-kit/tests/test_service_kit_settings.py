@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,7 +27,10 @@ SDK_VARS = (
     "DATABASE_URL",
     "PORT",
 )
-REAL_LOOKING_KEY = "signkey-prod-" + "ab12" * 16
+# Fresh per run: any literal in the repository is a published value production refuses.
+REAL_LOOKING_KEY = "signkey-prod-" + secrets.token_hex(32)
+FRESH_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(24)
+EVENT_KEY = secrets.token_hex(16)
 
 
 class GatewayLikeSettings(ServiceSettings):
@@ -113,7 +117,7 @@ def test_placeholders_are_fine_in_development_and_real_secrets_in_production() -
         _env_file=None,  # type: ignore[call-arg]
         environment="production",
         inngest_signing_key=REAL_LOOKING_KEY,  # type: ignore[arg-type]
-        stripe_webhook_secret="whsec_3f9a8b7c6d5e4f",  # type: ignore[arg-type]
+        stripe_webhook_secret=FRESH_WEBHOOK_SECRET,  # type: ignore[arg-type]
     )
     assert prod.is_production
 
@@ -126,7 +130,10 @@ def test_placeholders_are_fine_in_development_and_real_secrets_in_production() -
         ("secret", True),
         ("dev-signing-key", True),
         ("short", True),
-        ("whsec_3f9a8b7c6d5e4f", False),
+        ("whsec_3f9a8b7c6d", True),  # the part after whsec_ is too short
+        ("signkey-prod-" + "5e" * 32, True),  # long, but two distinct characters
+        ("local-compose-decisions-9c2e7a41", True),  # the old compose DECISION_TOKEN_SECRET
+        (FRESH_WEBHOOK_SECRET, False),
         (REAL_LOOKING_KEY, False),
     ],
 )
@@ -187,16 +194,47 @@ async def test_production_client_uses_base_url_and_event_key(event_api: str) -> 
         environment="production",
         inngest_base_url=event_api,
         inngest_signing_key=REAL_LOOKING_KEY,  # type: ignore[arg-type]
-        inngest_event_key="evtkey-" + "9" * 20,  # type: ignore[arg-type]
+        inngest_event_key=EVENT_KEY,  # type: ignore[arg-type]
     )
     client = create_inngest_client("notifier", settings)
     assert client.is_production
     await client.send(inngest.Event(name="test/ping", data={}))
     [(path, _body)] = _EventApi.received
-    assert path == "/e/evtkey-" + "9" * 20
+    assert path == f"/e/{EVENT_KEY}"
 
 
 def test_production_without_signing_key_is_refused() -> None:
     settings = ServiceSettings(_env_file=None, environment="production")  # type: ignore[call-arg]
     with pytest.raises(InngestConfigError, match="INNGEST_SIGNING_KEY"):
         create_inngest_client("risk-worker", settings)
+
+
+class NestedSecretsSettings(ServiceSettings):
+    sources: dict[str, dict[str, SecretStr]] = {}
+
+
+def test_production_names_nested_secrets_and_why() -> None:
+    with pytest.raises(ValidationError) as error:
+        NestedSecretsSettings(
+            _env_file=None,  # type: ignore[call-arg]
+            environment="production",
+            inngest_signing_key=REAL_LOOKING_KEY,  # type: ignore[arg-type]
+            sources={
+                "helpdesk": {"secret": SecretStr("dev-generic-secret-123")},
+                "crm": {"secret": SecretStr(secrets.token_hex(20))},
+            },
+        )
+    message = str(error.value)
+    assert "SOURCES.helpdesk.secret (a placeholder)" in message
+    assert "crm" not in message and "INNGEST_SIGNING_KEY" not in message
+    assert "dev-generic-secret-123" not in message
+
+
+def test_the_published_list_ships_with_service_kit_and_is_not_empty() -> None:
+    from service_kit.published_secrets import is_published, published_fingerprints
+
+    assert len(published_fingerprints()) > 50
+    assert is_published("whsec_localcompose5d7f1b")  # the old .env.example default
+    # A signing key is recognised under another environment prefix and in its bare form.
+    assert is_published("signkey-prod-" + "a1b2c3d4e5f60718293a4b5c6d7e8f90" * 2)
+    assert not is_published(secrets.token_hex(32))

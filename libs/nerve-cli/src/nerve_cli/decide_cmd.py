@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from service_kit.decision_tokens import decision_url, issue_decision_token
 
-from .options import DEFAULT_GATEWAY_URL
+from .options import DEFAULT_DATABASE_URL, DEFAULT_GATEWAY_URL, DatabaseUrl
 from .stack import DEV_DEFAULTS
 
 console = Console()
@@ -82,9 +82,7 @@ def decide(
 
 
 def pending(
-    database_url: Annotated[
-        str, typer.Option("--database-url", envvar="DATABASE_URL")
-    ] = "sqlite+aiosqlite:///.nerve/nerve.db",
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
     """Refunds and escalations waiting for a reviewer (read from the system of record)."""

@@ -20,8 +20,10 @@ from shared_events.catalog import CATALOG
 
 from .engine import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from .options import (
+    DEFAULT_DATABASE_URL,
     DEFAULT_ENGINE_URL,
     DEFAULT_GATEWAY_URL,
+    DatabaseUrl,
     EngineUrl,
     EventKey,
     SigningKey,
@@ -146,9 +148,7 @@ def email(
     postmark_password: Annotated[
         str, typer.Option("--postmark-password", envvar="POSTMARK_INBOUND_PASSWORD")
     ] = "dev-postmark-password",
-    database_url: Annotated[
-        str, typer.Option("--database-url", envvar="DATABASE_URL")
-    ] = "sqlite+aiosqlite:///.nerve/nerve.db",
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the runs it triggers.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,

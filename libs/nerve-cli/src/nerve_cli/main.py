@@ -3,6 +3,11 @@
 Every engine command talks to the engine's public REST API (`--engine-url`, env
 `INNGEST_BASE_URL`, default the devserver on :8288), so it works the same against the embedded
 devserver and a real Inngest server (add `INNGEST_SIGNING_KEY` for `inngest start`).
+
+`nerve` reads `.env` from the working directory, the file docker compose reads too: after
+`make compose-env` and `docker compose up`, the commands reach the compose stack with no flags
+(event key, signing key as INNGEST_SIGNING_KEY_HEX, Postmark and decision secrets, and the
+system of record as NERVE_CLI_DATABASE_URL).
 """
 
 import os
@@ -10,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from . import decide_cmd, dev_cmd, events_cmd, runs_cmd
+from . import compose_env_cmd, decide_cmd, dev_cmd, events_cmd, runs_cmd
 from .processes import dotenv_values
 
 app = typer.Typer(
@@ -39,3 +44,4 @@ app.command("pending")(decide_cmd.pending)
 
 app.command("dev")(dev_cmd.dev)
 app.command("new-service")(dev_cmd.new_service)
+app.command("compose-env")(compose_env_cmd.compose_env)

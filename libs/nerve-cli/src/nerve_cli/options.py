@@ -14,6 +14,14 @@ from .engine import EngineClient
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8288"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 
+# Where the CLI finds the system of record, first match wins. The `.env` that `make compose-env`
+# writes (read by `nerve` from the working directory, like docker compose does) names the compose
+# Postgres as this machine reaches it (127.0.0.1 and the published port) in NERVE_CLI_DATABASE_URL;
+# the stack's own DATABASE_URL uses the in-network host `postgres`, and `nerve dev` reads
+# DATABASE_URL, so the CLI variable is a separate one.
+DATABASE_URL_ENVVARS = ["NERVE_CLI_DATABASE_URL", "DATABASE_URL"]
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.nerve/nerve.db"
+
 EngineUrl = Annotated[
     str,
     typer.Option(
@@ -31,9 +39,19 @@ SigningKey = Annotated[
     str | None,
     typer.Option(
         "--signing-key",
-        envvar="INNGEST_SIGNING_KEY",
+        # INNGEST_SIGNING_KEY_HEX: the compose `.env`'s bare-hex form (the credential is the
+        # same hash either way: the `signkey-<env>-` prefix is not part of the key).
+        envvar=["INNGEST_SIGNING_KEY", "INNGEST_SIGNING_KEY_HEX"],
         help="Signing key for the REST API (self-hosted / cloud).",
         show_default=False,
+    ),
+]
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar=DATABASE_URL_ENVVARS,
+        help="System of record (env NERVE_CLI_DATABASE_URL, else DATABASE_URL).",
     ),
 ]
 

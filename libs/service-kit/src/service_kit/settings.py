@@ -17,66 +17,34 @@ Environment variables (no prefix, case-insensitive; also read from `.env` in the
     INNGEST_EVENT_KEY     needed to send events in production mode
     INNGEST_SERVE_ORIGIN  the origin the engine should call this service on (Docker)
 
-Secrets convention: every `SecretStr` field (plus any field named in `placeholder_secret_fields`)
-is checked outside development/test; a placeholder value ("change-me", "changeme", "placeholder",
-"secret", "dev-...", ...) or a value shorter than 8 characters is refused with an error naming
-the variable. Declare service secrets as `SecretStr | None`.
+Secrets convention: every `SecretStr` value (top-level fields, and nested ones: inside dicts and
+models, e.g. GENERIC_SOURCES' per-source secrets, SLACK_WEBHOOK_URLS' entries) plus any field
+named in `placeholder_secret_fields` is checked outside development/test. A placeholder
+("change-me", "dev-...", ...), a value shorter than 16 characters or with fewer than 6 distinct
+ones, or a value published in the Nerve repository (see `service_kit.published_secrets`) is refused
+with an error naming the variable (never echoing the value). Declare secrets as `SecretStr`.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .db import DEFAULT_DATABASE_URL, normalize_url
+from .published_secrets import weakness
 
 Environment = Literal["development", "test", "production"]
 DEFAULT_DEV_SERVER_URL = "http://127.0.0.1:8288"
 
-PLACEHOLDER_VALUES = frozenset(
-    {
-        "change-me",
-        "changeme",
-        "change_me",
-        "replace-me",
-        "replaceme",
-        "placeholder",
-        "secret",
-        "password",
-        "todo",
-        "xxx",
-        "dummy",
-        "example",
-        "test",
-        "dev",
-        "none",
-        "null",
-    }
-)
-PLACEHOLDER_PREFIXES = (
-    "dev-",
-    "dev_",
-    "change-me",
-    "changeme",
-    "replace-me",
-    "placeholder",
-    "your-",
-)
-MIN_SECRET_LENGTH = 8
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
 def is_placeholder_secret(value: str) -> bool:
-    """True for values that are obviously not a real secret."""
-    lowered = value.strip().lower()
-    return (
-        lowered in PLACEHOLDER_VALUES
-        or lowered.startswith(PLACEHOLDER_PREFIXES)
-        or len(lowered) < MIN_SECRET_LENGTH
-    )
+    """True for values that must not be a production secret (see `published_secrets.weakness`)."""
+    return weakness(value) is not None
 
 
 class InsecureSettingsError(ValueError):
@@ -134,26 +102,27 @@ class ServiceSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
         if self.environment in ("development", "test"):
             return self
-        offending = [
-            name.upper()
-            for name, value in self._secret_values().items()
-            if value is not None and is_placeholder_secret(value)
-        ]
+        offending = []
+        for name, value in sorted(self._secret_values().items()):
+            reason = weakness(value)
+            if reason:
+                offending.append(f"{name} ({reason})")
         if offending:
             raise InsecureSettingsError(
-                f"placeholder secret(s) in {self.environment}: {', '.join(sorted(offending))}; "
-                "set real values (placeholders are only accepted in development/test)"
+                f"placeholder secret(s) in {self.environment}: {', '.join(offending)}; set fresh "
+                "random values (`make compose-env` writes them; placeholders and values that "
+                "appear in the repository are only accepted in development/test)"
             )
         return self
 
-    def _secret_values(self) -> dict[str, str | None]:
-        values: dict[str, str | None] = {}
+    def _secret_values(self) -> dict[str, str]:
+        """Variable name (nested ones as VAR.key.field) -> plain value of every secret set."""
+        values: dict[str, str] = {}
         for name in type(self).model_fields:
             value: Any = getattr(self, name)
-            if isinstance(value, SecretStr):
-                values[name] = value.get_secret_value()
-            elif name in self.placeholder_secret_fields:
-                values[name] = None if value is None else str(value)
+            if name in self.placeholder_secret_fields and value is not None:
+                value = SecretStr(str(value))
+            _collect_secrets(name.upper(), value, values)
         return values
 
     # Derived views -----------------------------------------------------------------------------
@@ -189,3 +158,17 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, SecretStr):
             return value.get_secret_value()
         return str(value)
+
+
+def _collect_secrets(path: str, value: Any, found: dict[str, str]) -> None:
+    if isinstance(value, SecretStr):
+        found[path] = value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for field in type(value).model_fields:
+            _collect_secrets(f"{path}.{field}", getattr(value, field), found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _collect_secrets(f"{path}.{key}", item, found)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _collect_secrets(f"{path}.{index}", item, found)
