@@ -2,7 +2,8 @@
 
 Production services refuse these values (service_kit.published_secrets): a deployment that copied
 a secret from the compose file, `.env.example`, a doc or a test must not start. The list is
-derived from the tracked files (`git ls-files`; an untracked `.env` never enters it), so `--check`
+derived from the repository's files (`git ls-files`, new files included; an ignored `.env`
+never enters it), so `--check`
 (run by the test suite) fails as soon as a commit adds or removes such a value.
 
 A value is "secret-looking" when it is
@@ -52,7 +53,11 @@ TEMPLATE = re.compile(r"[{}$<>%\[\]()]|\s")
 
 def tracked_files(root: Path) -> list[Path]:
     listing = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True
+        # tracked files and new ones not yet added; never what .gitignore excludes (.env)
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     return [root / name for name in listing.split("\0") if name and name not in SKIPPED]
 
