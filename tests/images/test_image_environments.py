@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,6 +122,14 @@ SERVICES = [image for image in IMAGES if image.command is None]
 MIGRATE = next(image for image in IMAGES if image.command is not None)
 
 
+def workspace_members() -> list[str]:
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
+    return [
+        tomllib.loads((ROOT / path / "pyproject.toml").read_text())["project"]["name"]
+        for path in members["members"]
+    ]
+
+
 def uv_command() -> list[str]:
     """The Dockerfile's uv version, run through the workspace's uv (cached after one download)."""
     uv = shutil.which("uv")
@@ -137,8 +146,12 @@ def build_environment(member: str, venv: Path) -> None:
     }
     for key in ("VIRTUAL_ENV", "UV_COMPILE_BYTECODE"):
         env.pop(key, None)
+    # uv caches the wheels it builds from the workspace and reuses them until a member's
+    # pyproject.toml changes (its cache key), not when its code changes: rebuild every member so
+    # the environment holds this checkout's code, as a fresh `docker build` would.
+    refresh = [arg for name in workspace_members() for arg in ("--refresh-package", name)]
     result = subprocess.run(
-        [*uv_command(), *dockerfile_sync_args(member)],
+        [*uv_command(), *dockerfile_sync_args(member), *refresh],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -371,3 +384,37 @@ def test_every_import_of_the_shipped_code_resolves_in_the_image(
         f"{image.member} ({image.service} image) imports modules its environment lacks "
         f"(declare them in its pyproject.toml): {missing}"
     )
+
+
+def test_a_service_image_refuses_to_start_with_a_published_secret(
+    environments: dict[str, Path], migrated_database: str, outside: Path
+) -> None:
+    """The published-secrets list ships in the image: a value copied from the repository (here
+    the old compose default, and a generic source's secret from its docs) stops the service."""
+    image = next(image for image in SERVICES if image.service == "ingest-gateway")
+    env = image_process_env(
+        environments[image.member],
+        image,
+        {
+            "PORT": str(free_port()),
+            "DATABASE_URL": migrated_database,
+            "ADMIN_API_TOKEN": "local-compose-admin-8b44",
+            "GENERIC_SOURCES": json.dumps(
+                {
+                    "helpdesk": {
+                        "secret": "generic-fuzz-secret-0123456789",
+                        "event": "ticket/resolved",
+                        "id_path": "ticket.id",
+                    }
+                }
+            ),
+        },
+    )
+    result = subprocess.run(
+        dockerfile_json("CMD"), cwd=outside, env=env, capture_output=True, text=True, timeout=120
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    assert "ADMIN_API_TOKEN (published in the Nerve repository)" in output, output[-2000:]
+    assert "GENERIC_SOURCES.helpdesk.secret (published in the Nerve repository)" in output
+    assert "local-compose-admin-8b44" not in output  # the value itself is never echoed
