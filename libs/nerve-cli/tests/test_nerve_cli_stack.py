@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from nerve_cli.dev_cmd import banner, parse_extra_service
+from nerve_cli.dev_cmd import banner, parse_extra_service, port_in_use
 from nerve_cli.stack import (
     DEV_DEFAULTS,
     ManagedProcess,
@@ -17,6 +18,7 @@ from nerve_cli.stack import (
     StackConfig,
     StackError,
     dotenv_keys,
+    free_port,
 )
 
 SPAWNER = """
@@ -116,6 +118,45 @@ def test_banner_names_every_url_and_a_sample_command(tmp_path: Path) -> None:
     ):
         assert url in text
     assert "uv run nerve email --customer-id cust_001" in text
+    # The refund example is above the auto-approve limit (so a reviewer decides it) and the
+    # banner says how to decide it.
+    assert 'nerve email --customer-id cust_002 --body "Please refund ord_1004"' in text
+    assert "http://127.0.0.1:8288/notifications" in text
+    assert "uv run nerve pending" in text and "uv run nerve decide approve" in text
+
+
+def test_nerve_dev_refuses_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
+    from nerve_cli.main import app
+    from typer.testing import CliRunner
+
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert port_in_use("127.0.0.1", port)
+        base = free_port()
+        result = CliRunner().invoke(
+            app,
+            [
+                "dev",
+                "--state-dir",
+                str(tmp_path / ".nerve"),
+                "--engine-port",
+                str(port),
+                "--base-port",
+                str(base),
+            ],
+            env={"COLUMNS": "300"},
+        )
+    assert result.exit_code == 1, result.output
+    assert f"port {port} (devserver)" in result.output
+    assert "--engine-port" in result.output
+    assert "Nerve is running" not in result.output
+    # Nothing was started: no migrations ran, no logs were written.
+    assert not (tmp_path / ".nerve" / "nerve.db").exists()
+    assert not (tmp_path / ".nerve" / "logs").exists()
+    assert not port_in_use("127.0.0.1", port)
 
 
 def test_extra_services_parse_and_refuse_garbage() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -57,11 +59,57 @@ def banner(stack: Stack) -> str:
         "fire a sample email (the agent drafts a reply):",
         '  uv run nerve email --customer-id cust_001 --body "How do I add two seats?" --wait'
         f"{targets}",
-        "a refund waits for a reviewer (link on the dashboard's notifications page, or):",
-        f'  uv run nerve email --customer-id cust_002 --body "Please refund ord_1005"{targets}',
-        f"  uv run nerve pending{db_flag}   then   uv run nerve decide approve <id>{decide_flag}",
+        # ord_1004 (99.00 USD) is above the default auto-approve limit (REFUND_AUTO_APPROVE_MAX_
+        # CENTS, 50.00): the refund gate always asks a human, so the reviewer loop is visible.
+        "a refund above the auto-approve limit waits for a reviewer:",
+        f'  uv run nerve email --customer-id cust_002 --body "Please refund ord_1004"{targets}',
+        f"decide it: the approve link on the dashboard ({stack.engine_url}/notifications), or",
+        f"  uv run nerve pending{db_flag}   then   uv run nerve decide approve <request id>"
+        f"{decide_flag}",
         f"then: uv run nerve runs list{engine_flag}   |   Ctrl-C stops everything",
     ]
+    return "\n".join(lines)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something listens on (host, port). SO_REUSEADDR as uvicorn sets it, so a port
+    in TIME_WAIT after a restart counts as free, a listening one as taken."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _who_answers(host: str, port: int) -> str:
+    """A hint at what holds the port: an Inngest engine answers GET /health with 200."""
+    try:
+        response = httpx.get(f"http://{host}:{port}/health", timeout=1.0)
+    except httpx.HTTPError:
+        return "another program"
+    if response.status_code == 200:
+        return "an engine or a Nerve service (a previous `nerve dev`?)"
+    return f"an HTTP server ({response.headers.get('server', 'unknown')})"
+
+
+def busy_ports_message(host: str, wanted: dict[str, int]) -> str | None:
+    """None when every port is free, else what is taken and what to do about it. Checked before
+    anything starts: otherwise the services would register with whatever engine holds the
+    port, and the banner would claim a platform that is not ours."""
+    taken = [(name, port) for name, port in wanted.items() if port_in_use(host, port)]
+    if not taken:
+        return None
+    lines = [
+        f"port {port} ({name}) on {host} is already in use by {_who_answers(host, port)}"
+        for name, port in taken
+    ]
+    lines.append(
+        "stop what holds it (e.g. the other `nerve dev`: Ctrl-C in its terminal), or choose "
+        "other ports: nerve dev --engine-port N --base-port M (the gateway takes M, the workers "
+        "the next three; --with services keep their own port)"
+    )
     return "\n".join(lines)
 
 
@@ -110,6 +158,10 @@ def dev(
         spec, port = parse_extra_service(item)
         services.append(spec)
         ports[spec.name] = port
+    busy = busy_ports_message(host, {"devserver": engine_port, **ports})
+    if busy:
+        err.print(f"[red]{busy}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -125,6 +177,9 @@ def dev(
             engine_port=engine_port,
             ports=ports,
             services=tuple(services),
+            # The dashboard's Notifications page reads the notifier's sinks (and the reviewer's
+            # decision links) from the system of record.
+            extra_env={"NERVE_DATABASE_URL": url},
         ),
         echo=lambda message: console.print(f"[dim]{message}[/dim]"),
         interrupted=lambda: stopping,
