@@ -33,6 +33,8 @@ class AuditAction(StrEnum):
     REFUND_APPROVAL_REQUESTED = "refund_approval_requested"
     REFUND_ISSUED = "refund_issued"
     REFUND_BLOCKED = "refund_blocked"
+    # A hand-sent refund decision that named no single waiting request (nothing was decided).
+    REFUND_DECISION_UNMATCHED = "refund_decision_unmatched"
     ESCALATION_REQUESTED = "escalation_requested"
     ESCALATION_APPROVED = "escalation_approved"
     ESCALATION_EDITED = "escalation_edited"

@@ -7,13 +7,16 @@ Domain code may import the models (they do not import `inngest` until a helper n
 from .base import EventDataError, EventModel
 from .catalog import (
     CATALOG,
+    VARIANTS,
     CustomerEmailReceived,
+    CustomerEmailReceivedInline,
     CustomerEscalationRequested,
     CustomerHealthCheckRequested,
     EscalationDecisionMade,
     EscalationReviewRequested,
     InngestFunctionFailed,
     RefundApprovalDecided,
+    RefundApprovalDecidedByHand,
     RefundApprovalRequested,
     RiskLevel,
     RiskProfileUpdated,
@@ -24,6 +27,7 @@ from .catalog import (
     TicketResolved,
     Tier,
     model_for,
+    parse_any,
 )
 from .refs import (
     FUNCTION_REFS,
@@ -39,7 +43,9 @@ __all__ = [
     "CATALOG",
     "FUNCTION_REFS",
     "SCORE_REFUND_RISK",
+    "VARIANTS",
     "CustomerEmailReceived",
+    "CustomerEmailReceivedInline",
     "CustomerEscalationRequested",
     "CustomerHealthCheckRequested",
     "EscalationDecisionMade",
@@ -51,6 +57,7 @@ __all__ = [
     "InvokeInputError",
     "InvokeOutputError",
     "RefundApprovalDecided",
+    "RefundApprovalDecidedByHand",
     "RefundApprovalRequested",
     "RefundRiskInput",
     "RiskAssessment",
@@ -63,4 +70,5 @@ __all__ = [
     "TicketResolved",
     "Tier",
     "model_for",
+    "parse_any",
 ]

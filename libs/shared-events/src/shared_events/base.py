@@ -43,6 +43,9 @@ class EventModel(BaseModel):
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
+    # None for the catalog shape; a name for a documented variant of the same event (see
+    # `catalog.VARIANTS`): e.g. the course's hand-sent shapes.
+    variant: ClassVar[str | None] = None
     # Engine-generated events (inngest/*) may be parsed but never sent.
     sendable: ClassVar[bool] = True
 

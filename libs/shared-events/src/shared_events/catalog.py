@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import EventModel
 
@@ -218,6 +218,53 @@ class InngestFunctionFailed(EventModel):
         return f"{name}: {message}" if message else str(name)
 
 
+# -- the course's hand-sent shapes --------------------------------------------------------------
+#
+# The course tests the worker by sending events by hand (the dev server's MCP `send_event` or its
+# Send Event form) in shapes that differ from the ones Nerve's own producers send. They are kept
+# as documented variants of the same event names: same name, another schema (committed as
+# `<name>+<variant>.v<version>.json`), handled by the same consumers.
+
+
+class CustomerEmailReceivedInline(EventModel):
+    """A hand-sent email with its text inline (course 002 D2/D4): `{email_text, customer_id}`.
+
+    Consumer: support-worker handle-customer-email, which first stores the text as an inbound
+    message (its own step `store-inline-email`, keyed by the event id), then continues exactly
+    as for the gateway's claim-check event. Event id: any (the engine dedups on it for 24 h).
+    """
+
+    name: ClassVar[str] = "customer/email.received"
+    variant: ClassVar[str | None] = "inline"
+    email_text: str = Field(min_length=1, max_length=20_000, description="the email's text")
+    customer_id: Id = Field(min_length=1, description="customers.id, e.g. cust_001")
+    subject: str | None = Field(default=None, max_length=300)
+
+
+class RefundApprovalDecidedByHand(EventModel):
+    """A hand-sent refund decision (course 002 D5 `{approved, customer_id}`, or the concept
+    chapters' `{request_id, approved}`).
+
+    Consumer: support-worker apply-hand-sent-refund-decision. It resolves the request (the one
+    named, else the customer's single pending refund; none or several pending is an audited,
+    non-retriable error), stores the decision like the gateway does and publishes the regular
+    `refund/approval.decided`, which resumes the waiting refund gate.
+    """
+
+    name: ClassVar[str] = "refund/approval.decided"
+    variant: ClassVar[str | None] = "by-hand"
+    approved: bool
+    customer_id: Id | None = Field(default=None, description="decide this customer's pending one")
+    request_id: Id | None = Field(default=None, description="refund_requests.id (wins if given)")
+    rejection_message: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _names_a_request(self) -> RefundApprovalDecidedByHand:
+        if not self.request_id and not self.customer_id:
+            raise ValueError("give request_id or customer_id")
+        return self
+
+
 # The catalog: every event, by name.
 CATALOG: dict[str, type[EventModel]] = {
     model.name: model
@@ -238,6 +285,28 @@ CATALOG: dict[str, type[EventModel]] = {
         InngestFunctionFailed,
     )
 }
+
+
+# Documented variants of catalog events (other shapes of the same name), by name.
+VARIANTS: dict[str, tuple[type[EventModel], ...]] = {
+    CustomerEmailReceived.name: (CustomerEmailReceivedInline,),
+    RefundApprovalDecided.name: (RefundApprovalDecidedByHand,),
+}
+
+
+def parse_any(name: str, data: Any) -> EventModel:
+    """The event's data as its catalog model, else as one of its variants; EventDataError names
+    what each accepted shape is missing."""
+    from .base import EventDataError
+
+    problems = []
+    for model in (model_for(name), *VARIANTS.get(name, ())):
+        try:
+            return model.from_data(data)
+        except EventDataError as error:
+            label = f"{model.variant} variant" if model.variant else "catalog shape"
+            problems.append(f"as the {label}: {error}")
+    raise EventDataError(f"{name} fits none of its shapes; " + " | ".join(problems))
 
 
 def model_for(name: str) -> type[EventModel]:

@@ -2,7 +2,9 @@
 refuses breaking changes unless the event's `version` is bumped.
 
 Layout: `schemas/events/<event name with / -> __>.v<version>.json` (one file per event version;
-older versions stay as history) and `schemas/functions/<app-fn>.<input|output>.v1.json`.
+older versions stay as history), `schemas/events/<name>+<variant>.v<version>.json` for a
+documented variant of an event (catalog.VARIANTS) and
+`schemas/functions/<app-fn>.<input|output>.v1.json`.
 
 Breaking (for a consumer on the committed schema): a field removed or renamed, a field's type
 changed (type, format, enum/const values, item or member types), a new required field, or an
@@ -22,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .base import EventModel
-from .catalog import CATALOG
+from .catalog import CATALOG, VARIANTS
 from .refs import FUNCTION_REFS, FunctionRef
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -80,6 +82,11 @@ def current_docs(
         SchemaDoc("event", name, model.version, _model_schema(model))
         for name, model in sorted((catalog if catalog is not None else CATALOG).items())
     ]
+    for name, variants in sorted(VARIANTS.items()):
+        docs += [
+            SchemaDoc("event", f"{name}+{v.variant}", v.version, _model_schema(v))
+            for v in variants
+        ]
     for composite, ref in sorted((refs if refs is not None else FUNCTION_REFS).items()):
         version = int(getattr(ref, "version", 1))
         docs.append(

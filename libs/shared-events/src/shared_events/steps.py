@@ -42,6 +42,23 @@ def match_expression(model: type[EventModel], match: Mapping[str, MatchValue]) -
     return " && ".join(clauses)
 
 
+def catalog_shape_guard(model: type[EventModel]) -> str | None:
+    """`async.data.<f> != null` for a required field only the catalog shape has, when the event
+    has documented variants (catalog.VARIANTS): a hand-sent variant naming the same request must
+    not resume the wait (it would fail validation there); its own consumer turns it into the
+    catalog shape first."""
+    from .catalog import VARIANTS
+
+    variants = [v for v in VARIANTS.get(model.name, ()) if v is not model]
+    if not variants or model.variant is not None:
+        return None
+    shared = {name for v in variants for name in v.model_fields}
+    for name, info in model.model_fields.items():
+        if info.is_required() and name not in shared:
+            return f"async.data.{name} != null"
+    return None
+
+
 async def send_event(step: inngest.Step, step_id: str, event: EventModel, *, id: str) -> list[str]:
     """`step.send_event` for one typed event with its idempotency id."""
     return await step.send_event(step_id, event.to_event(id=id))
@@ -68,9 +85,11 @@ async def wait_for_event(
 
     A resumed event whose data does not fit the model fails the run (NonRetriableError).
     """
-    event = await step.wait_for_event(
-        step_id, event=model.name, if_exp=match_expression(model, match), timeout=timeout
-    )
+    if_exp = match_expression(model, match)
+    guard = catalog_shape_guard(model)
+    if guard:
+        if_exp = f"{if_exp} && {guard}"
+    event = await step.wait_for_event(step_id, event=model.name, if_exp=if_exp, timeout=timeout)
     if event is None:
         return None
     try:

@@ -15,18 +15,22 @@ from service_kit.audit import AuditAction
 from shared_events import (
     SCORE_REFUND_RISK,
     CustomerEmailReceived,
+    CustomerEmailReceivedInline,
     CustomerEscalationRequested,
     CustomerHealthCheckRequested,
     EscalationDecisionMade,
     EscalationReviewRequested,
     RefundApprovalDecided,
+    RefundApprovalDecidedByHand,
     RefundApprovalRequested,
     RefundRiskInput,
     RiskAssessment,
     StripeChargeRefundFailed,
     SupportDraftCreated,
     TicketResolved,
+    parse_any,
 )
+from shared_events.base import EventDataError
 from shared_events.refs import invoke
 from shared_events.steps import send_event, send_events, wait_for_event
 
@@ -34,7 +38,7 @@ from .agent import AgentOutcome, RefundDecision, RefundIntent, compose_input, re
 from .agent import run_agent as run_support_agent
 from .deps import DbSupportBackend, SupportWorkerDeps
 from .payments import RefundFailed
-from .repositories import AuditContext, NotFound
+from .repositories import AuditContext, NotFound, UnmatchedDecision
 
 APP_ID = "support-worker"
 NO_REVIEW_HEADER = "[Sent without human review: no reviewer decided within the review window]"
@@ -96,7 +100,7 @@ def create_functions(
         idempotency="event.data.message_id",
     )
     async def handle_customer_email(ctx: inngest.Context) -> dict[str, Any]:
-        email = CustomerEmailReceived.from_event(ctx.event)
+        email = await _claim_checked_email(ctx)
         step = ctx.step
         audit = AuditContext(run_id=ctx.run_id, function_id="handle-customer-email")
 
@@ -272,6 +276,42 @@ def create_functions(
             "draft_id": draft_id,
             "refunds": refunds,
         }
+
+    async def _claim_checked_email(ctx: inngest.Context) -> CustomerEmailReceived:
+        """The gateway's event as it is; a hand-sent one with the text inline (the course's
+        `{email_text, customer_id}`) is first stored as an inbound message, in its own step
+        keyed by the event id, so the rest of the flow reads it like any other email."""
+        try:
+            received = parse_any(CustomerEmailReceived.name, ctx.event.data)
+        except EventDataError as error:
+            raise inngest.NonRetriableError(str(error)) from error
+        if not isinstance(received, CustomerEmailReceivedInline):
+            return CustomerEmailReceived.model_validate(received.model_dump())
+        inline = received
+        key = f"inline-{ctx.event.id or f'{inline.customer_id}-{ctx.event.ts}'}"
+
+        async def store_inline_email() -> dict[str, Any]:
+            try:
+                stored = await repo.store_inline_email(
+                    key=key,
+                    customer_id=inline.customer_id,
+                    subject=inline.subject or "(sent as an event)",
+                    body=inline.email_text,
+                )
+            except NotFound as error:
+                raise inngest.NonRetriableError(str(error)) from error
+            return CustomerEmailReceived(
+                message_id=stored.message_id,
+                provider_message_id=key,
+                customer_id=stored.customer_id,
+                customer_tier=stored.customer_tier,  # type: ignore[arg-type]
+                ticket_id=stored.ticket_id,
+                received_at=stored.received_at,
+            ).to_data()
+
+        return CustomerEmailReceived.from_data(
+            await ctx.step.run("store-inline-email", store_inline_email)
+        )
 
     # -- 2. the refund gate (a part of handle-customer-email) ----------------------------------
 
@@ -783,7 +823,69 @@ def create_functions(
         )
         return {"status": "drafted", **ref}
 
+    # -- 9. apply-hand-sent-refund-decision ---------------------------------------------------
+
+    @client.create_function(
+        fn_id="apply-hand-sent-refund-decision",
+        # Only the hand-sent shape: the gateway's decisions always carry `decision`.
+        trigger=RefundApprovalDecided.trigger(if_exp="event.data.decision == null"),
+    )
+    async def apply_hand_sent_refund_decision(ctx: inngest.Context) -> dict[str, Any]:
+        """The course's `{approved, customer_id}` (or `{request_id, approved}`): find the refund
+        it means, store the decision like a reviewer's link does, publish the regular decision."""
+        try:
+            sent = RefundApprovalDecidedByHand.from_data(ctx.event.data)
+        except EventDataError as error:
+            raise inngest.NonRetriableError(str(error)) from error
+        key = f"hand-decision-{ctx.event.id or ctx.run_id}"
+        audit = AuditContext(run_id=ctx.run_id, function_id="apply-hand-sent-refund-decision")
+
+        async def find_refund_request() -> dict[str, Any]:
+            try:
+                request_id, customer_id = await repo.find_decidable_refund(
+                    request_id=sent.request_id, customer_id=sent.customer_id
+                )
+            except UnmatchedDecision as error:
+                await repo.audit_unmatched_decision(
+                    key=key, customer_id=sent.customer_id, reason=str(error), ctx=audit
+                )
+                return {"error": str(error)}
+            return {"request_id": request_id, "customer_id": customer_id}
+
+        found = await ctx.step.run("find-refund-request", find_refund_request)
+        if "error" in found:
+            raise inngest.NonRetriableError(str(found["error"]))
+        request_id = str(found["request_id"])
+
+        async def store_decision() -> dict[str, Any] | None:
+            approval_id = await repo.store_hand_sent_decision(
+                key=key, request_id=request_id, approved=sent.approved, reviewer="hand-sent-event"
+            )
+            if approval_id is None:
+                return None
+            now = datetime.datetime.now(datetime.UTC).isoformat()
+            return {"approval_id": approval_id, "decided_at": now}
+
+        stored = await ctx.step.run("store-decision", store_decision)
+        if stored is None:
+            raise inngest.NonRetriableError(f"refund request {request_id} was already decided")
+        await send_event(
+            ctx.step,
+            "emit-refund-decision",
+            RefundApprovalDecided(
+                request_id=request_id,
+                approved=sent.approved,
+                decision="approve" if sent.approved else "reject",
+                reviewer="hand-sent-event",
+                approval_id=str(stored["approval_id"]),
+                decided_at=datetime.datetime.fromisoformat(str(stored["decided_at"])),
+            ),
+            id=f"refund-decision-{request_id}",
+        )
+        return {"request_id": request_id, "approved": sent.approved}
+
     return [
+        apply_hand_sent_refund_decision,
         handle_customer_email,
         escalate_with_human_approval,
         daily_health_check,

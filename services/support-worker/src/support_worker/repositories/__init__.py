@@ -10,11 +10,16 @@ from .background import BackgroundRepository, DraftRef, TicketText
 from .base import ACTOR, AuditContext, NotFound, insert_ignoring_duplicates
 from .conversations import ConversationRepository, CustomerRecord
 from .escalations import EscalationRepository
+from .hand_sent import HandSentRepository, StoredInlineEmail, UnmatchedDecision
 from .refunds import RefundNotHeld, RefundRecord, RefundRepository, RefundReservation
 
 
 class SupportRepository(
-    ConversationRepository, RefundRepository, EscalationRepository, BackgroundRepository
+    ConversationRepository,
+    RefundRepository,
+    EscalationRepository,
+    BackgroundRepository,
+    HandSentRepository,
 ):
     """Every query and write the support worker's flows make."""
 
@@ -28,7 +33,9 @@ __all__ = [
     "RefundNotHeld",
     "RefundRecord",
     "RefundReservation",
+    "StoredInlineEmail",
     "SupportRepository",
     "TicketText",
+    "UnmatchedDecision",
     "insert_ignoring_duplicates",
 ]
