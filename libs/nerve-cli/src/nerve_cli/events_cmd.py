@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
+import types
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from shared_events.base import EventDataError
-from shared_events.catalog import CATALOG
+from shared_events.catalog import CATALOG, VARIANTS, parse_any
 
 from .engine import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from .options import (
@@ -39,19 +41,38 @@ err = Console(stderr=True)
 def catalog(
     name: Annotated[str | None, typer.Argument(help="Show one event's fields.")] = None,
 ) -> None:
-    """List the event catalog (or one event's typed fields)."""
+    """List the event catalog (or one event's typed fields), descriptions in full."""
     if name is None:
-        table = Table("event", "description")
+        table = Table("event", "description", show_lines=True)
+        table.columns[0].overflow = "fold"
+        table.columns[0].no_wrap = True
+        table.columns[1].overflow = "fold"
         for event_name, model in sorted(CATALOG.items()):
-            doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-            table.add_row(event_name, doc)
+            shapes = [_doc(model)]
+            shapes += [f"variant '{v.variant}': {_doc(v)}" for v in VARIANTS.get(event_name, ())]
+            table.add_row(event_name, "\n\n".join(shapes))
         console.print(table)
         return
     model = _model(name)
-    table = Table("field", "type", "required", title=name)
-    for field_name, info in model.model_fields.items():
-        table.add_row(field_name, _type_name(info.annotation), "yes" if info.is_required() else "")
-    console.print(table)
+    for shape in (model, *VARIANTS.get(name, ())):
+        title = name if shape.variant is None else f"{name} (variant '{shape.variant}')"
+        console.print(f"[bold]{title}[/bold] v{shape.version}: {_doc(shape)}", soft_wrap=True)
+        table = Table("field", "type", "required", "description")
+        for column in table.columns:
+            column.overflow = "fold"
+        for field_name, info in shape.model_fields.items():
+            table.add_row(
+                field_name,
+                _type_name(info.annotation),
+                "yes" if info.is_required() else "",
+                info.description or "",
+            )
+        console.print(table)
+
+
+def _doc(model: Any) -> str:
+    """The model's whole docstring as one paragraph (never cut)."""
+    return " ".join(inspect.cleandoc(model.__doc__ or "").split())
 
 
 def send(
@@ -74,7 +95,8 @@ def send(
     event_key: EventKey = "dev",
     signing_key: SigningKey = None,
 ) -> None:
-    """Send one catalog event, validated against its model before it leaves."""
+    """Send one catalog event, validated against its model (or one of its documented variants,
+    e.g. the course's `{email_text, customer_id}`) before it leaves."""
     model = _model(name)
     payload: dict[str, Any] = {}
     if data:
@@ -87,7 +109,8 @@ def send(
         payload.update(loaded)
     payload.update(parse_fields(field or []))
     try:
-        event = model.from_data(payload)
+        # The catalog shape, or a documented variant (e.g. the course's hand-sent shapes).
+        event = parse_any(name, payload)
     except EventDataError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -101,8 +124,17 @@ def send(
         except EngineError as error:
             err.print(f"[red]{error}[/red]")
             raise typer.Exit(1) from None
+        earlier = earlier_event(engine, wire_id, name, ids[0]) if event_id else None
         if not as_json:
-            console.print(f"sent {name} id={wire_id} engine_id={ids[0]}", soft_wrap=True)
+            if earlier is None:
+                console.print(f"sent {name} id={wire_id} engine_id={ids[0]}", soft_wrap=True)
+            else:
+                console.print(
+                    f"duplicate: an event with id={wire_id} was already received "
+                    f"(engine_id={earlier.get('internal_id')}, at {earlier.get('received_at')}); "
+                    "the engine deduplicated this one (it stores it, but starts no new run)",
+                    soft_wrap=True,
+                )
         if wait:
 
             def read_runs() -> list[RunSummary]:
@@ -118,7 +150,22 @@ def send(
             if not runs or any(run.status != RunStatus.COMPLETED for run in runs):
                 raise typer.Exit(1)
         elif as_json:
-            print_json({"event": {"id": wire_id, "internal_id": ids[0]}})
+            described: dict[str, Any] = {"id": wire_id, "internal_id": ids[0]}
+            if earlier is not None:
+                described["duplicate_of"] = earlier.get("internal_id")
+            print_json({"event": described})
+
+
+def earlier_event(engine: Any, event_id: str, name: str, internal_id: str) -> dict[str, Any] | None:
+    """The first stored event with this producer id within the 24 h dedup window, when it is not
+    the one just sent: the engine keeps the re-sent one but runs nothing for it."""
+    since = datetime.now(UTC) - timedelta(hours=24)
+    try:
+        found = engine.find_events(event_id, name=name, received_after=since)
+    except EngineError:
+        return None  # cannot tell; report it as sent
+    others = [e for e in found if str(e.get("internal_id") or "") != internal_id]
+    return others[-1] if others else None  # newest first: the last is the original
 
 
 def email(
@@ -159,7 +206,9 @@ def email(
     """Fire a test email (the course's fire_test_email) through the gateway's Postmark webhook.
 
     It goes through the real front door: the gateway authenticates it, stores the text (claim
-    check) and publishes customer/email.received with id `postmark-{MessageID}`.
+    check) and publishes customer/email.received with id `postmark-{MessageID}`. With --wait it
+    exits 0 when every run completed, 3 when a run waits for a reviewer (and says how to decide
+    it), 1 otherwise.
     """
     if not from_address:
         if not customer_id:
@@ -183,8 +232,23 @@ def email(
         err.print(f"[red]gateway refused the email: {response.status_code} {response.text}[/red]")
         raise typer.Exit(1)
     event_id = f"postmark-{message_id}"
+    answer = _json_or_empty(response)
+    duplicate = answer.get("status") == "duplicate"
     if not as_json:
-        console.print(f"accepted MessageID={message_id} event_id={event_id}", soft_wrap=True)
+        if duplicate:
+            original = lookup_message_id(database_url, message_id)
+            console.print(
+                f"duplicate: this email (MessageID={message_id}) was already received"
+                + (f" as message {original}" if original else "")
+                + f", event_id={event_id}; nothing new was stored or run",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"accepted MessageID={message_id} message={answer.get('id', '?')} "
+                f"event_id={event_id}",
+                soft_wrap=True,
+            )
     if wait:
         # The gateway publishes the event itself: find it by the id it gave it. Events received
         # before this command (minus clock skew) cannot be it.
@@ -196,12 +260,52 @@ def email(
                 ),
                 event_id,
                 timeout=timeout,
+                parked=lambda found: reviewer_waits(engine, found),
             )
-        report_runs(runs, as_json=as_json, event={"id": event_id, "message_id": message_id})
+            waiting = reviewer_waits(engine, runs)
+        described = {"id": event_id, "message_id": message_id}
+        report_runs(runs, as_json=as_json, event=described, waiting=waiting)
+        if waiting:
+            if not as_json:
+                print_reviewer_hint(waiting, database_url, customer_id, engine_url, gateway_url)
+            raise typer.Exit(3)
         if not runs or any(run.status != RunStatus.COMPLETED for run in runs):
             raise typer.Exit(1)
     elif as_json:
-        print_json({"event": {"id": event_id, "message_id": message_id}})
+        status = "duplicate" if duplicate else "accepted"
+        print_json({"event": {"id": event_id, "message_id": message_id}, "status": status})
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def lookup_message_id(database_url: str, provider_message_id: str) -> str | None:
+    """messages.id of a stored email, by its provider MessageID (None when it cannot be read)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def query() -> str | None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(
+                    text("SELECT id FROM messages WHERE provider_message_id = :pm"),
+                    {"pm": provider_message_id},
+                )
+                row = result.first()
+                return None if row is None else str(row[0])
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(query())
+    except Exception:
+        return None
 
 
 def postmark_inbound_payload(
@@ -263,10 +367,83 @@ def lookup_customer_email(database_url: str, customer_id: str) -> str:
     return found
 
 
+# Steps of Nerve's human gates (support-worker): a run waiting in one waits for a reviewer.
+REVIEW_WAIT_STEPS = ("await-refund-approval", "wait-for-decision")
+
+
+def reviewer_waits(engine: Any, runs: list[RunSummary]) -> list[dict[str, str]]:
+    """`{run_id, step}` for each run whose trace shows a human gate's wait as WAITING."""
+    found: list[dict[str, str]] = []
+    for run in runs:
+        if run.status in TERMINAL_STATUSES:
+            continue
+        try:
+            spans = engine.run_trace(run.run_id).spans
+        except EngineError:
+            continue
+        for span in spans:
+            if (
+                span.step_op == "WAIT_FOR_EVENT"
+                and span.status == RunStatus.WAITING
+                and span.name.startswith(REVIEW_WAIT_STEPS)
+            ):
+                found.append({"run_id": run.run_id, "step": span.name})
+    return found
+
+
+def print_reviewer_hint(
+    waiting: list[dict[str, str]],
+    database_url: str,
+    customer_id: str | None,
+    engine_url: str,
+    gateway_url: str,
+) -> None:
+    """Which run waits, for which request, and the commands (or link) that decide it."""
+    from .decide_cmd import query_pending
+
+    for wait in waiting:
+        console.print(
+            f"run {wait['run_id']} is waiting for a reviewer (step {wait['step']})",
+            soft_wrap=True,
+        )
+    try:
+        pending = [
+            row
+            for row in query_pending(database_url)
+            if customer_id is None or row["customer_id"] == customer_id
+        ]
+    except (typer.Exit, Exception):
+        pending = []
+    gateway_flag = "" if gateway_url == DEFAULT_GATEWAY_URL else f" --gateway-url {gateway_url}"
+    console.print(
+        f"decide it with the approve / reject link on {engine_url.rstrip('/')}/notifications, or:",
+        soft_wrap=True,
+    )
+    if pending:
+        for row in pending:
+            amount = f" {row['amount']}" if row["amount"] else ""
+            console.print(
+                f"  uv run nerve decide approve {row['id']}{gateway_flag}   "
+                f"# {row['kind']}{amount}, customer {row['customer_id']}",
+                soft_wrap=True,
+            )
+    else:
+        console.print(
+            f"  uv run nerve pending   then   uv run nerve decide approve <request id>"
+            f"{gateway_flag}",
+            soft_wrap=True,
+        )
+
+
 def wait_for_runs(
-    read_runs: Callable[[], list[RunSummary]], what: str, *, timeout: float
+    read_runs: Callable[[], list[RunSummary]],
+    what: str,
+    *,
+    timeout: float,
+    parked: Callable[[list[RunSummary]], list[dict[str, str]]] | None = None,
 ) -> list[RunSummary]:
-    """Poll until the event's runs exist and have all ended, and a second read agrees.
+    """Poll until the event's runs exist and have all ended (or, with `parked`, wait for a
+    human), and a second read agrees.
 
     The second read guards against fan-out: one function's run can finish before another
     function's run for the same event has been created.
@@ -282,6 +459,8 @@ def wait_for_runs(
                 err.print(f"[red]{error}[/red]", soft_wrap=True)
                 return runs
             done = sum(run.status in TERMINAL_STATUSES for run in runs)
+            if parked is not None and runs and done < len(runs):
+                done += len({wait["run_id"] for wait in parked(runs)})
             status.update(f"{what}: {done}/{len(runs)} run(s) finished")
             ids = frozenset(run.run_id for run in runs)
             if runs and done == len(runs):
@@ -296,10 +475,17 @@ def wait_for_runs(
 
 
 def report_runs(
-    runs: list[RunSummary], *, as_json: bool, event: dict[str, str] | None = None
+    runs: list[RunSummary],
+    *,
+    as_json: bool,
+    event: dict[str, str] | None = None,
+    waiting: list[dict[str, str]] | None = None,
 ) -> None:
     if as_json:
-        print_json({"event": event, "runs": [run.to_json() for run in runs]})
+        body: dict[str, Any] = {"event": event, "runs": [run.to_json() for run in runs]}
+        if waiting is not None:
+            body["waiting_for_reviewer"] = waiting
+        print_json(body)
         return
     console.print(runs_table(runs))
 
@@ -314,4 +500,14 @@ def _model(name: str) -> Any:
 
 
 def _type_name(annotation: Any) -> str:
+    """A readable type: `'a' | 'b'` for a Literal (its values shown), `str | None`, `list[str]`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(repr(value) for value in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(map(_type_name, args))}]"
+    if annotation is type(None):
+        return "None"
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
