@@ -26,6 +26,9 @@ class FlowConfig:
     max_refund_rounds: int = 3
     embed_batch_size: int = 50
     embed_batch_timeout: timedelta = timedelta(seconds=30)
+    # Development only (001 D8-A): run-agent / resume-agent-* outputs also carry the model's
+    # input and output, redacted of email addresses and secrets. Production: ids and summaries.
+    trace_model_io: bool = False
 
 
 @dataclass

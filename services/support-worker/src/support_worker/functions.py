@@ -34,7 +34,14 @@ from shared_events.base import EventDataError
 from shared_events.refs import invoke
 from shared_events.steps import send_event, send_events, wait_for_event
 
-from .agent import AgentOutcome, RefundDecision, RefundIntent, compose_input, resume_agent
+from .agent import (
+    AgentOutcome,
+    RefundDecision,
+    RefundIntent,
+    compose_input,
+    redact,
+    resume_agent,
+)
 from .agent import run_agent as run_support_agent
 from .deps import DbSupportBackend, SupportWorkerDeps
 from .payments import RefundFailed
@@ -67,14 +74,26 @@ TIER_PRIORITY = (
 )
 
 
-def _summary(outcome: AgentOutcome, draft_id: str) -> dict[str, Any]:
-    """What a run-agent / resume-agent step returns: ids and short facts, never text."""
-    return {
+def _summary(
+    outcome: AgentOutcome, draft_id: str, *, model_input: str | None = None
+) -> dict[str, Any]:
+    """What a run-agent / resume-agent step returns: ids and short facts; with `model_input`
+    (development only) also the model's input and output, redacted, for the run trace."""
+    summary: dict[str, Any] = {
         "status": outcome.status,
         "draft_id": draft_id,
         "pending_refunds": [intent.model_dump() for intent in outcome.pending_refunds],
         "escalation_reasons": outcome.escalation_reasons,
     }
+    if model_input is not None:
+        if outcome.status == "done":
+            answer = outcome.reply or ""
+        else:
+            orders = ", ".join(intent.order_id for intent in outcome.pending_refunds)
+            answer = f"(paused: request_refund for {orders} awaits a decision)"
+        summary["model_input"] = redact(model_input)
+        summary["model_output"] = redact(answer)
+    return summary
 
 
 def create_functions(
@@ -145,7 +164,9 @@ def create_functions(
                 ticket_id=email.ticket_id,
             )
 
-        async def store(outcome: AgentOutcome, round_number: int) -> dict[str, Any]:
+        async def store(
+            outcome: AgentOutcome, round_number: int, model_input: str
+        ) -> dict[str, Any]:
             draft_id = await repo.store_agent_result(
                 key=f"reply-{email.message_id}",
                 kind="reply",
@@ -158,7 +179,8 @@ def create_functions(
                 extra={"model": deps.model.model_name, "round": round_number},
                 run_id=ctx.run_id,
             )
-            return _summary(outcome, draft_id)
+            traced = model_input if flow.trace_model_io else None
+            return _summary(outcome, draft_id, model_input=traced)
 
         subject = ""
 
@@ -174,8 +196,9 @@ def create_functions(
             except NotFound as error:
                 raise inngest.NonRetriableError(str(error)) from error
             subject = f"Re: {agent_email.subject}" if agent_email.subject else "Re: your email"
-            outcome = await run_support_agent(compose_input(agent_email), backend(), deps.model)
-            return await store(outcome, 0)
+            agent_input = compose_input(agent_email)
+            outcome = await run_support_agent(agent_input, backend(), deps.model)
+            return await store(outcome, 0, agent_input)
 
         result: dict[str, Any] = await step.run("run-agent", run_agent)
 
@@ -206,7 +229,12 @@ def create_functions(
                 state = await repo.agent_state(draft_id)
                 parsed = {k: RefundDecision.model_validate(v) for k, v in decisions.items()}
                 outcome = await resume_agent(state, parsed, backend(), deps.model)
-                return await store(outcome, round_number)
+                resumed_with = "; ".join(
+                    f"{call_id}: "
+                    + ("approved" if d.approved else f"declined ({d.message or 'no reason'})")
+                    for call_id, d in parsed.items()
+                )
+                return await store(outcome, round_number, f"resume with decisions: {resumed_with}")
 
             result = await step.run(f"resume-agent-{round_number}", resume)
             escalation_reasons += result["escalation_reasons"]

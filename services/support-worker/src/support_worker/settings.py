@@ -90,4 +90,5 @@ class SupportSettings(ServiceSettings):
             escalation_timeout=timedelta(seconds=self.escalation_timeout_seconds),
             follow_up_delay=timedelta(seconds=self.follow_up_delay_seconds),
             embed_batch_timeout=timedelta(seconds=self.embed_batch_timeout_seconds),
+            trace_model_io=self.environment in ("development", "test"),
         )

@@ -5,6 +5,7 @@
 """
 
 from .offline_model import OFFLINE_MODEL_NAME, OfflineSupportModel
+from .redaction import redact
 from .runner import (
     AgentOutcome,
     EmailForAgent,
@@ -46,6 +47,7 @@ __all__ = [
     "build_model",
     "build_tools",
     "compose_input",
+    "redact",
     "resume_agent",
     "run_agent",
     "run_config",
