@@ -84,8 +84,7 @@ def current_docs(
     ]
     for name, variants in sorted(VARIANTS.items()):
         docs += [
-            SchemaDoc("event", f"{name}+{v.variant}", v.version, _model_schema(v))
-            for v in variants
+            SchemaDoc("event", f"{name}+{v.variant}", v.version, _model_schema(v)) for v in variants
         ]
     for composite, ref in sorted((refs if refs is not None else FUNCTION_REFS).items()):
         version = int(getattr(ref, "version", 1))
