@@ -81,6 +81,11 @@ def _html_error(error: GatewayHTTPError) -> HTMLResponse:
     "/decisions/{token}",
     tags=["decisions"],
     summary="Reviewer page: approve / edit / reject",
+    description=(
+        "The page a reviewer's link opens (the notifier sends the link in the approval request). "
+        "`{token}` is a signed, single-use, expiring decision token naming the kind (refund or "
+        "escalation) and the request; the page shows the request and the allowed decisions."
+    ),
     response_class=HTMLResponse,
     responses={
         401: {"description": "Invalid link"},
@@ -135,6 +140,13 @@ async def _decision_input(request: Request) -> tuple[str | None, str | None, boo
     "/decisions/{token}",
     tags=["decisions"],
     summary="Record a reviewer decision (stored, then published)",
+    description=(
+        'Body `{"decision": "approve" | "reject" | "edit", "edited_text": ...}` (JSON '
+        "or the reviewer page's form; `edit` and `edited_text` only for escalations). The "
+        "decision is written to `approvals` with its outbox row in one transaction, then "
+        "published as `refund/approval.decided` or `escalation/decision.made`, so a flow that "
+        "starts waiting later still finds it. A second decision for the same request: 409."
+    ),
     response_model=None,
     responses={
         200: {

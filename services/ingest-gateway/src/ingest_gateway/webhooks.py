@@ -133,6 +133,12 @@ def _respond(
 @router.post(
     "/webhooks/postmark/inbound",
     summary="Postmark inbound email",
+    description=(
+        "Postmark's inbound webhook (HTTP basic auth: `POSTMARK_INBOUND_USERNAME` / "
+        "`POSTMARK_INBOUND_PASSWORD`). The email is stored as a message on the sender's ticket "
+        "(claim check) and `customer/email.received` is published with id "
+        "`postmark-{MessageID}`; the same MessageID again answers `duplicate`."
+    ),
     responses=_responses(*WEBHOOK_ERRORS),
     openapi_extra=_json_body(PostmarkInbound.model_json_schema()),
 )
@@ -162,6 +168,16 @@ async def postmark_inbound(
 @router.post(
     "/webhooks/stripe",
     summary="Stripe webhook (signature verified with the stripe library)",
+    description=(
+        "Point a Stripe webhook endpoint here. The `Stripe-Signature` header is verified over "
+        "the raw body with `STRIPE_WEBHOOK_SECRET` (and the timestamp tolerance) before anything "
+        "is read. Mapped types: `charge.refund.updated` with refund status `failed` and "
+        "`refund.failed` -> `stripe/charge.refund.failed` (fan-out to support-worker, "
+        "risk-worker, notifier); `charge.dispute.created` -> `stripe/charge.dispute.created`; "
+        "`charge.refunded` -> `stripe/charge.refunded`. Other types are stored and answered "
+        "`ignored`. The event id is Stripe's `evt_...` id, so a re-delivery answers `duplicate` "
+        "and publishes nothing."
+    ),
     responses=_responses(*WEBHOOK_ERRORS),
     openapi_extra=_json_body(StripeEventEnvelope.model_json_schema()),
 )
@@ -205,6 +221,15 @@ async def _signed_json(
 @router.post(
     "/webhooks/generic/{source}",
     summary="Generic JSON producer (per-source HMAC-SHA256, declared mapping)",
+    description=(
+        "For producers without a dedicated endpoint. Each `{source}` is declared in the "
+        "`GENERIC_SOURCES` setting: its secret, the catalog event it maps to, `id_path` (where "
+        "the delivery's id is) and `fields` / `constants` (how the body becomes the event's "
+        "data). Sign the raw body: header `X-Nerve-Signature: sha256=<hex HMAC-SHA256(secret, "
+        "body)>`. The event id is `{source}-{value at id_path}`, so a re-delivery answers "
+        "`duplicate`. Unknown source: 404; data that does not fit the catalog event: 422 "
+        "naming the field."
+    ),
     responses=_responses(404, *WEBHOOK_ERRORS),
     openapi_extra=_json_body({"type": "object"}),
 )
