@@ -33,6 +33,7 @@ from .options import (
     parse_fields,
 )
 from .render import print_json, runs_table
+from .review_hints import print_reviewer_hint, reviewer_waits
 
 console = Console()
 err = Console(stderr=True)
@@ -260,9 +261,9 @@ def email(
                 ),
                 event_id,
                 timeout=timeout,
-                parked=lambda found: reviewer_waits(engine, found),
+                parked=lambda found: reviewer_waits(engine, found, database_url),
             )
-            waiting = reviewer_waits(engine, runs)
+            waiting = reviewer_waits(engine, runs, database_url)
         described = {"id": event_id, "message_id": message_id}
         report_runs(runs, as_json=as_json, event=described, waiting=waiting)
         if waiting:
@@ -365,74 +366,6 @@ def lookup_customer_email(database_url: str, customer_id: str) -> str:
     if found is None:
         raise typer.BadParameter(f"no customer {customer_id!r} in {database_url}")
     return found
-
-
-# Steps of Nerve's human gates (support-worker): a run waiting in one waits for a reviewer.
-REVIEW_WAIT_STEPS = ("await-refund-approval", "wait-for-decision")
-
-
-def reviewer_waits(engine: Any, runs: list[RunSummary]) -> list[dict[str, str]]:
-    """`{run_id, step}` for each run whose trace shows a human gate's wait as WAITING."""
-    found: list[dict[str, str]] = []
-    for run in runs:
-        if run.status in TERMINAL_STATUSES:
-            continue
-        try:
-            spans = engine.run_trace(run.run_id).spans
-        except EngineError:
-            continue
-        for span in spans:
-            if (
-                span.step_op == "WAIT_FOR_EVENT"
-                and span.status == RunStatus.WAITING
-                and span.name.startswith(REVIEW_WAIT_STEPS)
-            ):
-                found.append({"run_id": run.run_id, "step": span.name})
-    return found
-
-
-def print_reviewer_hint(
-    waiting: list[dict[str, str]],
-    database_url: str,
-    customer_id: str | None,
-    engine_url: str,
-    gateway_url: str,
-) -> None:
-    """Which run waits, for which request, and the commands (or link) that decide it."""
-    from .decide_cmd import query_pending
-
-    for wait in waiting:
-        console.print(
-            f"run {wait['run_id']} is waiting for a reviewer (step {wait['step']})",
-            soft_wrap=True,
-        )
-    try:
-        pending = [
-            row
-            for row in query_pending(database_url)
-            if customer_id is None or row["customer_id"] == customer_id
-        ]
-    except (typer.Exit, Exception):
-        pending = []
-    gateway_flag = "" if gateway_url == DEFAULT_GATEWAY_URL else f" --gateway-url {gateway_url}"
-    console.print(
-        f"decide it with the approve / reject link on {engine_url.rstrip('/')}/notifications, or:",
-        soft_wrap=True,
-    )
-    if pending:
-        for row in pending:
-            amount = f" {row['amount']}" if row["amount"] else ""
-            console.print(
-                f"  uv run nerve decide approve {row['id']}{gateway_flag}   "
-                f"# {row['kind']}{amount}, customer {row['customer_id']}",
-                soft_wrap=True,
-            )
-    else:
-        console.print(
-            f"  uv run nerve pending   then   uv run nerve decide approve <request id>"
-            f"{gateway_flag}",
-            soft_wrap=True,
-        )
 
 
 def wait_for_runs(
