@@ -16,9 +16,18 @@ from typing import Any
 
 import inngest
 import pytest
-from devserver.testing import EngineHandle, make_client, running_app, serve_app, sync_app
+from devserver.testing import (
+    EngineHandle,
+    make_client,
+    running_app,
+    send_events,
+    serve_app,
+    sync_app,
+    wait_for_run,
+)
 from nerve_cli.main import app as nerve_cli
 from service_kit.db import Database
+from service_kit.ids import new_id
 from service_kit.models import AuditLog, Draft, Message, RefundRequest
 from shared_events import SCORE_REFUND_RISK, RiskAssessment
 from sqlalchemy import select
@@ -183,3 +192,50 @@ async def check(step: str, db: Database) -> None:
         assert seen.count("refund_blocked") == 1 and "refund_issued" not in seen
     else:
         raise AssertionError(f"no expectation for course step {step!r}")
+
+
+async def test_a_decision_naming_its_request_resumes_the_gate_without_breaking_it(
+    inngest_engine: EngineHandle, fresh_database_url: str
+) -> None:
+    """`{request_id, approved}` (the concept chapters' shape) also matches the gate's request id;
+    the gate ignores it (it is not the catalog shape) and resumes on the regular decision the
+    hand-sent-decision function publishes."""
+    db = Database(fresh_database_url)
+    try:
+        async with platform(inngest_engine, fresh_database_url):
+            [email_event] = await send_events(
+                inngest_engine,
+                [
+                    {
+                        "name": "customer/email.received",
+                        "data": {"email_text": "Please refund ord_1011", "customer_id": "cust_005"},
+                        "id": f"course-{new_id('evt')}",
+                    }
+                ],
+            )
+
+            async def waiting() -> bool:
+                return await refund_status(db, "cust_005", "ord_1011") == "awaiting_approval"
+
+            await eventually(waiting, "ord_1011 waiting for a reviewer")
+            async with db.session() as session:
+                request_id = (
+                    await session.scalars(
+                        select(RefundRequest.id).where(RefundRequest.order_id == "ord_1011")
+                    )
+                ).one()
+            await send_events(
+                inngest_engine,
+                [
+                    {
+                        "name": "refund/approval.decided",
+                        "data": {"request_id": request_id, "approved": True},
+                        "id": f"course-{new_id('evt')}",
+                    }
+                ],
+            )
+            run = await wait_for_run(inngest_engine, email_event, timeout=120)
+        assert run["output"]["refunds"] == {"ord_1011": "issued"}
+        assert await refund_status(db, "cust_005", "ord_1011") == "issued"
+    finally:
+        await db.dispose()
