@@ -3,6 +3,8 @@
 Each function wraps domain code (agent, repositories, payments, embeddings). Every side effect is
 its own named `step.run` with a natural idempotency key; step outputs carry ids and short
 summaries only (the agent's reply and its paused state live in the `drafts` row: claim check).
+In development (FlowConfig.trace_model_io) the agent steps also show the model's input and
+output, redacted of email addresses and secrets, so a developer can read them in the trace.
 """
 
 from __future__ import annotations
