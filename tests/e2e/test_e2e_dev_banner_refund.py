@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nerve_cli.stack import SERVICES, free_port
+from nerve_cli.stack import free_port
 
 
 def _banner_command(banner: str, needle: str) -> list[str]:
@@ -133,4 +133,4 @@ def test_the_banner_refund_example_waits_for_a_reviewer_and_its_link_decides_it(
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
-    assert [s.name for s in SERVICES]  # the platform it ran
+    assert process.returncode == 0, "".join(output)
