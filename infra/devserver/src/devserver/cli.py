@@ -11,6 +11,7 @@ import uvicorn
 from devserver.config import Settings
 from devserver.signing import valid_signing_key
 
+log = logging.getLogger("devserver")
 app = typer.Typer(add_completion=False, help="Inngest-compatible local dev server.")
 
 
@@ -84,12 +85,24 @@ def main(
             "--event-key", envvar="INNGEST_EVENT_KEY", help="Accepted event key (repeatable)"
         ),
     ] = None,
+    no_ui: Annotated[
+        bool,
+        typer.Option(
+            "--no-ui", envvar="INNGEST_NO_UI", help="Serve neither the dashboard (/) nor /mcp"
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level", envvar="INNGEST_LOG_LEVEL")] = "warning",
 ) -> None:
     if signing_key is not None and not valid_signing_key(signing_key):
         raise typer.BadParameter(
             "signing key must be hex (optionally prefixed signkey-<env>-)",
             param_hint="--signing-key",
+        )
+    event_keys = _split(event_key)
+    if signing_key and not event_keys:
+        # As `inngest start`: with a signing key, events need a key of their own.
+        raise typer.BadParameter(
+            "at least one event key is required with --signing-key", param_hint="--event-key"
         )
     if port < 0 or port > 65535:
         raise typer.BadParameter("port must be 0-65535", param_hint="--port")
@@ -108,14 +121,24 @@ def main(
         database_url=database_url,
         in_memory=in_memory,
         signing_key=signing_key or None,
-        event_keys=_split(event_key),
+        event_keys=event_keys,
         queue_workers=queue_workers,
+        ui=not no_ui,
     )
     logging.basicConfig(level=log_level.upper())
-    from devserver.server import create_app
+    if event_keys and not signing_key:
+        log.warning(
+            "--event-key without --signing-key: only the Event API checks a key; the REST API, "
+            "/fn/register, /invoke, the dashboard and /mcp stay open (dev mode)"
+        )
+    from devserver.server import StartupRefused, create_app
 
+    try:
+        server = create_app(settings)
+    except StartupRefused as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host") from None
     uvicorn.run(
-        create_app(settings),
+        server,
         host=host,
         port=port,
         log_level=log_level.lower(),

@@ -19,6 +19,7 @@ class Settings:
     signing_key: str | None = None
     event_keys: list[str] = field(default_factory=list)
     queue_workers: int = 100
+    ui: bool = True  # the dashboard (/) and /mcp; refused on a public address without a key
 
     @property
     def server_kind(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,12 +14,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devserver.api_rest import router_v0, router_v1
 from devserver.api_v2 import router_v2
+from devserver.auth import (
+    StartupRefused,
+    authentication_failed,
+    event_key_ok,
+    refuse_public_without_key,
+    signing_key_ok,
+)
 from devserver.config import Settings
 from devserver.engine import Engine
 from devserver.ingest import EventError
 from devserver.sync import RegistrationError
-from devserver.util import MAX_EVENT_BYTES, MAX_EVENTS_PER_REQUEST, new_ulid
+from devserver.util import (
+    MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    JsonTooDeep,
+    loads_bounded,
+    new_ulid,
+)
 from devserver.views import public_error
+
+__all__ = ["StartupRefused", "create_app"]
 
 MAX_EVENT_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_REGISTER_BYTES = 16 * 1024 * 1024
@@ -61,7 +75,15 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def event_api_error(status: int, message: str) -> JSONResponse:
+    """The real Event API's error body: one empty id, the status, the message."""
+    return JSONResponse({"ids": [""], "status": status, "error": message}, status)
+
+
 def create_app(settings: Settings) -> FastAPI:
+    """The engine's ASGI app. Raises StartupRefused when the dashboard and /mcp would be served
+    on a non-loopback address without a signing key."""
+    refuse_public_without_key(settings)
     engine = Engine(settings)
 
     @contextlib.asynccontextmanager
@@ -91,7 +113,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": 200, "message": "OK"}
 
     @app.post("/fn/register")
-    async def register(request: Request) -> JSONResponse:
+    async def register(request: Request) -> Response:
+        if not signing_key_ok(request, settings.signing_key):
+            return authentication_failed()
         raw = await read_limited(request, MAX_REGISTER_BYTES)
         if raw is None:
             return JSONResponse(public_error(413, "Invalid request: body too large"), 413)
@@ -104,51 +128,35 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/e/{event_key}")
     async def send_events(event_key: str, request: Request) -> JSONResponse:
-        if settings.event_keys and event_key not in settings.event_keys:
+        if not event_key_ok(settings, event_key):
             return JSONResponse({"status": 401, "message": "", "error": "Event key not found"}, 401)
         raw = await read_limited(request, MAX_EVENT_REQUEST_BYTES)
         if raw is None:
-            return JSONResponse(
-                {
-                    "ids": [],
-                    "status": 413,
-                    "error": f"request body exceeds {MAX_EVENT_REQUEST_BYTES} bytes",
-                },
-                413,
-            )
+            return event_api_error(413, f"request body exceeds {MAX_EVENT_REQUEST_BYTES} bytes")
         try:
-            payload = json.loads(raw)
+            payload = loads_bounded(raw)
+        except JsonTooDeep as exc:
+            return event_api_error(400, str(exc))
         except ValueError as exc:
-            return JSONResponse({"ids": [], "status": 400, "error": f"invalid JSON: {exc}"}, 400)
+            return event_api_error(400, f"invalid JSON: {exc}")
         if not isinstance(payload, dict | list):
-            return JSONResponse(
-                {
-                    "ids": [],
-                    "status": 400,
-                    "error": "body must be an event object or an array of events",
-                },
-                400,
-            )
+            return event_api_error(400, "body must be an event object or an array of events")
         if isinstance(payload, list) and len(payload) > MAX_EVENTS_PER_REQUEST:
-            return JSONResponse(
-                {
-                    "ids": [],
-                    "status": 400,
-                    "error": f"too many events: {len(payload)} > {MAX_EVENTS_PER_REQUEST}",
-                },
-                400,
+            return event_api_error(
+                400, f"too many events: {len(payload)} > {MAX_EVENTS_PER_REQUEST}"
             )
         try:
             ids = await engine.accept_events(
                 payload, seed=request.headers.get("x-inngest-event-id-seed")
             )
         except EventError as exc:
-            status = 413 if "maximum event size" in str(exc) else 400
-            return JSONResponse({"ids": [], "status": status, "error": str(exc)}, status)
+            return event_api_error(413 if "maximum event size" in str(exc) else 400, str(exc))
         return JSONResponse({"ids": ids, "status": 200})
 
     @app.post("/invoke/{slug}")
-    async def invoke(slug: str, request: Request) -> JSONResponse:
+    async def invoke(slug: str, request: Request) -> Response:
+        if not signing_key_ok(request, settings.signing_key):
+            return authentication_failed()
         fn = engine.registry.find(slug)
         if fn is None:
             return JSONResponse(public_error(404, f"function not found: {slug}"), 404)
@@ -156,7 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
         if raw is None:
             return JSONResponse(public_error(413, "event too large"), 413)
         try:
-            body = json.loads(raw) if raw.strip() else {}
+            body = loads_bounded(raw) if raw.strip() else {}
         except ValueError as exc:
             return JSONResponse(public_error(400, f"invalid JSON: {exc}"), 400)
         data = body.get("data") if isinstance(body, dict) else None
@@ -164,7 +172,9 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"id": event_id, "status": 200})
 
     @app.get("/dev")
-    async def dev_info() -> Response:
+    async def dev_info(request: Request) -> Response:
+        if not signing_key_ok(request, settings.signing_key):
+            return authentication_failed()
         if settings.server_kind != "dev":
             return JSONResponse(public_error(404, "not found"), 404)
         return JSONResponse(
@@ -199,12 +209,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(flow_router, prefix="/api/v2")
     _ = new_ulid
 
-    # Dashboard (/) and MCP (/mcp): owned by the dashboard engineer, see MOUNTS.md.
-    from devserver.dashboard import install_dashboard
+    # Dashboard (/) and MCP (/mcp), see MOUNTS.md. With a signing key both require it (a login
+    # session for the pages and forms, the Bearer key for /mcp).
+    if settings.ui:
+        from devserver.dashboard import install_dashboard
 
-    install_dashboard(
-        app,
-        signing_key=settings.signing_key,
-        event_key=settings.event_keys[0] if settings.event_keys else None,
-    )
+        install_dashboard(
+            app,
+            signing_key=settings.signing_key,
+            event_key=settings.event_keys[0] if settings.event_keys else None,
+        )
     return ServerKindMiddleware(app, settings.server_kind)  # type: ignore[return-value]

@@ -37,13 +37,21 @@ def hashed_key(key: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def key_matches(token: str, key: str) -> bool:
+    """token is the signing key, plain or SHA-256 hashed, with or without `signkey-<env>-`
+    (the forms the real server's SigningKeyMiddleware accepts)."""
+    token = strip_prefix(token.strip())
+    if not token:
+        return False
+    plain = hmac.compare_digest(token.encode(), strip_prefix(key).encode())
+    hashed = hmac.compare_digest(token.encode(), hashed_key(key).encode())
+    return plain or hashed
+
+
 def bearer_ok(authorization: str | None, key: str) -> bool:
     if not authorization or not authorization.lower().startswith("bearer "):
         return False
-    token = strip_prefix(authorization[7:].strip())
-    return hmac.compare_digest(token, strip_prefix(key)) or hmac.compare_digest(
-        token, hashed_key(key)
-    )
+    return key_matches(authorization[7:], key)
 
 
 def valid_signing_key(key: str) -> bool:

@@ -20,7 +20,7 @@ from devserver import store as t
 from devserver.registry import AppInfo, FunctionDef
 from devserver.signing import bearer_ok, signature
 from devserver.store import Op
-from devserver.util import dumps, iso_ms, loads, now_ms
+from devserver.util import dumps, iso_ms, loads, loads_bounded, now_ms
 
 if TYPE_CHECKING:
     from devserver.engine import Engine
@@ -180,7 +180,7 @@ class SyncMixin:
         ):
             raise RegistrationError(401, "Authentication failed")
         try:
-            body = loads(raw)
+            body = loads_bounded(raw)
         except ValueError as exc:
             raise RegistrationError(400, f"Invalid request: {exc}") from None
         if not isinstance(body, Mapping):

@@ -14,6 +14,9 @@ from ulid import ULID
 MAX_EVENT_BYTES = 256 * 1024
 MAX_STEP_OUTPUT_BYTES = 4 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5000
+# Nesting allowed in JSON sent to the engine (events, invoke data, app syncs). Deeper input is
+# refused with a 400 before anything recurses over it (parsing, CEL, canonical JSON, storage).
+MAX_JSON_DEPTH = 100
 
 
 def now_ms() -> int:
@@ -42,7 +45,44 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes | None) -> Any:
     if text is None:
         return None
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH (a ValueError: callers answer 400)."""
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether value has more than limit levels of objects / arrays (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads for input from outside: ValueError when malformed, JsonTooDeep when nested
+    deeper than max_depth (including input too deep for the parser itself)."""
+    too_deep = f"JSON nested deeper than {max_depth} levels"
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep(too_deep) from None
+    if nested_deeper_than(value, max_depth):
+        raise JsonTooDeep(too_deep)
+    return value
 
 
 def sha1_hex(text: str) -> str:

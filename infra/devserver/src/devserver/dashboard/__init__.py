@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
@@ -39,10 +40,13 @@ def install_dashboard(
 ) -> None:
     """Add the dashboard pages, actions, static files and `/mcp` to `app`.
 
+    With `signing_key` the engine client authenticates with it, and the dashboard requires it
+    too: pages and actions need a login session (see session.py), `/mcp` the Bearer key.
+
     `/mcp` starts its MCP session manager on first use (see mcp_mount); the app's lifespan is
     wrapped so it is stopped, and the notifications reader closed, at shutdown.
     """
-    from devserver.dashboard import actions, pages
+    from devserver.dashboard import actions, pages, session
 
     settings = settings or DashboardSettings.from_env()
     engine_client = client or EngineClient.in_process(
@@ -50,16 +54,21 @@ def install_dashboard(
     )
     app.state.dashboard_settings = settings
     app.state.dashboard_client = engine_client
+    app.state.dashboard_auth_key = signing_key  # None: the dashboard and /mcp are open
     app.state.dashboard_notifications = (
         NotificationReader(settings.nerve_database_url) if settings.nerve_database_url else None
     )
-    app.include_router(actions.router)
-    app.include_router(pages.router)
+    app.add_exception_handler(session.LoginRequired, _login_redirect)
+    app.include_router(session.router)
+    app.include_router(actions.router, dependencies=[Depends(session.guard_form_post)])
+    app.include_router(pages.router, dependencies=[Depends(session.guard_page)])
     app.mount("/static/dashboard", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
 
     mcp_endpoint: LazyMcpEndpoint | None = None
     if mcp:
-        mcp_endpoint = LazyMcpEndpoint(engine_client, settings, pending_lookup_for(app.state))
+        mcp_endpoint = LazyMcpEndpoint(
+            engine_client, settings, pending_lookup_for(app.state), signing_key=signing_key
+        )
         app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
     app.state.mcp_endpoint = mcp_endpoint
 
@@ -81,6 +90,14 @@ def install_dashboard(
     app.router.lifespan_context = lifespan
 
 
+async def _login_redirect(_request: Request, exc: Exception) -> Response:
+    from devserver.dashboard.session import LoginRequired, login_redirect
+
+    if not isinstance(exc, LoginRequired):
+        raise exc
+    return login_redirect(exc)
+
+
 def standalone_app(
     engine_url: str,
     *,
@@ -91,5 +108,5 @@ def standalone_app(
     """The dashboard + MCP as their own app, pointed at any engine URL (e.g. a real Inngest)."""
     app = FastAPI(title="Nerve dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     client = EngineClient.for_url(engine_url, signing_key=signing_key, event_key=event_key)
-    install_dashboard(app, settings=settings, client=client)
+    install_dashboard(app, signing_key=signing_key, settings=settings, client=client)
     return app

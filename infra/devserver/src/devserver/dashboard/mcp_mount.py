@@ -2,6 +2,9 @@
 imported, and its session manager only started, on the first MCP request, so devserver start-up
 does not pay for it. The session manager runs in its own task (its anyio task group must be
 entered and left by the same task) and is stopped when the app shuts down.
+
+With a signing key every MCP request needs `Authorization: Bearer <signing key>` (plain or
+hashed, as the REST API): the tools send events, invoke, cancel and rerun.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
+
+from devserver.auth import authentication_failed, signing_key_ok
 
 from devserver.dashboard.client import EngineClient
 from devserver.dashboard.engine_extras import PendingLookup
@@ -24,8 +30,11 @@ class LazyMcpEndpoint:
         client: EngineClient,
         settings: DashboardSettings,
         pending_lookup: PendingLookup | None = None,
+        *,
+        signing_key: str | None = None,
     ) -> None:
         self.client = client
+        self.signing_key = signing_key
         self.settings = settings
         self.pending_lookup = pending_lookup
         self._handler: Any = None
@@ -65,6 +74,9 @@ class LazyMcpEndpoint:
         self._handler = StreamableHTTPASGIApp(manager)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not signing_key_ok(Request(scope), self.signing_key):
+            await authentication_failed()(scope, receive, send)
+            return
         if self._handler is None:
             async with self._lock:
                 if self._handler is None:
