@@ -273,7 +273,8 @@ def test_dashboard_apps_page_shows_a_failed_sync() -> None:
 
 
 def test_dashboard_works_when_the_devserver_enforces_keys() -> None:
-    """Server kind `cloud` (signing + event keys): the dashboard authenticates like the SDK."""
+    """Server kind `cloud` (signing + event keys): after logging in with the signing key, the
+    dashboard authenticates to the engine like the SDK."""
     from devserver.config import Settings
     from devserver.server import create_app
     from devserver.testing import serve_app
@@ -285,16 +286,20 @@ def test_dashboard_works_when_the_devserver_enforces_keys() -> None:
         discovery=False,
         poll=False,
     )
-    with serve_app(create_app(settings)) as base:
-        assert httpx.get(base + "/v2/runs", timeout=10).status_code == 401  # REST needs the key
-        runs = httpx.get(base + "/runs", timeout=10)
-        sent = httpx.post(
-            base + "/send",
-            data={"event": '{"name": "dash/keyed-engine", "data": {"n": 1}}'},
-            follow_redirects=False,
-            timeout=10,
+    with serve_app(create_app(settings)) as base, httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/v2/runs").status_code == 401  # REST needs the key
+        assert http.get("/runs").status_code == 303  # and so does the dashboard: log in first
+        login = http.post(
+            "/login", data={"key": settings.signing_key or ""}, headers={"origin": base}
         )
-        events = httpx.get(base + "/events", timeout=10)
+        assert login.status_code == 303
+        runs = http.get("/runs")
+        sent = http.post(
+            "/send",
+            data={"event": '{"name": "dash/keyed-engine", "data": {"n": 1}}'},
+            headers={"origin": base},
+        )
+        events = http.get("/events")
     assert runs.status_code == 200 and "The engine answered" not in runs.text
     assert sent.status_code == 303
     assert "msg=sent+dash%2Fkeyed-engine" in sent.headers["location"]

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from devserver.auth import authentication_failed, signing_key_ok
-
 from devserver.dashboard.client import EngineClient
 from devserver.dashboard.engine_extras import PendingLookup
 from devserver.dashboard.settings import DashboardSettings
