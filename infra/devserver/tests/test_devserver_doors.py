@@ -217,8 +217,10 @@ async def test_over_deep_json_elsewhere_is_400(locked: Locked) -> None:
     async with httpx.AsyncClient(base_url=locked.base_url, headers=locked.engine.headers) as http:
         register = await http.post("/fn/register", content=deep_array(100_000))
         invoke = await http.post(f"/invoke/{APP_ID}-greet", content=deep_event(5_000))
+        cancel = await http.post("/v1/cancellations", content=deep_array(100_000))
     assert register.status_code == 400, register.text
     assert invoke.status_code == 400, invoke.text
+    assert cancel.status_code == 400, cancel.text
 
 
 # ------------------------------------------------------------------------------------ /invoke

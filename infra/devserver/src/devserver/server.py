@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,6 +36,8 @@ from devserver.util import (
 from devserver.views import public_error
 
 __all__ = ["StartupRefused", "create_app"]
+
+log = logging.getLogger("devserver.server")
 
 MAX_EVENT_REQUEST_BYTES = 16 * 1024 * 1024
 MAX_REGISTER_BYTES = 16 * 1024 * 1024
@@ -103,6 +106,13 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(public_error(exc.status_code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, _exc: RecursionError) -> JSONResponse:
+        # Only input nested far beyond MAX_JSON_DEPTH gets here (a route that parses a body
+        # without loads_bounded): it is the request that is bad, not the server.
+        log.warning("%s %s: input nested too deeply", request.method, request.url.path)
+        return JSONResponse(public_error(400, "Invalid request: JSON nested too deeply"), 400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
