@@ -207,7 +207,9 @@ async def test_trace_lists_steps(inngest_engine, app_url):
     [event_id] = await send_events(inngest_engine, [{"name": "cx/abc", "data": {"tag": "t1"}}])
     run = await wait_for_run(inngest_engine, event_id, timeout=10)
     async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
-        response = await http.get(f"/v2/runs/{run['run_id']}/trace", params={"includeOutput": "true"})
+        response = await http.get(
+            f"/v2/runs/{run['run_id']}/trace", params={"includeOutput": "true"}
+        )
     root = response.json()["data"]["rootSpan"]
     steps = [s for s in root["children"] if "stepId" in s]
     # The real server lists each step more than once (discovery and execution spans).

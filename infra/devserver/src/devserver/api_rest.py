@@ -182,7 +182,7 @@ async def v1_run_get(run_id: str, request: Request) -> Response:
 
 @router_v1.delete("/runs/{run_id}")
 async def v1_run_cancel(run_id: str, request: Request) -> Response:
-    """Works here; the real server answers 404 for every run (README: use POST /v2/runs/{id}/cancel)."""
+    """Works here; the real server answers 404 for every run (use POST /v2/runs/{id}/cancel)."""
     if not is_ulid(run_id):
         return v1_error(400, f"Invalid run ID: {run_id}")
     engine = engine_of(request)
@@ -228,7 +228,7 @@ async def v1_run_jobs(run_id: str, request: Request) -> Response:
 
 @router_v1.get("/apps/{app_name}/functions")
 async def v1_app_functions(app_name: str, request: Request) -> Response:
-    """A bare array (no envelope); an unknown app (or its UUID) gives `[]`, as on the real server."""
+    """A bare array (no envelope); an unknown app (or its UUID) gives `[]` as on the real server."""
     engine = engine_of(request)
     app = engine.registry.apps.get(app_name)
     if app is None:

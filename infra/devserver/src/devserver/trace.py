@@ -69,14 +69,32 @@ def _step_span(
     ended: int | None,
     output: Any = None,
     include_output: bool,
+    attempts: list[Any] | None = None,
 ) -> dict[str, Any]:
     span: dict[str, Any] = {"id": span_id(run_id, step_hash), "name": name or step_hash}
+    if attempts and (len(attempts) > 1 or attempts[-1].status == "Failed"):
+        span["children"] = [_attempt_span(run_id, a, include_output) for a in attempts]
     if include_output and output is not None:
         span["output"] = v2_output(output)
     span["status"] = status
     span["stepId"] = step_hash
     span["stepOp"] = STEP_OPS.get(op, "RUN")
     _timing(span, queued, started, ended)
+    return dict(sorted(span.items()))
+
+
+def _attempt_span(run_id: str, attempt: Any, include_output: bool) -> dict[str, Any]:
+    """One try of a step ("Attempt N", as the real server names them)."""
+    span: dict[str, Any] = {
+        "id": span_id(run_id, attempt.id),
+        "name": f"Attempt {attempt.attempt}",
+    }
+    failed = attempt.status == "Failed"
+    output = loads(attempt.error) if failed else loads(attempt.output)
+    if include_output and output is not None:
+        span["output"] = v2_output(output)
+    span["status"] = "FAILED" if failed else "COMPLETED"
+    _timing(span, attempt.started_at, attempt.started_at, attempt.ended_at)
     return dict(sorted(span.items()))
 
 
@@ -115,6 +133,7 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
                 ended=row.created_at,
                 output=output,
                 include_output=include_output,
+                attempts=tries,
             )
         )
         seen.add(row.hash)
@@ -139,6 +158,7 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
                 ended=last.ended_at if run.terminal else None,
                 output=error,
                 include_output=include_output,
+                attempts=tries,
             )
         )
         seen.add(a.step_hash)
