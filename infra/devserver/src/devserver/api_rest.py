@@ -156,7 +156,7 @@ async def v1_event_get(event_id: str, request: Request) -> Response:
     row = await engine.store.fetch_one(select(t.events).where(t.events.c.internal_id == event_id))
     if row is None:
         return get_error(404, "Event not found")
-    return JSONResponse(envelope(v1_event(row)))
+    return JSONResponse(envelope(v1_event(row), cacheable=True))
 
 
 @router_v1.get("/events/{event_id}/runs")
@@ -165,7 +165,8 @@ async def v1_event_runs(event_id: str, request: Request) -> Response:
         return get_error(400, f"Invalid event ID: {event_id}")
     engine = engine_of(request)
     runs = await runs_for_event(engine, event_id)
-    return JSONResponse(envelope([v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]))
+    runs_json = [v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]
+    return JSONResponse(envelope(runs_json, cacheable=True))
 
 
 @router_v1.get("/runs/{run_id}")
@@ -177,7 +178,8 @@ async def v1_run_get(run_id: str, request: Request) -> Response:
     if run is None:
         # The real server says 500 here; an unknown id is not a server fault (README).
         return get_error(404, f"Unable to load function run: {run_id}")
-    return JSONResponse(envelope(v1_run(run, waiting=waiting_reason(engine, run))))
+    run_json = v1_run(run, waiting=waiting_reason(engine, run))
+    return JSONResponse(envelope(run_json, cacheable=True))
 
 
 @router_v1.delete("/runs/{run_id}")
@@ -221,7 +223,8 @@ async def v1_run_jobs(run_id: str, request: Request) -> Response:
                     },
                 }
                 for position, j in enumerate(jobs, start=1)
-            ]
+            ],
+            cacheable=True,
         )
     )
 

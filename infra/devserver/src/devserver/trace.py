@@ -164,6 +164,9 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
         seen.add(a.step_hash)
     if not run.terminal:
         children.extend(await _open_steps(engine, run, seen, include_output))
+    finalization = _finalization(run, [a for a in attempts if not a.step_hash], include_output)
+    if finalization is not None:
+        children.append(finalization)
     root: dict[str, Any] = {"children": children} if children else {}
     root["id"] = span_id(run_id)
     if include_output:
@@ -174,6 +177,23 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
     root["status"] = RUN_SPAN_STATUS.get(run.status, "QUEUED")
     _timing(root, run.queued_at, run.started_at, run.ended_at)
     return {"rootSpan": dict(sorted(root.items())), "runId": run_id}
+
+
+def _finalization(run: RunState, calls: list[Any], include_output: bool) -> dict[str, Any] | None:
+    """The calls that ended the run (its return value or its error), as the real server's
+    "Finalization" span, with one "Attempt N" child per try when a try failed."""
+    if not calls or not run.terminal or run.status == "Cancelled":
+        return None
+    last = calls[-1]
+    failed = last.status == "Failed"
+    span: dict[str, Any] = {}
+    if failed or len(calls) > 1:
+        span["children"] = [_attempt_span(run.run_id, a, include_output) for a in calls]
+    span["id"] = span_id(run.run_id, "finalization")
+    span["name"] = "Finalization"
+    span["status"] = "FAILED" if failed else "COMPLETED"
+    _timing(span, calls[0].started_at, calls[0].started_at, last.ended_at)
+    return dict(sorted(span.items()))
 
 
 def _public_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,14 @@ V2_STATUS_FILTER = {
 
 
 # ------------------------------------------------------------------------------------------ v1
-def envelope(data: Any, **extra: Any) -> dict[str, Any]:
-    """The v1 envelope."""
-    return {"data": data, "metadata": {"fetched_at": iso_ms(now_ms())}, **extra}
+def envelope(data: Any, *, cacheable: bool = False) -> dict[str, Any]:
+    """The v1 envelope. Routes the real server caches also carry `cached_until`; the devserver
+    caches nothing, so it is the fetch time itself."""
+    fetched = iso_ms(now_ms())
+    metadata = (
+        {"fetched_at": fetched, "cached_until": fetched} if cacheable else {"fetched_at": fetched}
+    )
+    return {"data": data, "metadata": metadata}
 
 
 def public_error(status: int, message: str, data: Any = None) -> dict[str, Any]:
