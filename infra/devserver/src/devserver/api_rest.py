@@ -112,6 +112,10 @@ async def v0_cancel(run_id: str, request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------- v1
+V1_DEFAULT_EVENTS = 20
+V1_MAX_EVENTS = 51  # the real server's cqrs.MaxEvents
+
+
 def get_error(status: int, message: str) -> JSONResponse:
     """A v1 GET error: HTTP 200 with the status in the body, as the real server answers."""
     return v1_error(status, message, http_status=200)
@@ -121,10 +125,10 @@ def get_error(status: int, message: str) -> JSONResponse:
 async def v1_events(request: Request) -> Response:
     engine = engine_of(request)
     q = request.query_params
-    try:
-        limit = int(q.get("limit") or 20)
+    try:  # as the real server: a bad or zero limit means 20, at most 51
+        limit = int(q.get("limit") or 0) or V1_DEFAULT_EVENTS
     except ValueError:
-        return get_error(400, "Invalid limit query parameter")
+        limit = V1_DEFAULT_EVENTS
     query = select(t.events).order_by(t.events.c.internal_id.desc())
     if q.get("name"):
         query = query.where(t.events.c.name == q["name"])
@@ -144,7 +148,7 @@ async def v1_events(request: Request) -> Response:
             return get_error(400, f"Invalid {name} query parameter")
         column = t.events.c.received_at
         query = query.where(column >= moment if compare == ">=" else column <= moment)
-    rows = await engine.store.fetch_all(query.limit(max(1, min(limit, 100))))
+    rows = await engine.store.fetch_all(query.limit(max(1, min(limit, V1_MAX_EVENTS))))
     return JSONResponse(envelope([v1_event(r) for r in rows]))
 
 
