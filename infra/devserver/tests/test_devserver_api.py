@@ -87,7 +87,7 @@ async def test_resync_of_identical_app_is_not_modified(inngest_engine, app_url):
 async def test_app_functions_are_listed(inngest_engine, app_url):
     async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
         listed = (await http.get(f"/v1/apps/{APP}/functions")).json()
-        apps = (await http.get("/v2/apps")).json()["data"]
+        apps = (await http.get("/v2/apps", params={"limit": 100})).json()["data"]
         v2_listed = (await http.get(f"/v2/apps/{APP}/functions", params={"limit": 100})).json()
     # v1: a bare array, `id` is the app-prefixed slug; v2: the SDK's own function id.
     assert {f["id"] for f in listed} >= {f"{APP}-echo", f"{APP}-multi", f"{APP}-users"}

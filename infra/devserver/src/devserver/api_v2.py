@@ -186,9 +186,15 @@ async def v2_apps(request: Request) -> Response:
     if isinstance(limit, JSONResponse):
         return limit
     engine = engine_of(request)
-    apps = sorted(engine.registry.apps.values(), key=lambda a: a.created_at)
-    items = [v2_app(a, len(engine.registry.app_functions(a.name))) for a in apps[:limit]]
-    return JSONResponse(v2_list(items, limit=limit))
+    apps = sorted(engine.registry.apps.values(), key=lambda a: (a.created_at, a.id))
+    cursor = request.query_params.get("cursor")
+    if cursor:  # the internal id of the last app seen
+        seen = [i for i, a in enumerate(apps) if a.id == cursor]
+        apps = apps[seen[0] + 1 :] if seen else []
+    page = apps[:limit]
+    items = [v2_app(a, len(engine.registry.app_functions(a.name))) for a in page]
+    more = page[-1].id if len(apps) > limit else None
+    return JSONResponse(v2_list(items, limit=limit, cursor=more))
 
 
 @router_v2.get("/apps/{app_id}")

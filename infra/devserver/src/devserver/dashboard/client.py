@@ -233,8 +233,20 @@ class EngineClient:
         return _items(body)
 
     async def list_apps(self) -> list[dict[str, Any]]:
-        params = {"limit": V2_MAX_LIMIT}
-        return _items(await self._request("GET", "/v2/apps", params=params))
+        return await self._all_pages("/v2/apps")
+
+    async def _all_pages(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a v2 list, following `cursor` while `hasMore`."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"limit": V2_MAX_LIMIT, "cursor": cursor}
+            body = await self._request("GET", path, params=params)
+            items.extend(_items(body))
+            page = (body.get("page") if isinstance(body, dict) else None) or {}
+            cursor = page.get("cursor")
+            if not page.get("hasMore") or not cursor:
+                return items
 
     async def app_functions(self, app_name: str) -> list[dict[str, Any]]:
         """`/v1/apps/{app}/functions`: the bare array of function rows (`id` = app-prefixed slug,
@@ -242,17 +254,7 @@ class EngineClient:
         return list(_unwrap(await self._request("GET", f"/v1/apps/{app_name}/functions")) or [])
 
     async def v2_app_functions(self, app_id: str) -> list[dict[str, Any]]:
-        functions: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": V2_MAX_LIMIT, "cursor": cursor}
-            body = await self._request("GET", f"/v2/apps/{app_id}/functions", params=params)
-            body = body if isinstance(body, dict) else {}
-            functions.extend(body.get("data") or [])
-            page = body.get("page") or {}
-            cursor = page.get("cursor")
-            if not page.get("hasMore") or not cursor:
-                return functions
+        return await self._all_pages(f"/v2/apps/{app_id}/functions")
 
     async def function_flow(self, app_id: str, function_id: str) -> dict[str, Any] | None:
         """Devserver-only flow-control state of a function (None where the engine lacks it)."""
