@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from typing import Any
 
@@ -58,7 +59,15 @@ def build(client: inngest.Inngest) -> list[inngest.Function]:
     async def other(ctx: inngest.Context) -> Any:
         return "other"
 
-    return [echo, all_wild, users, big_orders, multi, other]
+    @client.create_function(
+        fn_id="debounced",
+        trigger=inngest.TriggerEvent(event="api/debounced"),
+        debounce=inngest.Debounce(period=datetime.timedelta(seconds=2)),
+    )
+    async def debounced(ctx: inngest.Context) -> Any:
+        return "debounced"
+
+    return [echo, all_wild, users, big_orders, multi, other, debounced]
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +265,17 @@ async def test_manual_invoke_through_rest(inngest_engine, app_url):
     run = await wait_for_run_id(inngest_engine, run_id, timeout=10)
     assert run["output"]["name"] == "inngest/function.invoked"
     assert run["output"]["data"]["manual"] is True
+
+
+async def test_invoking_a_debounced_function_answers_422_function_debounced(
+    inngest_engine, app_url
+):
+    async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
+        response = await http.post(
+            f"/v2/apps/{APP}/functions/debounced/invoke", json={"data": {"n": 1}}
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["code"] == "function_debounced"
 
 
 @pytest.mark.devserver_only

@@ -35,7 +35,7 @@ from devserver.views import (
 
 router_v2 = APIRouter(dependencies=[Depends(require_key)])
 
-INVOKE_WAIT_S = 10.0
+INVOKE_WAIT_S = 30.0
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 
 
@@ -271,8 +271,19 @@ async def v2_function_invoke(app_id: str, function_id: str, request: Request) ->
         if earlier is not None:
             return JSONResponse(v2_envelope({"runId": earlier}), 409)
     event_id = await engine.invoke_function(fn, data, idempotency_key=key)
-    run = await wait_for_event_run(engine, event_id)
-    if run is None or run.status == "Skipped":
+    debounced = bool(fn.config.get("debounce"))  # a debounced invoke never runs at once
+    run = await wait_for_event_run(engine, event_id, 0.5 if debounced else INVOKE_WAIT_S)
+    if run is None and debounced:
+        return v2_error(422, "function_debounced", "Function invocation was debounced.")
+    if run is None:  # flow control holds it (batch) or the engine is backlogged
+        return v2_error(500, "internal_error", "The invoked run was not created in time.")
+    if run.status == "Skipped":
+        if "rate limit" in (run.reason or ""):
+            return v2_error(
+                422,
+                "rate_limited",
+                "Function execution rate limit exceeded. Please try again later.",
+            )
         return v2_error(
             422,
             "function_skipped",
@@ -314,10 +325,10 @@ async def first_run_of_event(engine: Engine, event_id: str) -> RunState | None:
     return RunState.from_row(row) if row is not None else None
 
 
-async def wait_for_event_run(engine: Engine, event_id: str) -> RunState | None:
+async def wait_for_event_run(engine: Engine, event_id: str, wait_s: float) -> RunState | None:
     """Runs are created by the event loop: wait (briefly) until the invoke event has its run."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + INVOKE_WAIT_S
+    deadline = loop.time() + wait_s
     while True:
         run = await first_run_of_event(engine, event_id)
         if run is not None or loop.time() > deadline:
