@@ -21,7 +21,6 @@ from devserver.signing import bearer_ok
 from devserver.util import is_ulid, iso_ms, new_ulid, now_ms, parse_iso_ms
 from devserver.views import (
     ZERO_UUID,
-    auth_failed,
     envelope,
     v1_error,
     v1_event,
@@ -46,10 +45,6 @@ async def require_key(request: Request) -> None:
 
 class AuthFailed(Exception):
     """Missing or wrong Bearer key: the real server answers 401 `Authentication failed` as text."""
-
-
-def auth_failed_response() -> Response:
-    return auth_failed()
 
 
 router_v0 = APIRouter(prefix="/v0", dependencies=[Depends(require_key)])

@@ -30,6 +30,7 @@ from devserver.views import (
     v2_error,
     v2_function,
     v2_list,
+    v2_run,
     waiting_reason,
 )
 
@@ -89,8 +90,6 @@ async def v2_run_get(run_id: str, request: Request) -> Response:
     run = await load_run(engine, run_id)
     if run is None:
         return run_not_found()
-    from devserver.views import v2_run
-
     fn = engine.registry.all_functions.get(run.function_slug)
     body = v2_run(
         run,
