@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from devserver.testing import (
     serve_app,
     sync_app,
     wait_for_run,
+    wait_for_run_id,
 )
 
 APP = "api-app"
@@ -57,7 +59,15 @@ def build(client: inngest.Inngest) -> list[inngest.Function]:
     async def other(ctx: inngest.Context) -> Any:
         return "other"
 
-    return [echo, all_wild, users, big_orders, multi, other]
+    @client.create_function(
+        fn_id="debounced",
+        trigger=inngest.TriggerEvent(event="api/debounced"),
+        debounce=inngest.Debounce(period=datetime.timedelta(seconds=2)),
+    )
+    async def debounced(ctx: inngest.Context) -> Any:
+        return "debounced"
+
+    return [echo, all_wild, users, big_orders, multi, other, debounced]
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +93,14 @@ async def test_resync_of_identical_app_is_not_modified(inngest_engine, app_url):
     assert body.get("modified") is False
 
 
-@pytest.mark.devserver_only  # devserver's v2 response shape
 async def test_app_functions_are_listed(inngest_engine, app_url):
     async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
         listed = (await http.get(f"/v1/apps/{APP}/functions")).json()
-        apps = (await http.get("/v2/apps")).json()["data"]
-    assert {f["slug"] for f in listed} >= {f"{APP}-echo", f"{APP}-multi", f"{APP}-users"}
+        apps = (await http.get("/v2/apps", params={"limit": 100})).json()["data"]
+        v2_listed = (await http.get(f"/v2/apps/{APP}/functions", params={"limit": 100})).json()
+    # v1: a bare array, `id` is the app-prefixed slug; v2: the SDK's own function id.
+    assert {f["id"] for f in listed} >= {f"{APP}-echo", f"{APP}-multi", f"{APP}-users"}
+    assert {f["id"] for f in v2_listed["data"]} >= {"echo", "multi", "users"}
     assert APP in {a["id"] for a in apps}
 
 
@@ -122,7 +134,7 @@ async def test_register_accepts_both_app_name_spellings(inngest_engine, key):
         assert response.status_code == 200, response.text
         assert response.json()["ok"] is True
         listed = (await http.get(f"/v1/apps/{app_name}/functions")).json()
-    assert [f["slug"] for f in listed] == [f"{app_name}-f"]
+    assert [f["id"] for f in listed] == [f"{app_name}-f"]
 
 
 async def test_function_removed_from_app_stops_triggering(inngest_engine):
@@ -243,17 +255,27 @@ async def test_several_triggers_start_one_function(inngest_engine, app_url):
     assert outputs == ["api/one", "api/two"]
 
 
-@pytest.mark.devserver_only  # devserver's v2 response shape
 async def test_manual_invoke_through_rest(inngest_engine, app_url):
     async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
         response = await http.post(
             f"/v2/apps/{APP}/functions/echo/invoke", json={"data": {"manual": True}}
         )
     assert response.status_code == 200, response.text
-    event_id = response.json()["data"]["event_id"]
-    run = await wait_for_run(inngest_engine, event_id, timeout=10)
+    run_id = response.json()["data"]["runId"]
+    run = await wait_for_run_id(inngest_engine, run_id, timeout=10)
     assert run["output"]["name"] == "inngest/function.invoked"
     assert run["output"]["data"]["manual"] is True
+
+
+async def test_invoking_a_debounced_function_answers_422_function_debounced(
+    inngest_engine, app_url
+):
+    async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
+        response = await http.post(
+            f"/v2/apps/{APP}/functions/debounced/invoke", json={"data": {"n": 1}}
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["code"] == "function_debounced"
 
 
 @pytest.mark.devserver_only

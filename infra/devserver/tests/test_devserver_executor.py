@@ -427,7 +427,7 @@ async def test_function_finished_event_carries_the_result(inngest_engine, app_ur
     async with httpx.AsyncClient(base_url=inngest_engine.base_url) as http:
         while not found and time.monotonic() < deadline:
             listed = await http.get(
-                "/v1/events", params={"name": "inngest/function.finished", "limit": 100}
+                "/v1/events", params={"name": "inngest/function.finished", "limit": 50}
             )
             found = [e for e in listed.json()["data"] if e["data"].get("run_id") == run["run_id"]]
             await asyncio.sleep(0.1)

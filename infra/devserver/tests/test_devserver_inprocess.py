@@ -64,7 +64,7 @@ async def test_sdk_urls_are_synced_on_start_and_cron_ticks_run(tmp_path) -> None
             functions = await poll_json(
                 f"{handle.base_url}/v1/apps/cron-app/functions", lambda body: len(body) == 1
             )
-            assert functions[0]["slug"] == "cron-app-nightly"
+            assert functions[0]["id"] == "cron-app-nightly"
             engine: Engine = server.app.state.engine  # type: ignore[attr-defined]
             tick = int(time.time() * 1000)
             fired = asyncio.run_coroutine_threadsafe(
@@ -74,7 +74,7 @@ async def test_sdk_urls_are_synced_on_start_and_cron_ticks_run(tmp_path) -> None
             fired.result(10)
             runs = await poll_json(
                 f"{handle.base_url}/v2/apps/cron-app/functions/nightly/runs",
-                lambda body: body["data"] and body["data"][0]["status"] == "Completed",
+                lambda body: body.get("data") and body["data"][0]["status"] == "COMPLETED",
             )
             run = runs["data"][0]
             detail = await poll_json(f"{handle.base_url}/v1/runs/{run['id']}", lambda body: True)
@@ -83,3 +83,4 @@ async def test_sdk_urls_are_synced_on_start_and_cron_ticks_run(tmp_path) -> None
         "cron": "TZ=Europe/Paris 0 3 * * *",
     }
     assert detail["data"]["cron"] == "TZ=Europe/Paris 0 3 * * *"
+    assert run["trigger"]["cronSchedule"] == "TZ=Europe/Paris 0 3 * * *"

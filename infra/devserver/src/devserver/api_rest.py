@@ -1,6 +1,9 @@
-"""REST API: /v0 (SDK use_api) and /v1 (tooling) routes (protocol §8); /v2 is in api_v2.
+"""REST API: /v0 (SDK use_api) and /v1 (tooling) routes; /v2 is in api_v2.
 
-No response caching: every read hits the store, so tests can poll.
+/v1 follows the real server: snake_case, `{"data", "metadata"}`, errors `{"error", "data": null,
+"status"}`, and (like the real server) a GET that reaches its handler answers HTTP 200 even when
+the body carries an error status. No response caching: every read hits the store, so tests can
+poll (the real server caches some v1 reads, see README "Differences").
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from devserver import store as t
 from devserver.engine import Engine
 from devserver.runstate import RunState
 from devserver.signing import bearer_ok
-from devserver.util import is_ulid, new_ulid, now_ms, parse_iso_ms
-from devserver.views import envelope, public_error, v1_event, v1_function
+from devserver.util import is_ulid, iso_ms, new_ulid, now_ms, parse_iso_ms
+from devserver.views import (
+    ZERO_UUID,
+    envelope,
+    v1_error,
+    v1_event,
+    v1_function,
+    v1_run,
+    waiting_reason,
+)
 
 
 def engine_of(request: Request) -> Engine:
@@ -29,9 +40,11 @@ async def require_key(request: Request) -> None:
     engine = engine_of(request)
     key = engine.settings.signing_key
     if key and not bearer_ok(request.headers.get("authorization"), key):
-        from fastapi import HTTPException
+        raise AuthFailed()
 
-        raise HTTPException(401, "Authentication failed")
+
+class AuthFailed(Exception):
+    """Missing or wrong Bearer key: the real server answers 401 `Authentication failed` as text."""
 
 
 router_v0 = APIRouter(prefix="/v0", dependencies=[Depends(require_key)])
@@ -39,7 +52,7 @@ router_v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
 
 
 def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(public_error(status, message), status)
+    return v1_error(status, message)
 
 
 async def runs_for_event(engine: Engine, event_id: str) -> list[RunState]:
@@ -94,137 +107,203 @@ async def v0_cancel(run_id: str, request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------- v1
+V1_DEFAULT_EVENTS = 20
+V1_MAX_EVENTS = 51  # the real server's cqrs.MaxEvents
+
+
+def get_error(status: int, message: str) -> JSONResponse:
+    """A v1 GET error: HTTP 200 with the status in the body, as the real server answers."""
+    return v1_error(status, message, http_status=200)
+
+
 @router_v1.get("/events")
-async def v1_events(
-    request: Request,
-    limit: int = 20,
-    cursor: str | None = None,
-    name: str | None = None,
-    received_after: str | None = None,
-    received_before: str | None = None,
-) -> Response:
+async def v1_events(request: Request) -> Response:
     engine = engine_of(request)
+    q = request.query_params
+    try:  # as the real server: a bad or zero limit means 20, at most 51
+        limit = int(q.get("limit") or 0) or V1_DEFAULT_EVENTS
+    except ValueError:
+        limit = V1_DEFAULT_EVENTS
     query = select(t.events).order_by(t.events.c.internal_id.desc())
-    if name:
-        query = query.where(t.events.c.name == name)
-    if cursor:
-        query = query.where(t.events.c.internal_id < cursor)
-    try:
-        if received_after:
-            query = query.where(t.events.c.received_at >= parse_iso_ms(received_after))
-        if received_before:
-            query = query.where(t.events.c.received_at <= parse_iso_ms(received_before))
-    except ValueError as exc:
-        return error(400, f"invalid time: {exc}")
-    rows = await engine.store.fetch_all(query.limit(max(1, min(limit, 1000))))
-    data = [v1_event(r) for r in rows]
-    extra: dict[str, Any] = {}
-    if len(rows) == limit:
-        extra["cursor"] = rows[-1].internal_id
-    return JSONResponse(envelope(data, **extra))
+    if q.get("name"):
+        query = query.where(t.events.c.name == q["name"])
+    if q.get("cursor"):
+        if not is_ulid(q["cursor"]):
+            return get_error(400, "Invalid cursor query parameter")
+        query = query.where(t.events.c.internal_id < q["cursor"])
+    for name, compare in (("received_after", ">="), ("received_before", "<=")):
+        raw = q.get(name)
+        if not raw:
+            continue
+        try:
+            if "T" not in raw:
+                raise ValueError(raw)
+            moment = parse_iso_ms(raw)
+        except ValueError:
+            return get_error(400, f"Invalid {name} query parameter")
+        column = t.events.c.received_at
+        query = query.where(column >= moment if compare == ">=" else column <= moment)
+    rows = await engine.store.fetch_all(query.limit(max(1, min(limit, V1_MAX_EVENTS))))
+    return JSONResponse(envelope([v1_event(r) for r in rows]))
 
 
 @router_v1.get("/events/{event_id}")
 async def v1_event_get(event_id: str, request: Request) -> Response:
     if not is_ulid(event_id):
-        return error(400, "invalid event ID: not a ULID")
+        return get_error(400, f"Invalid event ID: {event_id}")
     engine = engine_of(request)
     row = await engine.store.fetch_one(select(t.events).where(t.events.c.internal_id == event_id))
     if row is None:
-        return error(404, "event not found")
-    return JSONResponse(envelope(v1_event(row)))
+        return get_error(404, "Event not found")
+    return JSONResponse(envelope(v1_event(row), cacheable=True))
 
 
 @router_v1.get("/events/{event_id}/runs")
 async def v1_event_runs(event_id: str, request: Request) -> Response:
     if not is_ulid(event_id):
-        return error(400, "invalid event ID: not a ULID")
-    from devserver.views import v1_run, waiting_reason
-
+        return get_error(400, f"Invalid event ID: {event_id}")
     engine = engine_of(request)
     runs = await runs_for_event(engine, event_id)
-    return JSONResponse(envelope([v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]))
+    runs_json = [v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]
+    return JSONResponse(envelope(runs_json, cacheable=True))
 
 
 @router_v1.get("/runs/{run_id}")
 async def v1_run_get(run_id: str, request: Request) -> Response:
-    from devserver.views import v1_run, waiting_reason
-
+    if not is_ulid(run_id):
+        return get_error(400, f"Invalid run ID: {run_id}")
     engine = engine_of(request)
     run = await load_run(engine, run_id)
     if run is None:
-        return error(500, "Unable to load function run")
-    return JSONResponse(envelope(v1_run(run, waiting=waiting_reason(engine, run))))
+        # The real server says 500 here; an unknown id is not a server fault (README).
+        return get_error(404, f"Unable to load function run: {run_id}")
+    run_json = v1_run(run, waiting=waiting_reason(engine, run))
+    return JSONResponse(envelope(run_json, cacheable=True))
 
 
 @router_v1.delete("/runs/{run_id}")
 async def v1_run_cancel(run_id: str, request: Request) -> Response:
+    """Works here; the real server answers 404 for every run (use POST /v2/runs/{id}/cancel)."""
+    if not is_ulid(run_id):
+        return v1_error(400, f"Invalid run ID: {run_id}")
     engine = engine_of(request)
     run = await load_run(engine, run_id)
-    if run is None:
-        return error(404, "run not found")
+    if run is None or run.terminal:
+        return v1_error(404, f"Unable to load function run: {run_id}")
     await engine.cancel_run(run_id, reason="cancelled via API")
-    return Response(status_code=200)
+    return JSONResponse(envelope(None))
 
 
 @router_v1.get("/runs/{run_id}/jobs")
 async def v1_run_jobs(run_id: str, request: Request) -> Response:
+    """Queued jobs of the run, in the real server's queue-item shape (`JobID`, `Raw`)."""
+    if not is_ulid(run_id):
+        return get_error(400, f"Invalid run ID: {run_id}")
     engine = engine_of(request)
     jobs = engine.queue.jobs_of_run(run_id)[:10]
     return JSONResponse(
         envelope(
             [
                 {
-                    "id": j.job_id,
+                    "JobID": j.job_id,
+                    "at": iso_ms(j.run_at),
+                    "position": position,
                     "kind": j.kind,
-                    "step_id": j.step_hash,
                     "attempt": j.attempt,
-                    "at": j.run_at,
+                    "Raw": {
+                        "id": j.job_id,
+                        "at": j.run_at,
+                        "data": {
+                            "kind": j.kind,
+                            "identifier": {"runID": run_id},
+                            "atts": j.attempt,
+                            "payload": {"edge": {"incoming": "step", "outgoing": j.step_hash}},
+                        },
+                    },
                 }
-                for j in jobs
-            ]
+                for position, j in enumerate(jobs, start=1)
+            ],
+            cacheable=True,
         )
     )
 
 
 @router_v1.get("/apps/{app_name}/functions")
 async def v1_app_functions(app_name: str, request: Request) -> Response:
+    """A bare array (no envelope); an unknown app (or its UUID) gives `[]` as on the real server."""
     engine = engine_of(request)
     app = engine.registry.apps.get(app_name)
     if app is None:
-        return error(404, f"app not found: {app_name}")
-    return JSONResponse([v1_function(fn, app.id) for fn in engine.registry.app_functions(app_name)])
+        return JSONResponse([])
+    return JSONResponse(
+        [v1_function(fn, app.id, app.created_at) for fn in engine.registry.app_functions(app_name)]
+    )
+
+
+def cancellation_body(
+    row_id: str,
+    app: Any,
+    fn: Any,
+    after: int | None,
+    before: int,
+    expression: str | None,
+    created_at: int,
+    cancelled: int,
+) -> dict[str, Any]:
+    """The real server's `cqrs.Cancellation` JSON, plus the devserver's `cancelled_count`."""
+    body: dict[str, Any] = {
+        "created_at": iso_ms(created_at),
+        "name": None,
+        "id": row_id,
+        "account_id": ZERO_UUID,
+        "environment_id": ZERO_UUID,
+        "app_id": app.id if app is not None else ZERO_UUID,
+        "function_internal_id": fn.uuid if fn is not None else ZERO_UUID,
+        "function_id": fn.slug if fn is not None else "",
+        "started_after": iso_ms(after),
+        "started_before": iso_ms(before),
+    }
+    if expression:
+        body["if"] = expression
+    body["kind"] = "bulk_run"
+    body["cause"] = "api"
+    body["cancelled_count"] = cancelled  # devserver extra
+    return body
 
 
 @router_v1.post("/cancellations")
 async def v1_bulk_cancel(request: Request) -> Response:
+    """Bulk cancel: works here (the real server's store behind it is not wired: 500)."""
     engine = engine_of(request)
     try:
         body = await request.json()
-    except ValueError as exc:
-        return error(400, f"invalid JSON: {exc}")
+    except ValueError:
+        return error(400, "Invalid cancellation request")
     if not isinstance(body, dict):
-        return error(400, "body must be an object")
+        return error(400, "Invalid cancellation request")
     app_name, function_id = body.get("app_id"), body.get("function_id")
-    if not isinstance(app_name, str) or not app_name:
-        return error(400, "app_id is required")
-    if not isinstance(function_id, str) or not function_id:
-        return error(400, "function_id is required")
-    fn = engine.registry.find(function_id) or engine.registry.find(f"{app_name}-{function_id}")
-    if fn is None or fn.app_name != app_name:
-        return error(404, f"function not found: {app_name}/{function_id}")
+    missing = [
+        f"{name} is required"
+        for name, value in (
+            ("app_id", app_name),
+            ("function_id", function_id),
+            ("started_before", body.get("started_before")),
+        )
+        if not isinstance(value, str) or not value
+    ]
+    if missing:
+        return error(400, "\n".join(missing))
     try:
         before = parse_iso_ms(str(body["started_before"]))
-    except (KeyError, ValueError):
-        return error(400, "started_before is required (RFC 3339)")
+        after = parse_iso_ms(str(body["started_after"])) if body.get("started_after") else None
+    except ValueError:
+        return error(400, "Invalid cancellation request")
     if before > now_ms() + 1000:
-        return error(400, "started_before must not be in the future")
-    after = None
-    if body.get("started_after"):
-        try:
-            after = parse_iso_ms(str(body["started_after"]))
-        except ValueError:
-            return error(400, "started_after must be RFC 3339")
+        return error(400, "started_before must be in the past")
+    # As on the real server: function_id is the app-prefixed slug (`app-fn`).
+    fn = engine.registry.functions.get(str(function_id))
+    if fn is None or fn.app_name != app_name:
+        return error(404, "function not found")
     expression = body.get("if")
     compiled = None
     if expression:
@@ -249,6 +328,7 @@ async def v1_bulk_cancel(request: Request) -> Response:
         if await engine.cancel_run(run.run_id, reason="bulk cancellation"):
             cancelled += 1
     cancellation_id = new_ulid()
+    created_at = now_ms()
     from sqlalchemy import insert
 
     await engine.store.write(
@@ -263,39 +343,38 @@ async def v1_bulk_cancel(request: Request) -> Response:
                     "started_before": before,
                     "expression": expression,
                     "cancelled": cancelled,
-                    "created_at": now_ms(),
+                    "created_at": created_at,
                 },
             )
         ]
     )
+    app = engine.registry.apps.get(app_name)
     return JSONResponse(
-        {
-            "id": cancellation_id,
-            "app_id": app_name,
-            "function_id": function_id,
-            "started_after": body.get("started_after"),
-            "started_before": body.get("started_before"),
-            "if": expression,
-            "cancelled_count": cancelled,
-        }
+        cancellation_body(
+            cancellation_id, app, fn, after, before, expression, created_at, cancelled
+        )
     )
 
 
 @router_v1.get("/cancellations")
 async def v1_cancellations(request: Request) -> Response:
-    rows = await engine_of(request).store.fetch_all(
+    engine = engine_of(request)
+    rows = await engine.store.fetch_all(
         select(t.cancellations).order_by(t.cancellations.c.id.desc())
     )
     return JSONResponse(
         envelope(
             [
-                {
-                    "id": r.id,
-                    "app_id": r.app_name,
-                    "function_id": r.function_slug,
-                    "if": r.expression,
-                    "cancelled_count": r.cancelled,
-                }
+                cancellation_body(
+                    r.id,
+                    engine.registry.apps.get(r.app_name),
+                    engine.registry.all_functions.get(r.function_slug),
+                    r.started_after,
+                    r.started_before,
+                    r.expression,
+                    r.created_at,
+                    r.cancelled,
+                )
                 for r in rows
             ]
         )

@@ -42,15 +42,6 @@ def _iso(value: Any) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def _within(run: dict[str, Any], since: Any, until: Any) -> bool:
-    """`from` / `until` (RFC 3339) applied to the run's start (queue) time."""
-    moment = to_datetime(pick(run, "started_at", "run_started_at", "queued_at"))
-    if moment is None:
-        return True
-    low, high = to_datetime(since), to_datetime(until)
-    return (low is None or moment >= low) and (high is None or moment <= high)
-
-
 async def _runs_when_created(client: EngineClient, event_id: str) -> list[dict[str, Any]]:
     deadline = time.monotonic() + SEND_EVENT_WAIT_S
     while True:
@@ -207,8 +198,8 @@ def build_mcp(
         try:
             answer = await client.list_runs(
                 status=kwargs.get("status") or None,
-                app_id=",".join(kwargs.get("app_id") or []) or None,
-                function_id=",".join(kwargs.get("function_id") or []) or None,
+                app_id=kwargs.get("app_id") or None,
+                function_id=kwargs.get("function_id") or None,
                 from_=kwargs.get("from"),
                 until=kwargs.get("until"),
                 limit=int(kwargs.get("limit") or 40),
@@ -217,8 +208,8 @@ def build_mcp(
             )
         except EngineError as exc:
             raise _engine_call_error(exc) from None
-        runs = [r for r in answer["data"] if _within(r, kwargs.get("from"), kwargs.get("until"))]
-        if kwargs.get("order") == "asc":
+        runs = list(answer["data"])  # the engine applied from / until
+        if str(kwargs.get("order") or "").lower() == "asc":
             runs = list(reversed(runs))
         return {"data": runs, "page": answer["page"]}
 
@@ -265,8 +256,8 @@ def build_mcp(
 
     @server.tool(description="Rerun a run: a fresh run from the top, or from a step (from_step).")
     async def rerun(run_id: str, from_step: dict[str, Any] | None = None) -> dict[str, Any]:
-        if from_step is not None and not from_step.get("step_id"):
-            raise ToolError("from_step needs a step_id")
+        if from_step is not None and not (from_step.get("stepId") or from_step.get("step_id")):
+            raise ToolError("from_step needs a stepId")
         try:
             result = await client.rerun(run_id, from_step=from_step)
         except EngineError as exc:
@@ -279,7 +270,7 @@ def build_mcp(
             result = await client.cancel_run(run_id)
         except EngineError as exc:
             raise _engine_call_error(exc) from None
-        return {"data": result if result is not None else {"run_id": run_id}}
+        return {"data": result if result is not None else {"runId": run_id}}
 
     @server.tool(description="Functions of an app (v2), with triggers and configuration.")
     async def list_functions(

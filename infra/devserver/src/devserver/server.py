@@ -9,11 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devserver.api_rest import router_v0, router_v1
+from devserver.api_rest import AuthFailed, router_v0, router_v1
 from devserver.api_v2 import router_v2
 from devserver.auth import (
     StartupRefused,
@@ -33,7 +33,7 @@ from devserver.util import (
     loads_bounded,
     new_ulid,
 )
-from devserver.views import public_error
+from devserver.views import auth_failed, public_error, v2_error
 
 __all__ = ["StartupRefused", "create_app"]
 
@@ -103,8 +103,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.settings = settings
 
+    @app.exception_handler(AuthFailed)
+    async def auth_error(_request: Request, _exc: AuthFailed) -> Response:
+        return auth_failed()
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown routes and wrong methods, in each API's own dialect (as the real server).
+        path = request.url.path
+        if path.startswith(("/v2/", "/api/v2/")) or path in ("/v2", "/api/v2"):
+            if exc.status_code == 405:
+                return v2_error(501, "api_error", "Method Not Allowed")
+            if exc.status_code == 404:
+                return v2_error(404, "api_error", "Not Found")
+            return v2_error(exc.status_code, "api_error", str(exc.detail))
+        if path.startswith("/v1/") and exc.status_code in (404, 405):
+            text = "404 page not found" if exc.status_code == 404 else "Method Not Allowed"
+            return PlainTextResponse(text + "\n", exc.status_code)
         return JSONResponse(public_error(exc.status_code, str(exc.detail)), exc.status_code)
 
     @app.exception_handler(RecursionError)
@@ -115,7 +130,9 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(public_error(400, "Invalid request: JSON nested too deeply"), 400)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith(("/v2/", "/api/v2/")):
+            return v2_error(400, "api_error", f"Invalid request: {exc.errors()}")
         return JSONResponse(public_error(400, f"Invalid request: {exc.errors()}"), 400)
 
     @app.get("/health")

@@ -24,7 +24,7 @@ against the real Inngest dev server too)
     await runs_for_event(engine, event_id) -> list[dict]: GET /v1/events/{id}/runs.
     await wait_for_run(engine, event_id, *, function_id=None, status={"Completed"},
         timeout=30) -> dict: polls until a run of that event (optionally of the function whose
-        UUID or slug is function_id) reaches one of `status`; raises on another final status or
+        internal UUID is function_id) reaches one of `status`; raises on another final status or
         on timeout, with the last seen runs in the message.
     await get_run(engine, run_id) -> dict: GET /v1/runs/{id}.
     await wait_for_run_id(engine, run_id, status={...}, timeout=30) -> dict.
@@ -299,21 +299,28 @@ async def runs_for_event(engine: EngineHandle, event_id: str) -> list[dict[str, 
         response = await client.get(
             f"{engine.base_url}/v1/events/{event_id}/runs", headers=engine.headers
         )
-    response.raise_for_status()
-    data: list[dict[str, Any]] = response.json().get("data") or []
-    return data
+    return list(_v1_data(response) or [])
 
 
 async def get_run(engine: EngineHandle, run_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.get(f"{engine.base_url}/v1/runs/{run_id}", headers=engine.headers)
-    response.raise_for_status()
-    data: dict[str, Any] = response.json()["data"]
+    data: dict[str, Any] = _v1_data(response)
     return data
 
 
+def _v1_data(response: httpx.Response) -> Any:
+    """The `data` of a v1 answer. A v1 GET reports errors in the body with HTTP 200."""
+    response.raise_for_status()
+    body = response.json()
+    if isinstance(body, dict) and body.get("error"):
+        raise RuntimeError(f"{response.request.url.path}: {body.get('status')} {body['error']}")
+    return body.get("data") if isinstance(body, dict) else body
+
+
 def _matches_function(run: Mapping[str, Any], function_id: str | None) -> bool:
-    return function_id is None or function_id in (run.get("function_id"), run.get("function_slug"))
+    # v1 runs carry the function's internal UUID as function_id.
+    return function_id is None or function_id == run.get("function_id")
 
 
 async def wait_for_run(

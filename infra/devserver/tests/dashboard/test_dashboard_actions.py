@@ -86,14 +86,14 @@ def test_dashboard_rerun_from_a_step_reuses_the_earlier_memos(demo_app: Any) -> 
     trace = httpx.get(
         f"{demo_app.engine.base_url}/v2/runs/{original['run_id']}/trace", timeout=10
     ).json()["data"]
-    greet = next(s for s in trace["steps"] if s["name"] == "greet")
+    greet = next(s for s in trace["rootSpan"]["children"] if s["name"] == "greet")
 
     path, message = post_form(
-        demo_app, f"/runs/{original['run_id']}/rerun", {"step_id": greet["step_id"]}
+        demo_app, f"/runs/{original['run_id']}/rerun", {"step_id": greet["stepId"]}
     )
     new_run_id = path.removeprefix("/runs/")
     assert new_run_id != original["run_id"]
-    assert message == {"msg": f"rerun from step {greet['step_id']} of {original['run_id']}"}
+    assert message == {"msg": f"rerun from step {greet['stepId']} of {original['run_id']}"}
     deadline = time.monotonic() + 15
     rerun: dict[str, Any] = {}
     while time.monotonic() < deadline:

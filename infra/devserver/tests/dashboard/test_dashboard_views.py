@@ -27,52 +27,73 @@ def test_redaction_hides_named_fields_at_any_depth_case_insensitively() -> None:
     assert "a@b.c" not in shown and "x@y.z" not in shown and 'tok"' not in shown
 
 
-def test_timeline_from_devserver_trace_with_retries_and_pending_jobs() -> None:
-    trace = {
-        "run": {"id": "R1", "status": "Running"},
-        "steps": [
+def test_timeline_from_a_v2_trace_with_retries_and_pending_jobs() -> None:
+    """A `/v2/runs/{id}/trace` answer (real server shape): repeated step spans, attempts."""
+    load = {
+        "id": "s1",
+        "name": "load",
+        "status": "COMPLETED",
+        "stepId": "h1",
+        "stepOp": "RUN",
+        "queuedAt": "2026-12-06T19:28:19.035Z",
+        "startedAt": "2026-12-06T19:28:19.052Z",
+        "endedAt": "2026-12-06T19:28:19.067Z",
+        "output": {"id": "c1"},
+    }
+    charge = {
+        "id": "s2",
+        "name": "charge",
+        "status": "RUNNING",
+        "stepId": "h2",
+        "stepOp": "RUN",
+        "queuedAt": "2026-12-06T19:28:19.070Z",
+        "startedAt": "2026-12-06T19:28:19.070Z",
+        "children": [
             {
-                "step_id": "h1",
-                "name": "load",
-                "op": "StepRun",
-                "status": "Completed",
-                "attempts": 1,
-                "started_at": 1000,
-                "ended_at": 1010,
-                "output": {"data": {"id": "c1"}},
-            }
-        ],
-        "attempts": [
-            {"step_id": "h1", "name": "load", "attempt": 0, "status": "Completed"},
-            {
-                "step_id": "h2",
-                "name": "charge",
-                "op": "StepError",
-                "attempt": 0,
-                "status": "Failed",
-                "started_at": 1020,
-                "ended_at": 1030,
-                "error": {"name": "RuntimeError", "message": "503", "stack": "Traceback ..."},
+                "id": "a0",
+                "name": "Attempt 0",
+                "status": "FAILED",
+                "queuedAt": "2026-12-06T19:28:19.070Z",
+                "output": {"name": "RuntimeError", "message": "503", "stack": "Traceback ..."},
             },
             {
-                "step_id": "h2",
-                "name": "charge",
-                "attempt": 1,
-                "status": "Failed",
-                "error": {"name": "RuntimeError", "message": "503 again"},
+                "id": "a1",
+                "name": "Attempt 1",
+                "status": "FAILED",
+                "queuedAt": "2026-12-06T19:28:20.070Z",
+                "output": {"name": "RuntimeError", "message": "503 again"},
             },
         ],
     }
-    jobs = [{"kind": "sleep", "step_id": "h3", "at": 5000}]
-    rows = step_rows(trace, jobs=jobs, run_final=False)
-    assert [(r.name, r.status, r.attempts) for r in rows] == [
-        ("load", "Completed", 1),
-        ("charge", "Retrying", 2),
-        ("h3", "Sleeping", 0),
+    trace = {
+        "runId": "R1",
+        "rootSpan": {
+            "id": "root",
+            "name": "Run",
+            "status": "RUNNING",
+            "queuedAt": "2026-12-06T19:28:19.032Z",
+            # the real server lists a step twice (discovery and execution spans)
+            "children": [dict(load, id="s0"), load, charge],
+        },
+    }
+    jobs = [
+        {
+            "JobID": "j1",
+            "kind": "sleep",
+            "at": "2026-12-06T20:28:22.922Z",
+            "Raw": {"data": {"payload": {"edge": {"incoming": "step", "outgoing": "h3"}}}},
+        }
     ]
-    assert rows[0].output == {"id": "c1"}  # the memo envelope is unwrapped
+    rows = step_rows(trace, jobs=jobs, run_final=False)
+    assert [(r.name, r.status, r.attempts, r.op) for r in rows] == [
+        ("load", "Completed", 1, "Step"),
+        ("charge", "Retrying", 2, "Step"),
+        ("h3", "Sleeping", 0, "Sleep"),
+    ]
+    assert rows[0].output == {"id": "c1"}
     assert error_parts(rows[1].error) == ("RuntimeError", "503 again", "")
-    assert rows[2].wake_at == 5000
+    assert len(rows[1].attempt_rows) == 2
+    assert rows[2].wake_at == "2026-12-06T20:28:22.922Z"
 
     final = step_rows(trace, run_final=True)
     assert final[1].status == "Failed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -83,19 +82,19 @@ async def test_mcp_drives_a_run_end_to_end(mcp_app: dict[str, Any]) -> None:
         ]
 
         replay = await call(
-            client, "rerun", run_id=run_id, from_step={"step_id": status["steps"][0]["stepId"]}
+            client, "rerun", run_id=run_id, from_step={"stepId": status["steps"][0]["stepId"]}
         )
         replayed = await call(
             client,
             "poll_run_status",
-            runIds=[replay["data"]["run_id"]],
+            runIds=[replay["data"]["runId"]],
             timeout=15,
             pollInterval=100,
         )
         assert replayed["runs"][0]["output"] == {"sum": 5}
 
         run = await call(client, "get_run", run_id=run_id, include_output=True)
-        assert run["data"]["status"] == "Completed"
+        assert run["data"]["status"] == "COMPLETED"  # the v2 run, as the engine gave it
         assert run["data"]["output"] == {"sum": 5}
 
         listed = await call(
@@ -110,17 +109,12 @@ async def test_mcp_drives_a_run_end_to_end(mcp_app: dict[str, Any]) -> None:
             function_id="mcp-add",
             data={"a": 1, "b": 1},
         )
-        runs: list[dict[str, Any]] = []
-        for _ in range(100):  # invoke is asynchronous: the run appears right after
-            runs = (await call(client, "get_event_runs", event_id=invoked["data"]["event_id"]))[
-                "data"
-            ]
-            if runs:
-                break
-            await asyncio.sleep(0.05)
-        assert len(runs) == 1
         polled = await call(
-            client, "poll_run_status", runIds=[runs[0]["run_id"]], timeout=15, pollInterval=100
+            client,
+            "poll_run_status",
+            runIds=[invoked["data"]["runId"]],
+            timeout=15,
+            pollInterval=100,
         )
         assert polled["runs"][0]["output"] == {"sum": 2}
 
@@ -146,7 +140,7 @@ async def test_mcp_cancel_a_sleeping_run_and_rerun_a_failed_one(mcp_app: dict[st
 
         state["fixed"] = True
         rerun = await call(client, "rerun", run_id=failed_id)
-        new_id = rerun["data"]["run_id"]
+        new_id = rerun["data"]["runId"]
         assert new_id != failed_id
         polled = await call(
             client, "poll_run_status", runIds=[new_id], timeout=15, pollInterval=100
@@ -155,8 +149,10 @@ async def test_mcp_cancel_a_sleeping_run_and_rerun_a_failed_one(mcp_app: dict[st
         assert polled["runs"][0]["output"] == "sent"
         assert polled["runs"][0]["eventId"] == failing["eventId"]
 
-        problem = await call_error(client, "cancel_run", run_id="01JUNKNOWNRUN0000000000000")
-        assert "404" in problem
+        problem = await call_error(client, "cancel_run", run_id="01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        assert "404" in problem and "Run not found" in problem
+        ended = await call_error(client, "cancel_run", run_id=sleeper_id)
+        assert "409" in ended
 
 
 async def test_mcp_doc_tools_serve_the_project_docs(mcp_app: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ Each action is one REST API call on the engine; a refused action (bad JSON, unkn
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from datetime import UTC, datetime
@@ -86,30 +85,11 @@ async def invoke_function(request: Request) -> Response:
     except ValueError as exc:
         return back(f"/invoke?function={target}", err=str(exc))
     except EngineError as exc:
-        return back(f"/invoke?function={target}", err=f"invoke refused: {exc.message}")
-    run_id = result.get("run_id") or result.get("runID")
-    event_id = result.get("event_id")
-    if not run_id and event_id:
-        run_id = await _first_run_of(request, str(event_id))
+        return back(f"/invoke?function={target}", err=f"invoke refused ({target}): {exc.message}")
+    run_id = result.get("runId")
     if run_id:
         return back(f"/runs/{run_id}", msg=f"invoked {function_id}")
     return back(f"/runs?function={app_id}-{function_id}", msg=f"invoked {function_id}")
-
-
-async def _first_run_of(request: Request, event_id: str, wait_s: float = 2.0) -> str | None:
-    """The run an invoke event created (the engine schedules it right after ingesting)."""
-    client = client_of(request)
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while True:
-        try:
-            runs = await client.event_runs(event_id)
-        except EngineError:
-            runs = []
-        if runs:
-            return run_row(runs[0]).run_id
-        if asyncio.get_running_loop().time() >= deadline:
-            return None
-        await asyncio.sleep(0.05)
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -124,7 +104,7 @@ async def cancel_run(request: Request, run_id: str) -> Response:
 
 def _new_run_id(result: Any) -> str | None:
     if isinstance(result, dict):
-        for key in ("run_id", "runID", "id", "new_run_id"):
+        for key in ("runId", "run_id"):
             if result.get(key):
                 return str(result[key])
     if isinstance(result, str) and result:
@@ -138,7 +118,7 @@ async def rerun(request: Request, run_id: str) -> Response:
     step_id = form.get("step_id", "").strip()
     try:
         result = await client_of(request).rerun(
-            run_id, from_step={"step_id": step_id} if step_id else None
+            run_id, from_step={"stepId": step_id} if step_id else None
         )
     except EngineError as exc:
         return back(f"/runs/{run_id}", err=f"rerun refused: {exc.message}")

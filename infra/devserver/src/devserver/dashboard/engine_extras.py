@@ -1,4 +1,4 @@
-"""Stopgap until `/v2/runs/{id}/trace` lists unfinished steps (MOUNTS.md, "Asks to the core").
+"""What the trace cannot say about unfinished steps: awaited event, expression, timeout (MOUNTS.md).
 
 When the dashboard runs inside the devserver (`app.state.engine` is present) and the trace has no
 `pending` list, the run's open pauses (wait_for_event / invoke) are read from the devserver's

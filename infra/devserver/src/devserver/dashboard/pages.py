@@ -79,10 +79,10 @@ async def function_names(client: EngineClient) -> dict[str, str]:
     names: dict[str, str] = {}
     try:
         for app in await client.list_apps():
-            app_name = str(pick(app, "name", "app_name", "id", default=""))
-            for fn in await client.app_functions(app_name):
-                slug = str(pick(fn, "slug", "name", default=""))
-                for key in ("id", "slug", "uuid"):
+            app_name = str(pick(app, "id", "name", default=""))
+            for fn in await client.app_functions(app_name):  # v1: id = slug, internal_id = UUID
+                slug = str(pick(fn, "id", "name", default=""))
+                for key in ("id", "internal_id"):
                     if fn.get(key):
                         names[str(fn[key])] = slug
     except EngineError:
@@ -98,16 +98,17 @@ async def home() -> Response:
 async def _fetch_runs(
     client: EngineClient, statuses: list[str], app: str, function: str, since: str | None
 ) -> list[RunRow]:
-    """Newest runs; filtered by the engine where it can (function slug), else here."""
-    if function:
-        try:
-            answer = await client.list_runs(
-                status=statuses, app_id=app or None, function_id=function, from_=since, limit=200
-            )
-        except EngineError:
-            answer = {"data": []}
-        if answer["data"]:
-            return [run_row(r) for r in answer["data"]]
+    """Newest runs; filtered by the engine where it can (app + the SDK's function id), else
+    here. `function` is the app-prefixed slug the pages use."""
+    if function and app and function.startswith(f"{app}-"):
+        answer = await client.list_runs(
+            status=statuses,
+            app_id=app,
+            function_id=function[len(app) + 1 :],
+            from_=since,
+            limit=500,
+        )
+        return [run_row(r) for r in answer["data"]]
     answer = await client.list_runs(status=statuses, app_id=app or None, from_=since, limit=500)
     return [run_row(r) for r in answer["data"]]
 
@@ -167,6 +168,10 @@ async def run_detail(request: Request, run_id: str, partial: bool = False) -> Re
             return render(request, "not_found.html", page="runs", what=f"run {run_id}", status=404)
         raise
     run = run_row(run_raw)
+    try:  # v2 has no link back to the original run of a rerun; v1 does
+        run.original_run_id = (await client.get_run_v1(run_id)).get("original_run_id")
+    except EngineError:
+        run.original_run_id = None
     if not run.final:
         trace = await with_pending(trace, run_id, pending_lookup_for(request.app.state))
     steps = step_rows(trace, jobs=jobs, run_final=run.final)
@@ -243,29 +248,19 @@ async def apps_page(request: Request) -> Response:
     error = None
     apps: list[dict[str, Any]] = []
     try:
-        for app in await client_of(request).list_apps():
-            functions = app.get("functions")
+        for app in await client_of(request).list_apps():  # v2 App
+            sync = app.get("latestSync") if isinstance(app.get("latestSync"), dict) else {}
+            sdk = (sync.get("sdkLanguage", ""), sync.get("sdkVersion", ""))
             apps.append(
                 {
-                    "name": pick(app, "name", "app_name", "id", default=""),
-                    "id": pick(app, "id", "external_id", default=""),
-                    "url": pick(app, "url", "serve_url", default=""),
-                    "sdk": " ".join(
-                        str(x)
-                        for x in (
-                            pick(app, "sdk_language", "sdkLanguage", "sdk", default=""),
-                            pick(app, "sdk_version", "sdkVersion", default=""),
-                        )
-                        if x
-                    ),
-                    "framework": pick(app, "framework", default=""),
-                    "functions": len(functions)
-                    if isinstance(functions, list)
-                    else pick(app, "function_count", "functionCount", default=""),
-                    "error": pick(app, "error", "sync_error", "last_sync_error"),
-                    "synced_at": fmt_time(
-                        pick(app, "updated_at", "updatedAt", "synced_at", "created_at")
-                    ),
+                    "name": pick(app, "name", "id", default=""),
+                    "id": pick(app, "id", default=""),
+                    "url": sync.get("url", ""),
+                    "sdk": " ".join(str(x) for x in sdk if x),
+                    "framework": sync.get("framework", ""),
+                    "functions": int(app.get("functionCount") or 0),
+                    "error": None,  # v2 has no sync error: engine_extras.sync_errors below
+                    "synced_at": fmt_time(app.get("createdAt")),
                 }
             )
     except EngineError as exc:

@@ -1,8 +1,9 @@
 """Turn REST API JSON into small view rows for the templates (tolerant of field spellings).
 
-The REST shapes follow the real Inngest server (`/v1` FunctionRun, `/v2` runs and traces); the
-helpers accept the few spellings in use (snake_case and camelCase, ms numbers or RFC 3339
-strings) so the pages keep working against either engine.
+The REST shapes are the real Inngest server's: `/v1` FunctionRun (snake_case, title-case status,
+`function_id` = internal UUID) and `/v2` runs (camelCase, upper-case status, `function: {id,
+name}`, `app: {id}`, `trigger.eventIds`) and traces (`rootSpan.children`, keyed by `stepId`).
+Rows use one internal spelling: v1's title-case statuses and the app-prefixed function slug.
 """
 
 from __future__ import annotations
@@ -128,30 +129,59 @@ class RunRow:
         return self.status in FINAL_STATUSES
 
 
+def run_status(value: Any) -> str:
+    """v2 `COMPLETED` / v1 `Completed` -> `Completed` (v2 `QUEUED` is v1's `Scheduled`)."""
+    text = str(value or "Unknown")
+    if text.isupper():
+        return "Queued" if text == "QUEUED" else text.capitalize()
+    return text
+
+
 def run_row(run: Mapping[str, Any]) -> RunRow:
-    function = pick(run, "function", default=None)
-    fn_name = pick(run, "function_name", "functionName", default=None)
-    fn_slug = pick(run, "function_slug", "functionSlug", "function_id", "functionID", default="")
-    if isinstance(function, Mapping):
-        fn_name = fn_name or pick(function, "name", "slug")
-        fn_slug = pick(function, "slug", "id", default=fn_slug)
-    app = pick(run, "app_id", "app_name", "appID", "app", default="")
-    if isinstance(app, Mapping):
-        app = pick(app, "name", "id", "external_id", default="")
+    """A v2 run (or a v1 FunctionRun, as `/v1/events/{id}/runs` gives) as a view row."""
+    function = run.get("function")
+    app = run.get("app")
+    app_id = str(pick(app, "id", default="")) if isinstance(app, Mapping) else ""
+    trigger = run.get("trigger") if isinstance(run.get("trigger"), Mapping) else {}
+    status = run_status(run.get("status"))
+    if isinstance(function, Mapping):  # v2
+        local_id = str(pick(function, "id", default=""))
+        slug = f"{app_id}-{local_id}" if app_id and local_id else local_id
+        fn_name = str(pick(function, "name", default=local_id))
+        event_ids = pick(trigger, "eventIds", default=[]) or []
+        # proto Struct: a non-object return value comes wrapped as {"data": value}
+        output = _memo_output(run.get("output"))
+        return RunRow(
+            run_id=str(pick(run, "id", default="")),
+            status=status,
+            function=fn_name or slug,
+            function_id=slug,
+            app=app_id,
+            event_id=str(event_ids[0]) if event_ids else "",
+            started_at=run.get("startedAt"),
+            ended_at=run.get("endedAt"),
+            queued_at=run.get("queuedAt"),
+            original_run_id=None,  # v2 has no link back to the original run
+            cron=pick(trigger, "cronSchedule"),
+            output=output,
+            error=output if status == "Failed" else None,
+            raw=run,
+        )
+    # v1: function_id is the function's internal UUID (function_names() maps it to a slug)
     return RunRow(
-        run_id=str(pick(run, "run_id", "id", "runID", default="")),
-        status=str(pick(run, "status", default="Unknown")),
-        function=str(fn_name or fn_slug),
-        function_id=str(fn_slug),
-        app=str(app),
-        event_id=str(pick(run, "event_id", "eventID", "trigger_id", default="")),
-        started_at=pick(run, "run_started_at", "started_at", "startedAt"),
-        ended_at=pick(run, "ended_at", "endedAt"),
-        queued_at=pick(run, "queued_at", "queuedAt"),
-        original_run_id=pick(run, "original_run_id", "originalRunID"),
-        cron=pick(run, "cron"),
+        run_id=str(pick(run, "run_id", default="")),
+        status=status,
+        function=str(pick(run, "function_id", default="")),
+        function_id=str(pick(run, "function_id", default="")),
+        app="",
+        event_id=str(pick(run, "event_id", default="")),
+        started_at=run.get("run_started_at"),
+        ended_at=run.get("ended_at"),
+        queued_at=None,
+        original_run_id=run.get("original_run_id"),
+        cron=run.get("cron"),
         output=run.get("output"),
-        error=pick(run, "error"),
+        error=run.get("output") if status == "Failed" else None,
         raw=run,
     )
 
@@ -188,157 +218,151 @@ class StepRow:
         return "Sleeping" if self.wake_at and not self.event_name else "Waiting"
 
 
-_STEP_CHILD_KEYS = ("children", "childrenSpans", "child_spans", "spans", "steps")
+# v2 trace span values -> the page's spellings.
+STEP_OPS = {
+    "RUN": "Step",
+    "SLEEP": "Sleep",
+    "WAIT_FOR_EVENT": "WaitForEvent",
+    "INVOKE": "InvokeFunction",
+    "SEND_EVENT": "SendEvent",
+    "AI_GATEWAY": "AIGateway",
+    "WAIT_FOR_SIGNAL": "WaitForSignal",
+}
 
 
-def _flatten_spans(node: Any) -> list[Mapping[str, Any]]:
-    """Depth-first list of every span below `node` (the root run span is excluded)."""
+def _step_spans(node: Any) -> list[Mapping[str, Any]]:
+    """Every span with a `stepId` below `node`, depth first (attempt spans stay inside)."""
     spans: list[Mapping[str, Any]] = []
-    if isinstance(node, list):
-        for item in node:
-            if isinstance(item, Mapping):
-                spans.append(item)
-                spans.extend(_flatten_spans(_children(item)))
-        return spans
-    if isinstance(node, Mapping):
-        return _flatten_spans(_children(node))
+    for child in (node.get("children") or []) if isinstance(node, Mapping) else []:
+        if isinstance(child, Mapping):
+            if child.get("stepId"):
+                spans.append(child)
+            else:
+                spans.extend(_step_spans(child))
     return spans
 
 
-def _children(span: Mapping[str, Any]) -> list[Any]:
-    for key in _STEP_CHILD_KEYS:
-        value = span.get(key)
-        if isinstance(value, list):
-            return value
-    return []
+def _attempt_spans(span: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        c
+        for c in span.get("children") or []
+        if isinstance(c, Mapping) and str(c.get("name", "")).startswith("Attempt")
+    ]
 
 
-def _error_of(span: Mapping[str, Any]) -> Any:
-    error = pick(span, "error")
-    if error is None:
-        outputs = span.get("output")
-        if isinstance(outputs, Mapping) and "error" in outputs and outputs.get("error"):
-            error = outputs.get("error")
-    return error
-
-
-def _group_attempts(attempts: Any) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for attempt in attempts or []:
-        if isinstance(attempt, Mapping):
-            key = str(pick(attempt, "step_id", "stepID", "hash", default=""))
-            grouped.setdefault(key, []).append(dict(attempt))
-    return grouped
-
-
-def _span_row(span: Mapping[str, Any], attempt_rows: list[dict[str, Any]]) -> StepRow:
-    attempts = pick(span, "attempts", "attempt_count", default=None)
-    if not isinstance(attempts, int):
-        attempts = len(attempt_rows) or (1 if pick(span, "started_at", "startedAt") else 0)
-    wait = span.get("wait") if isinstance(span.get("wait"), Mapping) else {}
-    if not wait and isinstance(span.get("stepInfo"), Mapping):  # Inngest's trace spelling
-        wait = {
-            "event": span["stepInfo"].get("eventName"),
-            "expression": span["stepInfo"].get("expression"),
-            "timeout_at": span["stepInfo"].get("timeout"),
-        }
-    sleep = span.get("sleep") if isinstance(span.get("sleep"), Mapping) else {}
+def _span_row(span: Mapping[str, Any], run_final: bool) -> StepRow:
+    tries = _attempt_spans(span)
+    status = str(span.get("status") or "")
+    failed_try = bool(tries) and tries[-1].get("status") == "FAILED"
+    if status == "WAITING":
+        shown = "Sleeping" if span.get("stepOp") == "SLEEP" else "Waiting"
+    elif status == "RUNNING" and failed_try:
+        shown = "Failed" if run_final else "Retrying"
+    else:
+        shown = run_status(status) if status else ""
+    output = span.get("output")
+    error = None
+    if failed_try:
+        error = tries[-1].get("output", output)
+    elif shown == "Failed":
+        error = output
     return StepRow(
-        name=str(pick(span, "name", "step_name", "stepName", "display_name", default="")),
-        step_id=str(pick(span, "step_id", "stepID", "hash", "id", default="")),
-        op=str(pick(span, "op", "step_op", "stepOp", default="")),
-        status=str(pick(span, "status", default="")),
-        attempts=int(attempts),
-        started_at=pick(span, "started_at", "startedAt", "queued_at"),
-        ended_at=pick(span, "ended_at", "endedAt"),
-        output=pick(span, "output", "result"),
-        error=_error_of(span),
-        wake_at=pick(span, "wake_at", "until", "sleep_until", default=None)
-        or pick(sleep, "until", "wake_at"),
-        event_name=pick(span, "event", "event_name", "wait_event", default=None)
-        or pick(wait, "event", "event_name"),
-        expression=pick(span, "expression", "if", default=None) or pick(wait, "expression", "if"),
-        timeout_at=pick(span, "timeout_at", "expires_at", default=None)
-        or pick(wait, "timeout_at", "expires_at", "timeout"),
-        attempt_rows=attempt_rows,
+        name=str(span.get("name") or span.get("stepId") or ""),
+        step_id=str(span.get("stepId") or ""),
+        op=STEP_OPS.get(str(span.get("stepOp") or ""), str(span.get("stepOp") or "")),
+        status=shown,
+        attempts=len(tries) or (1 if span.get("startedAt") else 0),
+        started_at=span.get("startedAt") or span.get("queuedAt"),
+        ended_at=span.get("endedAt"),
+        output=_memo_output(output) if error is None else None,
+        error=error,
+        attempt_rows=[
+            {"attempt": i, "status": run_status(t.get("status")), "error": t.get("output")}
+            for i, t in enumerate(tries)
+            if t.get("status") == "FAILED"
+        ],
     )
 
 
 def _memo_output(output: Any) -> Any:
-    """A step memo `{"data": x}` shows as x; errors stay as they are."""
+    """A non-object output comes wrapped as `{"data": x}` (proto Struct): show x."""
     if isinstance(output, Mapping) and set(output) == {"data"}:
         return output["data"]
     return output
 
 
-def step_rows(
-    trace: Any, *, jobs: Sequence[Mapping[str, Any]] | None = None, run_final: bool = False
-) -> list[StepRow]:
-    """Steps of a `/v2/runs/{id}/trace` answer, in timeline order.
+def _job_step_id(job: Mapping[str, Any]) -> str:
+    """The step a queued job is for: the real queue item keeps it as the outgoing edge."""
+    raw = job.get("Raw") if isinstance(job.get("Raw"), Mapping) else {}
+    data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
+    payload = data.get("payload") if isinstance(data.get("payload"), Mapping) else {}
+    edge = payload.get("edge") if isinstance(payload.get("edge"), Mapping) else {}
+    return str(edge.get("outgoing") or job.get("step_id") or "")
 
-    Understands the devserver's `{"run", "steps", "attempts", "pending"?}` shape (memoized steps,
-    every attempt, steps not finished yet) and a nested span tree (`children`). Queued jobs of the
-    run (`/v1/runs/{id}/jobs`) fill in sleeps (wake time) and wait timeouts the trace lacks.
+
+def step_rows(
+    trace: Any,
+    *,
+    jobs: Sequence[Mapping[str, Any]] | None = None,
+    run_final: bool = False,
+    pending: Sequence[Mapping[str, Any]] | None = None,
+) -> list[StepRow]:
+    """Steps of a `/v2/runs/{id}/trace` answer, in timeline order, one row per step.
+
+    The real server lists a step more than once (discovery and execution spans): the last span
+    of a step wins. `pending` (the devserver's open pauses, engine_extras) adds the awaited
+    event, expression and timeout of waits; queued jobs of the run (`/v1/runs/{id}/jobs`) add
+    sleep wake-up times and wait timeouts, which the trace does not carry.
     """
-    rows: list[StepRow] = []
-    if isinstance(trace, Mapping) and isinstance(trace.get("steps"), list):
-        by_step = _group_attempts(trace.get("attempts"))
-        seen: set[str] = set()
-        for span in trace["steps"]:
-            if not isinstance(span, Mapping):
-                continue
-            row = _span_row(span, by_step.get(str(pick(span, "step_id", "hash", default="")), []))
-            row.output = _memo_output(row.output)
-            if isinstance(row.output, Mapping) and row.output.get("error") and not row.error:
-                row.error = row.output["error"]
-            rows.append(row)
-            seen.add(row.step_id)
-        for span in trace.get("pending") or []:
-            if isinstance(span, Mapping):
-                row = _span_row(span, by_step.get(str(pick(span, "step_id", default="")), []))
-                rows.append(row)
-                seen.add(row.step_id)
-        for step_id, tries in by_step.items():
-            if not step_id or step_id in seen:
-                continue
-            last = tries[-1]
-            row = _span_row(last, tries)
-            row.attempts = len(tries)
-            row.started_at = pick(tries[0], "started_at")
-            failed = str(last.get("status")) == "Failed"
-            row.status = ("Failed" if run_final else "Retrying") if failed else row.status
-            row.error = _error_of(last)
-            rows.append(row)
-            seen.add(step_id)
-    else:
-        for span in _flatten_spans(trace):
-            if pick(span, "kind", "type") in ("attempt", "execution"):
-                continue
-            attempt_children = [
-                dict(c)
-                for c in _children(span)
-                if isinstance(c, Mapping) and pick(c, "kind", "type") in ("attempt", "execution")
-            ]
-            rows.append(_span_row(span, attempt_children))
-    known = {r.step_id for r in rows}
+    root = trace.get("rootSpan") if isinstance(trace, Mapping) else None
+    if pending is None and isinstance(trace, Mapping):
+        pending = trace.get("pending")  # engine_extras.with_pending
+    rows: dict[str, StepRow] = {}
+    for span in _step_spans(root):
+        row = _span_row(span, run_final)
+        earlier = rows.get(row.step_id)
+        if earlier is not None:
+            row.attempts = max(row.attempts, earlier.attempts)
+            row.started_at = earlier.started_at or row.started_at
+        rows[row.step_id] = row
+    for item in pending or []:
+        step_id = str(item.get("step_id") or "")
+        match = rows.get(step_id)
+        if match is None:
+            match = StepRow(
+                str(item.get("name") or step_id),
+                step_id,
+                str(item.get("op") or ""),
+                str(item.get("status") or "Waiting"),
+                0,
+                None,
+                None,
+                None,
+                None,
+            )
+            rows[step_id] = match
+        match.wake_at = match.wake_at or item.get("wake_at")
+        match.event_name = match.event_name or item.get("event")
+        match.expression = match.expression or item.get("expression")
+        match.timeout_at = match.timeout_at or item.get("timeout_at")
     for job in jobs or []:
         kind = str(job.get("kind", ""))
-        step_id = str(pick(job, "step_id", default=""))
+        step_id = _job_step_id(job)
         at = pick(job, "at", "run_at")
-        if kind == "sleep" and step_id not in known:
-            rows.append(
-                StepRow(step_id, step_id, "Sleep", "Sleeping", 0, None, None, None, None, at)
-            )
+        match = rows.get(step_id)
+        if kind == "sleep":
+            if match is None:
+                match = StepRow(step_id, step_id, "Sleep", "Sleeping", 0, None, None, None, None)
+                rows[step_id] = match
+            match.wake_at = match.wake_at or at
         elif kind in ("timeout", "pause_timeout"):
-            match = next((r for r in rows if r.step_id == step_id), None)
             if match is None:
                 match = StepRow(
                     step_id, step_id, "WaitForEvent", "Waiting", 0, None, None, None, None
                 )
-                rows.append(match)
+                rows[step_id] = match
             match.timeout_at = match.timeout_at or at
-        known.add(step_id)
-    return rows
+    return list(rows.values())
 
 
 def error_parts(error: Any) -> tuple[str, str, str]:

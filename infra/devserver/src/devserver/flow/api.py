@@ -36,11 +36,12 @@ CALL_KINDS = ("start", "discovery", "step", "ai")
 async def function_flow(app_id: str, function_id: str, request: Request) -> JSONResponse:
     await require_key(request)
     engine: Any = request.app.state.engine
-    fn = engine.registry.find(f"{app_id}-{function_id}") or engine.registry.find(function_id)
-    if fn is None or fn.app_name != app_id:
-        status = 404
-        body = {"error": f"function not found: {app_id}/{function_id}", "status": status}
-        return JSONResponse(body, status)
+    from devserver.api_v2 import find_function
+    from devserver.views import v2_error
+
+    fn = find_function(engine, app_id, function_id)
+    if fn is None:
+        return v2_error(404, "not_found", "Function not found")
     queued_runs = await engine.store.fetch_one(
         select(func.count())
         .select_from(t.runs)
@@ -64,4 +65,6 @@ async def function_flow(app_id: str, function_id: str, request: Request) -> JSON
         "queued_jobs": max(0, (int(due_jobs[0]) if due_jobs else 0) - running),
         **details,
     }
-    return JSONResponse({"data": data})
+    from devserver.views import v2_envelope
+
+    return JSONResponse(v2_envelope(data))
