@@ -152,11 +152,11 @@ async def test_crash_then_rerun_from_the_top_keeps_one_row_per_action(
         attempts = len(fake_openai.chat_requests)
         assert attempts >= 2, "the agent step should have been retried"
         assert [a for a, _ in await audit_rows(db, convo.customer_id)] == ["message_received"]
-        if inngest_engine.is_devserver:
-            trace = await _trace(inngest_engine, failed["run_id"])
-            by_name = {step["name"]: step for step in trace}
-            assert by_name["audit-received"]["attempts"] == 1
-            assert by_name["audit-received"]["status"] == "Completed"
+        # The memoized step ran once and stays done while run-agent fails (the real trace
+        # shape: step spans under rootSpan.children).
+        spans = await _step_spans(inngest_engine, failed["run_id"])
+        audit_spans = [span for span in spans if span["name"] == "audit-received"]
+        assert [span["status"] for span in audit_spans] == ["COMPLETED"]
 
         # The fix: the model answers again. Rerun the failed run from the top.
         fake_openai.fail_status = None
@@ -169,7 +169,7 @@ async def test_crash_then_rerun_from_the_top_keeps_one_row_per_action(
                 json={},
             )
         response.raise_for_status()
-        new_run_id = response.json()["data"]["run_id"]
+        new_run_id = response.json()["data"]["runId"]
         rerun = await wait_for_run_id(inngest_engine, new_run_id, timeout=60)
     assert rerun["output"]["status"] == "replied"
     actions = [a for a, _ in await audit_rows(db, convo.customer_id)]
@@ -178,15 +178,14 @@ async def test_crash_then_rerun_from_the_top_keeps_one_row_per_action(
     assert actions == ["message_received", "draft_saved", "message_sent"]
 
 
-async def _trace(engine: EngineHandle, run_id: str) -> list[dict[str, Any]]:
+async def _step_spans(engine: EngineHandle, run_id: str) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.get(
             f"{engine.base_url}/v2/runs/{run_id}/trace", headers=engine.headers
         )
     response.raise_for_status()
-    data = response.json()["data"]
-    steps: list[dict[str, Any]] = data["steps"] if isinstance(data, dict) else data
-    return steps
+    children: list[dict[str, Any]] = response.json()["data"]["rootSpan"].get("children", [])
+    return children
 
 
 @pytest.mark.parametrize("approved", [True, False], ids=["approve", "reject"])

@@ -60,7 +60,7 @@ __all__ = [
 
 RUNS_PAGE_MAX = 100  # `GET /v2/runs`: "Limit cannot exceed 100"
 EVENT_RUNS_PAGE_MAX = 40  # `GET /v2/events/{id}/runs`: "Limit cannot exceed 40"
-V1_EVENTS_PAGE = 100
+V1_EVENTS_PAGE = 50  # `GET /v1/events` answers at most 51 events a page (both servers)
 
 
 class EngineClient:
