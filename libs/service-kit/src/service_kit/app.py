@@ -8,6 +8,7 @@ structlog JSON logs, and one log line plus metrics per HTTP request.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import Database
 from .logs import configure_logging, get_logger
+from .redact import redact_path, redact_query
 from .settings import ServiceSettings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -82,20 +84,46 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "<unmatched>"
 
 
+_INTERNAL_ERROR_BODY = json.dumps({"detail": "internal server error"}).encode()
+
+
 class RequestLogMiddleware:
-    """One log line ("http request": method, path, status, duration_ms; not for the health and
-    metrics paths) and the HTTP metrics per request.
+    """One log line ("http request": method, path, query, status, duration_ms; not for the
+    health and metrics paths) and the HTTP metrics per request. The one place requests are
+    logged, so the one place secrets are kept out: the path and query pass through
+    `service_kit.redact` (no decision token, no `?token=`), headers are never logged.
+
+    An exception that escapes the app is logged here with its traceback and answered 500
+    (`{"detail": "internal server error"}`) when no response has started.
 
     Plain ASGI on purpose: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs the
     app in a task group with memory streams and wraps the request body's `receive`, several times
     the cost of the rest of a small request. This only watches the response start for the status.
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, log: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        log: Any,
+        secret_path_prefixes: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.log = log
+        self.secret_path_prefixes = tuple(secret_path_prefixes)
         self.stdlib_logger = logging.getLogger("service_kit.app")
+
+    def _logged_path(self, scope: Scope) -> str:
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        return redact_path(
+            scope["path"],
+            template=template if isinstance(template, str) else None,
+            params=scope.get("path_params"),
+            secret_prefixes=self.secret_path_prefixes,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,29 +131,57 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_status)
+        except Exception:
+            status = 500
+            self.log.exception(
+                "http request failed",
+                method=scope["method"],
+                path=self._logged_path(scope),
+            )
+            if response_started:
+                raise  # too late for a clean answer: the server closes the connection
+            await _send_internal_error(send)
         finally:
             elapsed = time.perf_counter() - started
             method: str = scope["method"]
             # The router stores the matched route in this same scope dict.
             self.metrics.observe(method, _route_template(scope), status, elapsed)
-            path: str = scope["path"]
-            if path not in QUIET_PATHS and self.stdlib_logger.isEnabledFor(logging.INFO):
-                self.log.info(
-                    "http request",
-                    method=method,
-                    path=path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 1),
-                )
+            if scope["path"] not in QUIET_PATHS and self.stdlib_logger.isEnabledFor(logging.INFO):
+                fields: dict[str, Any] = {
+                    "method": method,
+                    "path": self._logged_path(scope),
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                }
+                query = scope.get("query_string")
+                if query:
+                    fields["query"] = redact_query(query)
+                self.log.info("http request", **fields)
+
+
+async def _send_internal_error(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
 
 
 def create_service_app(
@@ -140,12 +196,15 @@ def create_service_app(
     database: Database | None = None,
     http: httpx.AsyncClient | None = None,
     configure_logs: bool = True,
+    secret_path_prefixes: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app (see the module docstring).
 
     `database` / `http`: pass them when the Inngest functions need them at construction time
     (`create_functions(client, deps)`); the app owns them either way and closes them at shutdown.
     When omitted they are created at startup from `settings`.
+    `secret_path_prefixes`: paths whose rest is a credential (e.g. "/decisions/"), never logged
+    even when no route matches.
     """
     if configure_logs:
         configure_logging(
@@ -182,7 +241,12 @@ def create_service_app(
     app.state.metrics = metrics
     app.state.inngest_client = inngest_client
 
-    app.add_middleware(RequestLogMiddleware, metrics=metrics, log=log)
+    app.add_middleware(
+        RequestLogMiddleware,
+        metrics=metrics,
+        log=log,
+        secret_path_prefixes=secret_path_prefixes,
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

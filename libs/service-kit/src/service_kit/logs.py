@@ -45,7 +45,13 @@ def configure_logging(
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # A stdlib record's exc_info (uvicorn's "Exception in ASGI application", the SDK's
+            # errors) becomes its traceback text, not the repr of a tuple.
+            structlog.processors.format_exc_info if json else _identity,
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(_CurrentStdout())
     handler.setFormatter(formatter)

@@ -65,6 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_startup=(start,),
         on_shutdown=(stop,),
         database=create_gateway_database(settings),
+        # The rest of a decision link is its signed token: never in a log line.
+        secret_path_prefixes=("/decisions/",),
     )
     app.add_exception_handler(GatewayHTTPError, _gateway_error)
     # /api/inngest speaks the engine's protocol (documented by Inngest, signed in production); it

@@ -17,7 +17,8 @@ from .settings import GatewaySettings
 class GatewayContext:
     settings: GatewaySettings
     db: Database
-    rate_limiter: RateLimiter
+    rate_limiter: RateLimiter  # authenticated senders, one budget per source
+    unauthenticated_limiter: RateLimiter  # refused requests, their own budget per source
     relay: OutboxRelay | None
     pg_fast: PostgresFastPath | None = None  # the Postgres fast path (None on SQLite)
 

@@ -28,6 +28,9 @@ from shared_events import CATALOG, EventModel
 
 from .http_body import GatewayHTTPError
 
+# Longer ids are stored as fixed-length keys (see bounds.py); beyond this they are refused.
+MAX_EXTERNAL_ID = 998
+
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,29}$")
 
 
@@ -124,8 +127,12 @@ def map_payload(
             422, f"invalid {name} payload: {source.id_path}: a string or number id is required"
         )
     external_id = str(external).strip()
-    if not external_id or len(external_id) > 200:
-        raise GatewayHTTPError(422, f"invalid {name} payload: {source.id_path}: bad id")
+    if not external_id or len(external_id) > MAX_EXTERNAL_ID:
+        raise GatewayHTTPError(
+            422,
+            f"invalid {name} payload: {source.id_path}: the id must be 1 to {MAX_EXTERNAL_ID} "
+            "characters",
+        )
     data: dict[str, Any] = dict(source.constants)
     for field, path in source.fields.items():
         value = lookup(payload, path)

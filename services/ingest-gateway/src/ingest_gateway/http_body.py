@@ -6,16 +6,18 @@ parsing is bypassed and this module does it with the gateway's rules:
 - a body over the limit is refused with 413 *without reading it all*: a declared Content-Length
   over the limit is refused before a byte is read; a chunked body is read until it crosses the
   limit, then refused;
-- a content type other than JSON -> 415; bytes that are not a JSON object -> 400.
+- a content type other than JSON -> 415; bytes that are not a JSON object (or exceed the
+  limits of `bounds.load_json`: depth, numbers) -> 400.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
+
+from .bounds import JSONRefused, load_json
 
 
 class GatewayHTTPError(Exception):
@@ -78,11 +80,12 @@ def require_json_content_type(request: Request) -> None:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; 400 when it is not valid UTF-8 JSON or not an object."""
+    """The body as a JSON object, its strings cleaned (see `bounds`); 400 when it is not valid
+    UTF-8 JSON within the limits, or not an object."""
     try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GatewayHTTPError(400, f"body is not valid JSON: {exc}") from None
+        value = load_json(body)
+    except JSONRefused as exc:
+        raise GatewayHTTPError(400, str(exc)) from None
     if not isinstance(value, dict):
         raise GatewayHTTPError(400, f"body must be a JSON object, got {type(value).__name__}")
     return value

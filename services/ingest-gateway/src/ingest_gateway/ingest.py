@@ -14,9 +14,12 @@ from service_kit.ids import new_id
 from shared_events import CustomerEmailReceived, EventModel
 
 from . import store
+from .bounds import bounded_key
 from .postgres_fast_path import PostgresFastPath, accept_postmark_fast
 from .postmark import InboundEmail
-from .stripe_webhooks import StripeDelivery, charge_id_of, to_catalog_event
+from .stripe_webhooks import MAX_EVENT_ID, StripeDelivery, charge_id_of, to_catalog_event
+
+MAX_EXTERNAL_ID = 300  # inbound_webhooks.external_id
 
 Outcome = Literal["accepted", "duplicate", "ignored"]
 
@@ -131,31 +134,32 @@ async def accept_stripe(db: Database, delivery: StripeDelivery) -> Accepted:
         webhook_id = await store.claim_delivery(
             session,
             source="stripe",
-            external_id=delivery.event_id,
+            external_id=delivery.key,
             event_type=event.name if event is not None else delivery.event_type,
             payload=payload,
             status="processed" if event is not None else "ignored",
         )
         if webhook_id is None:
-            return Accepted("duplicate", [delivery.event_id] if event is not None else [])
+            return Accepted("duplicate", [delivery.key] if event is not None else [])
         if event is None:
             return Accepted("ignored", [], webhook_id)
         await store.add_outbox(
-            session, event_id=delivery.event_id, event=event, source_webhook_id=webhook_id
+            session, event_id=delivery.key, event=event, source_webhook_id=webhook_id
         )
-    return Accepted("accepted", [delivery.event_id], webhook_id)
+    return Accepted("accepted", [delivery.key], webhook_id)
 
 
 async def accept_generic(
     db: Database, *, source: str, external_id: str, event: EventModel
 ) -> Accepted:
-    """Store a generic producer's delivery and queue its mapped event (once per external id)."""
-    event_id = f"{source}-{external_id}"
+    """Store a generic producer's delivery and queue its mapped event (once per external id).
+    Ids too long for their columns are stored as fixed-length keys (`bounds.bounded_key`)."""
+    event_id = bounded_key(f"{source}-{external_id}", MAX_EVENT_ID)
     async with db.engine.begin() as session:  # Core connection: the hot path
         webhook_id = await store.claim_delivery(
             session,
             source=f"generic:{source}"[:30],
-            external_id=external_id,
+            external_id=bounded_key(external_id, MAX_EXTERNAL_ID),
             event_type=event.name,
             payload=event.to_data(),
         )

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses, parsedate_to_datetime
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .bounds import bounded_key, truncate
 from .http_body import GatewayHTTPError, schema_error
 
 # RFC 5321 caps an address at 254 characters in practice; the column holds 320.
 _MAX_ADDRESS = 320
+# Column sizes (messages / tickets / customers) and the outbox event id (`postmark-<key>`, 200).
+_MAX_HEADER_KEY = 300  # thread_key, in_reply_to
+_MAX_SUBJECT = 300
+_MAX_NAME = 200
+MAX_MESSAGE_KEY = 200 - len("postmark-")
+# RFC 5322 caps a line at 998 characters: no real MessageID is longer.
+_MAX_MESSAGE_ID = 998
+# A Date header outside [1970, arrival + 1 day] is a broken clock or a forgery: arrival time wins.
+_EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+_CLOCK_SKEW = timedelta(days=1)
 
 
 class PostmarkAddress(BaseModel):
@@ -42,7 +53,7 @@ class PostmarkInbound(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    MessageID: str = Field(min_length=1, max_length=200)
+    MessageID: str = Field(min_length=1, max_length=_MAX_MESSAGE_ID)
     From: str = ""
     FromName: str = ""
     FromFull: PostmarkAddress | None = None
@@ -71,7 +82,7 @@ class PostmarkInbound(BaseModel):
 class InboundEmail:
     """What the gateway stores for one inbound email."""
 
-    provider_message_id: str
+    provider_message_id: str  # MessageID, or its fixed-length key when longer (bounds.py)
     sender_email: str  # lower-cased
     sender_name: str
     to_address: str
@@ -101,16 +112,20 @@ _COLON_OFFSET = re.compile(r"([+-]\d{2}):(\d{2})\s*$")
 
 
 def _received_at(value: str) -> datetime:
-    if value:
-        try:
-            parsed = parsedate_to_datetime(_COLON_OFFSET.sub(r"\1\2", value.strip()))
-        except (TypeError, ValueError, IndexError):
-            parsed = None
-        if parsed is not None:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-    return datetime.now(UTC)
+    """The Date header in UTC; the arrival time when it is missing, unreadable or absurd."""
+    now = datetime.now(UTC)
+    if not value:
+        return now
+    try:
+        parsed = parsedate_to_datetime(_COLON_OFFSET.sub(r"\1\2", value.strip()))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)  # OverflowError near year 1 or 9999
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return now
+    if not _EARLIEST_DATE <= parsed <= now + _CLOCK_SKEW:
+        return now
+    return parsed
 
 
 def _message_ids(value: str | None) -> list[str]:
@@ -120,16 +135,22 @@ def _message_ids(value: str | None) -> list[str]:
     return [part if part.startswith("<") else f"<{part}>" for part in value.split() if part]
 
 
+def _header_key(value: str) -> str:
+    """A Message-ID as stored: itself, or a fixed-length key when longer than the column, so
+    two long ids that share a prefix never land on one thread."""
+    return bounded_key(value, _MAX_HEADER_KEY)
+
+
 def _thread_key(payload: PostmarkInbound) -> tuple[str, str | None]:
     references = _message_ids(payload.header("References"))
     reply_to = _message_ids(payload.header("In-Reply-To"))
-    in_reply_to = reply_to[0] if reply_to else None
+    in_reply_to = _header_key(reply_to[0]) if reply_to else None
     if references:
-        return references[0][:300], in_reply_to
+        return _header_key(references[0]), in_reply_to
     if in_reply_to:
-        return in_reply_to[:300], in_reply_to
+        return in_reply_to, in_reply_to
     own = _message_ids(payload.header("Message-ID"))
-    return (own[0] if own else f"postmark:{payload.MessageID}")[:300], None
+    return _header_key(own[0] if own else f"postmark:{payload.MessageID}"), None
 
 
 def parse_inbound(data: dict[str, object]) -> InboundEmail:
@@ -144,15 +165,18 @@ def parse_inbound(data: dict[str, object]) -> InboundEmail:
         sender_email, sender_name = _sender(payload)
     except ValueError:
         raise schema_error_missing("From", "not an email address") from None
+    message_id = payload.MessageID.strip()
+    if not message_id:
+        raise schema_error_missing("MessageID", "must not be blank")
     thread_key, in_reply_to = _thread_key(payload)
     text = payload.TextBody or payload.StrippedTextReply
     to_address = payload.ToFull[0].Email if payload.ToFull else payload.OriginalRecipient
     return InboundEmail(
-        provider_message_id=payload.MessageID.strip(),
+        provider_message_id=bounded_key(message_id, MAX_MESSAGE_KEY),
         sender_email=sender_email,
-        sender_name=(sender_name or sender_email.split("@", 1)[0])[:200],
-        to_address=(to_address or payload.To)[:_MAX_ADDRESS],
-        subject=payload.Subject[:300],
+        sender_name=truncate(sender_name or sender_email.split("@", 1)[0], _MAX_NAME),
+        to_address=truncate(to_address or payload.To, _MAX_ADDRESS),
+        subject=truncate(payload.Subject, _MAX_SUBJECT),
         body_text=text,
         received_at=_received_at(payload.Date),
         thread_key=thread_key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,6 +21,7 @@ from starlette.requests import Request
 
 from . import store
 from .auth import check_bearer
+from .bounds import clean_text
 from .context import GatewayContext, gateway_context
 from .decisions import (
     decided_page,
@@ -32,6 +34,9 @@ from .decisions import (
 from .http_body import GatewayHTTPError, parse_json_object, read_limited_body
 
 router = APIRouter()
+
+# The shape of the ids the system of record issues (`tkt_<ulid>`): anything else names no ticket.
+_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 # A decision form is tiny; no reason to read more.
 DECISION_BODY_LIMIT = 64 * 1024
@@ -120,7 +125,12 @@ async def _decision_input(request: Request) -> tuple[str | None, str | None, boo
             raise GatewayHTTPError(400, "form body is not valid UTF-8") from None
         decision = fields.get("decision", [None])[-1]
         edited = fields.get("edited_text", [None])[-1]
-        return decision, edited, True
+        # %00 decodes to NUL, which Postgres text refuses: cleaned like every JSON string.
+        return (
+            clean_text(decision) if decision is not None else None,
+            clean_text(edited) if edited is not None else None,
+            True,
+        )
     if media_type == "application/json":
         data = parse_json_object(body)
         decision, edited = data.get("decision"), data.get("edited_text")
@@ -234,6 +244,8 @@ async def resolve_ticket(
     if token is None:
         raise GatewayHTTPError(503, "the admin API is not configured: set ADMIN_API_TOKEN")
     check_bearer(request.headers.get("authorization"), token=token.get_secret_value())
+    if not _RECORD_ID.fullmatch(ticket_id):
+        raise GatewayHTTPError(404, "unknown ticket: not a ticket id")
     body = await read_limited_body(request, DECISION_BODY_LIMIT)
     resolved_by = "admin"
     if body.strip():

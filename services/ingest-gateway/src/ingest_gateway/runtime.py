@@ -81,9 +81,16 @@ class GatewayRuntime:
                 coalesce_seconds=settings.outbox_coalesce_seconds,
             )
             relay.start()
+        redis_url = str(settings.redis_url) if settings.redis_url else None
         limiter = create_rate_limiter(
-            str(settings.redis_url) if settings.redis_url else None,
+            redis_url,
             settings.rate_limit_requests,
+            settings.rate_limit_window_seconds,
+            key_prefix=settings.rate_limit_key_prefix,
+        )
+        unauthenticated = create_rate_limiter(
+            redis_url,
+            settings.rate_limit_unauthenticated_requests,
             settings.rate_limit_window_seconds,
             key_prefix=settings.rate_limit_key_prefix,
         )
@@ -92,7 +99,7 @@ class GatewayRuntime:
             if db.backend == "postgresql"
             else None
         )
-        self._context = GatewayContext(settings, db, limiter, relay, pg_fast)
+        self._context = GatewayContext(settings, db, limiter, unauthenticated, relay, pg_fast)
         return self._context
 
     async def stop(self) -> None:
@@ -102,5 +109,6 @@ class GatewayRuntime:
         if context.relay is not None:
             await context.relay.stop()
         await context.rate_limiter.close()
+        await context.unauthenticated_limiter.close()
         if context.pg_fast is not None:
             await context.pg_fast.close()

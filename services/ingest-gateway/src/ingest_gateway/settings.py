@@ -89,7 +89,18 @@ class GatewaySettings(ServiceSettings):
     rate_limit_requests: int = Field(
         default=1000,
         ge=1,
-        description="RATE_LIMIT_REQUESTS: requests allowed per source per window (429 beyond)",
+        description=(
+            "RATE_LIMIT_REQUESTS: authenticated requests allowed per source per window (429 beyond)"
+        ),
+    )
+    rate_limit_unauthenticated_requests: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "RATE_LIMIT_UNAUTHENTICATED_REQUESTS: refused (unauthenticated) requests allowed per "
+            "source per window, a budget of their own: a flood of them never spends the real "
+            "sender's (429 beyond)"
+        ),
     )
     rate_limit_window_seconds: float = Field(
         default=1.0,

@@ -28,9 +28,12 @@ from shared_events import (
     StripeChargeRefundFailed,
 )
 
+from .bounds import bounded_key
 from .http_body import GatewayHTTPError, schema_error
 
 _STALE_PREFIX = "Timestamp outside the tolerance zone"
+
+MAX_EVENT_ID = 200  # outbox.event_id
 
 MAPPED_TYPES = frozenset(
     {"charge.refund.updated", "refund.failed", "charge.dispute.created", "charge.refunded"}
@@ -45,6 +48,9 @@ def verify_signature(body: bytes, header: str | None, secret: str, tolerance: in
         raise GatewayHTTPError(400, "body is not valid UTF-8") from None
     if not header:
         raise GatewayHTTPError(401, "missing Stripe-Signature header")
+    if not header.isascii():
+        # The library compares with hmac.compare_digest, which raises TypeError on non-ASCII str.
+        raise GatewayHTTPError(401, "invalid Stripe-Signature: not ASCII")
     try:
         stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
     except stripe.SignatureVerificationError as exc:
@@ -120,6 +126,12 @@ class StripeDelivery:
     @property
     def mapped(self) -> bool:
         return self.obj is not None
+
+    @property
+    def key(self) -> str:
+        """The delivery's dedup key and outbox event id: Stripe's id, or its fixed-length key
+        when longer than the outbox's event id column (Stripe allows 255 characters)."""
+        return bounded_key(self.event_id, MAX_EVENT_ID)
 
 
 def parse_event(data: dict[str, Any]) -> StripeDelivery:

@@ -1,15 +1,22 @@
 """Webhook endpoints: Postmark inbound email, Stripe, generic JSON producers.
 
-Each handler: rate limit -> authenticate -> size/type/JSON checks -> schema -> one transaction
+Each handler: authenticate -> rate limit -> size/type/JSON checks -> schema -> one transaction
 (record + outbox row) -> 200. Any refusal happens before the transaction, so nothing is stored
 or published for a refused request.
+
+Authentication comes first so that a flood of unauthenticated requests cannot spend the real
+sender's budget: an authenticated request counts against its source's budget (`postmark`,
+`stripe`, `generic:<name>`), a refused one against a separate, smaller budget of its own
+(`<source>:unauthenticated`), whose exhaustion answers 429 instead of 401. Stripe and generic
+signatures are computed over the body, so for them "authenticate" includes the content type and
+size checks that precede reading it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends
@@ -32,6 +39,7 @@ from .postmark import PostmarkInbound, parse_inbound
 from .stripe_webhooks import StripeEventEnvelope, parse_event, verify_signature
 
 log = structlog.get_logger("ingest_gateway.webhooks")
+T = TypeVar("T")
 
 router = APIRouter(tags=["webhooks"])
 
@@ -111,6 +119,7 @@ WEBHOOK_ERRORS = (400, 401, 413, 415, 422, 429, 503)
 
 
 async def enforce_rate_limit(context: GatewayContext, source: str) -> None:
+    """429 once the authenticated sender of `source` is over its budget."""
     decision = await context.rate_limiter.hit(source)
     if not decision.allowed:
         raise GatewayHTTPError(
@@ -118,6 +127,26 @@ async def enforce_rate_limit(context: GatewayContext, source: str) -> None:
             f"rate limit for {source} exceeded; retry in {decision.retry_after} s",
             headers={"Retry-After": str(decision.retry_after)},
         )
+
+
+async def authenticate(context: GatewayContext, source: str, check: Awaitable[T]) -> T:
+    """Run the authentication `check`; a refused request is counted against the source's
+    unauthenticated budget (429 once spent, else the check's own 401/400), then the accepted one
+    against the sender's budget."""
+    try:
+        result = await check
+    except GatewayHTTPError as refused:
+        decision = await context.unauthenticated_limiter.hit(f"{source}:unauthenticated")
+        if not decision.allowed:
+            raise GatewayHTTPError(
+                429,
+                f"too many unauthenticated requests for {source}; retry in "
+                f"{decision.retry_after} s",
+                headers={"Retry-After": str(decision.retry_after)},
+            ) from None
+        raise refused
+    await enforce_rate_limit(context, source)
+    return result
 
 
 def _respond(
@@ -147,18 +176,22 @@ async def postmark_inbound(
 ) -> JSONResponse:
     started = time.perf_counter()
     settings = context.settings
-    await enforce_rate_limit(context, "postmark")
-    if not settings.postmark_inbound_username or settings.postmark_inbound_password is None:
+    username, password = settings.postmark_inbound_username, settings.postmark_inbound_password
+    if not username or password is None:
         raise GatewayHTTPError(
             503,
             "Postmark inbound is not configured: set POSTMARK_INBOUND_USERNAME and "
             "POSTMARK_INBOUND_PASSWORD",
         )
-    check_basic_auth(
-        request.headers.get("authorization"),
-        username=settings.postmark_inbound_username,
-        password=settings.postmark_inbound_password.get_secret_value(),
-    )
+
+    async def check() -> None:
+        check_basic_auth(
+            request.headers.get("authorization"),
+            username=username,
+            password=password.get_secret_value(),
+        )
+
+    await authenticate(context, "postmark", check())
     _, data = await read_json_webhook(request, settings.max_body_bytes)
     email = parse_inbound(data)
     result = await accept_postmark(context.db, email, context.pg_fast)
@@ -186,19 +219,24 @@ async def stripe_webhook(
 ) -> JSONResponse:
     started = time.perf_counter()
     settings = context.settings
-    await enforce_rate_limit(context, "stripe")
-    if settings.stripe_webhook_secret is None:
+    secret = settings.stripe_webhook_secret
+    if secret is None:
         raise GatewayHTTPError(503, "Stripe webhooks are not configured: set STRIPE_WEBHOOK_SECRET")
-    _, data = await _signed_json(
-        request,
-        settings.max_body_bytes,
-        lambda raw: verify_signature(
-            raw,
-            request.headers.get("stripe-signature"),
-            settings.stripe_webhook_secret.get_secret_value(),  # type: ignore[union-attr]
-            settings.stripe_tolerance_seconds,
+    body = await authenticate(
+        context,
+        "stripe",
+        _signed_body(
+            request,
+            settings.max_body_bytes,
+            lambda raw: verify_signature(
+                raw,
+                request.headers.get("stripe-signature"),
+                secret.get_secret_value(),
+                settings.stripe_tolerance_seconds,
+            ),
         ),
     )
+    data = parse_json_object(body)
     delivery = parse_event(data)
     result = await accept_stripe(context.db, delivery)
     if not delivery.mapped:
@@ -208,14 +246,12 @@ async def stripe_webhook(
     return _respond(context, "stripe", result, started)
 
 
-async def _signed_json(
-    request: Request, limit: int, verify: Callable[[bytes], None]
-) -> tuple[bytes, dict[str, Any]]:
-    """Type and size checks, then the signature over the raw bytes, then JSON."""
+async def _signed_body(request: Request, limit: int, verify: Callable[[bytes], None]) -> bytes:
+    """Type and size checks, then the signature over the raw bytes (JSON is parsed after)."""
     require_json_content_type(request)
     body = await read_limited_body(request, limit)
     verify(body)
-    return body, parse_json_object(body)
+    return body
 
 
 @router.post(
@@ -241,12 +277,16 @@ async def generic_webhook(
     config = settings.generic_sources.get(source)
     if config is None:
         raise GatewayHTTPError(404, f"unknown generic source {source!r}")
-    await enforce_rate_limit(context, f"generic:{source}")
-    _, data = await _signed_json(
-        request,
-        settings.max_body_bytes,
-        lambda raw: generic.verify(config, raw, request.headers.get(config.signature_header)),
+    body = await authenticate(
+        context,
+        f"generic:{source}",
+        _signed_body(
+            request,
+            settings.max_body_bytes,
+            lambda raw: generic.verify(config, raw, request.headers.get(config.signature_header)),
+        ),
     )
+    data = parse_json_object(body)
     external_id, event = generic.map_payload(source, config, data)
     result = await accept_generic(context.db, source=source, external_id=external_id, event=event)
     return _respond(context, f"generic:{source}", result, started)
