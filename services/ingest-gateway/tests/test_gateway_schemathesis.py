@@ -9,6 +9,7 @@ requests, so the fuzzing reaches the schema validation and storage code, not onl
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,6 @@ from hypothesis import HealthCheck, given, settings
 from ingest_gateway.app import create_app
 from ingest_gateway.generic import sign
 from ingest_gateway.settings import GatewaySettings
-from schemathesis.checks import not_a_server_error
 from service_kit.decision_tokens import issue_decision_token
 
 STRIPE_SECRET = "whsec_fuzz_0123456789abcdef"
@@ -122,33 +122,49 @@ def test_openapi_covers_every_endpoint(gateway_url: str) -> None:
     }
 
 
-def _fuzz(operation: Any, session: requests.Session) -> set[int]:
-    """Run the operation's generated cases; fail on any 5xx; return the statuses seen."""
+# Cases per operation; SCHEMATHESIS_MAX_EXAMPLES raises it for a long run (the figures in the
+# report of issue 14 came from such runs).
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
+
+
+def _fuzz(operation: Any, session: requests.Session, errors: list[str]) -> tuple[set[int], int]:
+    """Run the operation's generated cases; collect every 5xx; return the statuses seen and the
+    number of cases sent."""
     statuses: set[int] = set()
+    sent = 0
 
     @given(case=operation.as_strategy())
     @settings(
-        max_examples=40,
+        max_examples=MAX_EXAMPLES,
         derandomize=True,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
     )
     def fuzz(case: Any) -> None:
-        response = case.call_and_validate(session=session, checks=[not_a_server_error])
+        nonlocal sent
+        response = case.call(session=session)
+        sent += 1
         statuses.add(response.status_code)
+        if response.status_code >= 500:
+            errors.append(f"{operation.method.upper()} {operation.path}: {response.text[:200]}")
 
     fuzz()
-    return statuses
+    return statuses, sent
 
 
 def test_no_generated_request_causes_a_server_error(
     gateway_url: str, signing_session: requests.Session
 ) -> None:
-    seen = {
-        f"{operation.method.upper()} {operation.path}": _fuzz(operation, signing_session)
-        for operation in _operations(gateway_url)
-    }
+    errors: list[str] = []
+    seen: dict[str, set[int]] = {}
+    cases = 0
+    for operation in _operations(gateway_url):
+        statuses, sent = _fuzz(operation, signing_session, errors)
+        seen[f"{operation.method.upper()} {operation.path}"] = statuses
+        cases += sent
+    print(f"schemathesis: {cases} cases, {len(errors)} server errors")
+    assert errors == [], errors[:10]
     # The signing hook gets the fuzzing past authentication into validation and storage.
     for label in (
         "POST /webhooks/postmark/inbound",

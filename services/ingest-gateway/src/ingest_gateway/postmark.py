@@ -51,7 +51,11 @@ class PostmarkHeader(BaseModel):
 class PostmarkInbound(BaseModel):
     """The inbound webhook body. Unknown fields (Attachments, Cc, Tag ...) are ignored."""
 
-    model_config = ConfigDict(extra="ignore")
+    # The sender is FromFull or, failing that, From: say so in the published schema too.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"anyOf": [{"required": ["FromFull"]}, {"required": ["From"]}]},
+    )
 
     MessageID: str = Field(min_length=1, max_length=_MAX_MESSAGE_ID)
     From: str = ""
