@@ -63,9 +63,30 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _bounded_int(digits: str) -> int:
+    """Only an integer of 19+ digits can fall outside 64 bits; one of thousands is refused
+    before `int()` spends time on it."""
+    if len(digits) >= 19:
+        if len(digits) > 20:
+            raise _OutOfRange()
+        value = int(digits)
+        if not -_INT64 <= value < _INT64:
+            raise _OutOfRange()
+        return value
+    return int(digits)
+
+
+class _OutOfRange(Exception):
+    pass
+
+
+# Built once: `json.loads(..., parse_constant=...)` would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded_int)
+
+
 def _check(value: Any, depth: int, clean: bool) -> Any:
-    """Depth and number limits over the whole document; with `clean`, also a copy with every
-    string (value or key) cleaned."""
+    """The depth limit over the whole document; with `clean`, also a copy with every string
+    (value or key) cleaned."""
     if isinstance(value, str):
         return clean_text(value) if clean else value
     if isinstance(value, dict):
@@ -86,16 +107,10 @@ def _check(value: Any, depth: int, clean: bool) -> Any:
             if not isinstance(item, str):
                 _check(item, depth + 1, False)
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
-        raise _OutOfRange()
     return value
 
 
 class _TooDeep(Exception):
-    pass
-
-
-class _OutOfRange(Exception):
     pass
 
 
@@ -113,14 +128,19 @@ def load_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise JSONRefused(f"body is not valid JSON: {exc}") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
-        raise JSONRefused(_TOO_DEEP) from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of 4,300+ digits
-        raise JSONRefused(f"body is not valid JSON: {exc}") from None
-    try:
-        return _check(value, 0, _SUSPECT_ESCAPE.search(body) is not None)
-    except _TooDeep:
         raise JSONRefused(_TOO_DEEP) from None
     except _OutOfRange:
         raise JSONRefused("body has an integer outside the 64-bit range") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity
+        raise JSONRefused(f"body is not valid JSON: {exc}") from None
+    clean = _SUSPECT_ESCAPE.search(body) is not None
+    # The hot path: no string to clean and fewer brackets than the depth limit (so no nesting
+    # that deep): nothing to walk.
+    if not clean and body.count(b"{") + body.count(b"[") < MAX_JSON_DEPTH:
+        return value
+    try:
+        return _check(value, 0, clean)
+    except _TooDeep:
+        raise JSONRefused(_TOO_DEEP) from None
