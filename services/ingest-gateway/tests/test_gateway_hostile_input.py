@@ -235,6 +235,19 @@ PROBES: list[Probe] = [
         lambda: postmark_raw(json.dumps(mail())[:-1] + ', "SpamScore": NaN}'),
         400,
     ),
+    probe(
+        "postmark-float-1e400",
+        lambda: postmark_raw(json.dumps(mail())[:-1] + ', "SpamScore": 1e400}'),
+        400,
+    ),
+    probe(
+        "stripe-float-1e400-in-metadata",
+        lambda: stripe_raw(
+            json.dumps({"id": unique("evt_"), "type": "x", "data": {"object": {}}})[:-2]
+            + ', "m": -1e400}}'
+        ),
+        400,
+    ),
     probe("stripe-nested-1000", lambda: stripe_raw(nested(1000)), 400),
     probe(
         "stripe-nested-1000-in-metadata",

@@ -6,7 +6,8 @@ longer than their column, JSON nested a thousand levels deep (Python's parser re
 with thousands of digits. Each of these used to surface as a 500, so the sender retried and then
 gave up. The rules here:
 
-- JSON: nesting deeper than `MAX_JSON_DEPTH`, `NaN`/`Infinity`, integers outside 64 bits -> 400.
+- JSON: nesting deeper than `MAX_JSON_DEPTH`, `NaN`/`Infinity` (or a float that overflows to
+  it), integers outside 64 bits -> 400.
 - Text: NUL and lone surrogates -> U+FFFD (the replacement character), in values and keys.
 - Ids: `bounded_key` keeps an id that fits and replaces one that does not by a fixed-length key
   ending in its SHA-256, so deduplication stays exact: the same long id always gives the same key,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -76,12 +78,22 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
+def _finite_float(text: str) -> float:
+    """`1e400` parses as infinity, which no JSON column (nor the Event API) accepts."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange()
+    return value
+
+
 class _OutOfRange(Exception):
     pass
 
 
 # Built once: `json.loads(..., parse_constant=...)` would build a decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_bounded_int)
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float
+)
 
 
 def _check(value: Any, depth: int, clean: bool) -> Any:
@@ -132,7 +144,9 @@ def load_json(body: bytes) -> Any:
     except RecursionError:
         raise JSONRefused(_TOO_DEEP) from None
     except _OutOfRange:
-        raise JSONRefused("body has an integer outside the 64-bit range") from None
+        raise JSONRefused(
+            "body has a number out of range (an integer beyond 64 bits or a float overflowing)"
+        ) from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity
         raise JSONRefused(f"body is not valid JSON: {exc}") from None
     clean = _SUSPECT_ESCAPE.search(body) is not None

@@ -61,7 +61,10 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
-        400: "Malformed body (not JSON, not UTF-8) or a stale Stripe timestamp",
+        400: (
+            "Malformed body (not UTF-8 JSON, nested deeper than 32 levels, NaN/Infinity, an "
+            "integer outside 64 bits) or a stale Stripe timestamp"
+        ),
         401: "Missing or wrong credentials / signature",
         404: "Unknown source or resource",
         409: "Already decided",
@@ -69,7 +72,10 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body over the configured limit",
         415: "Content type is not JSON",
         422: "Schema violation; the message names the field",
-        429: "Rate limited; see Retry-After",
+        429: (
+            "Rate limited (the sender's budget, or the separate budget of unauthenticated "
+            "requests); see Retry-After"
+        ),
         503: "This endpoint's secret is not configured",
     }
     responses: dict[int | str, dict[str, Any]] = {
