@@ -166,13 +166,32 @@ def test_decide_signs_a_single_use_token_and_posts_the_decision(gateway) -> None
     assert body == {"decision": "edit", "edited_text": "Edited reply"}
 
 
+def test_decide_reads_the_kind_from_the_request_id(gateway) -> None:
+    # `nerve pending` hints `nerve decide approve <request id>`: for an escalation id that must
+    # sign an escalation decision, not a refund one.
+    url, received = gateway
+    for request_id, kind in (("esc_01JESCALATION", "escalation"), ("rfr_01JREFUND", "refund")):
+        result = runner.invoke(
+            app,
+            ["decide", "approve", request_id, "--gateway-url", url, "--secret", SECRET],
+        )
+        assert result.exit_code == 0, result.output
+        assert f"approve recorded for {kind} {request_id}" in result.output
+    assert [(c.kind, c.request_id) for c, _ in received["decisions"]] == [
+        ("escalation", "esc_01JESCALATION"),
+        ("refund", "rfr_01JREFUND"),
+    ]
+
+
 def test_decide_refuses_incoherent_requests_before_calling_anyone(gateway) -> None:
     url, received = gateway
     for args in (
-        ["decide", "maybe", "rr_1"],
+        ["decide", "maybe", "rfr_1"],
         ["decide", "edit", "esc_1", "--kind", "escalation"],  # edit without text
-        ["decide", "edit", "rr_1", "--text", "x"],  # refunds are not edited
+        ["decide", "edit", "rfr_1", "--text", "x"],  # refunds are not edited
         ["decide", "approve"],  # neither a request id nor a link
+        ["decide", "approve", "rr_1"],  # neither a refund nor an escalation id
+        ["decide", "approve", "esc_1", "--kind", "refund"],  # the flag contradicts the id
     ):
         result = runner.invoke(
             app, [*args, "--gateway-url", url], env={"DECISION_TOKEN_SECRET": ""}

@@ -149,3 +149,62 @@ def wait_until() -> Any:
     """`await wait_until(predicate, timeout=...)`: poll an (async or sync) predicate until true;
     fail with a clear message on timeout."""
     return _wait_until
+
+
+async def _waiting_request(database_url: str, kind: str, *, status: str | None = None) -> str:
+    """A refund request (`rfr_...`, awaiting approval) or an escalation (`esc_...`, pending) of
+    a fresh customer, as the support worker leaves them before a reviewer decides; `status`
+    overrides the row's status (e.g. `timed_out`). Returns its id."""
+    from service_kit.db import Database
+    from service_kit.ids import new_id
+    from service_kit.models import Customer, Escalation, Order, RefundRequest, Ticket
+
+    db = Database(database_url)
+    customer_id, ticket_id = new_id("cus"), new_id("tkt")
+    try:
+        async with db.transaction() as session:
+            session.add(Customer(id=customer_id, email=f"{customer_id}@example.com", name="Test"))
+            await session.flush()
+            session.add(Ticket(id=ticket_id, customer_id=customer_id, subject="help"))
+            await session.flush()
+            if kind == "refund":
+                order_id, request_id = new_id("ord"), new_id("rfr")
+                session.add(
+                    Order(id=order_id, customer_id=customer_id, amount_cents=9_000, currency="usd")
+                )
+                await session.flush()
+                session.add(
+                    RefundRequest(
+                        id=request_id,
+                        idempotency_key=f"refund-test-{request_id}",
+                        customer_id=customer_id,
+                        order_id=order_id,
+                        ticket_id=ticket_id,
+                        amount_cents=9_000,
+                        status=status or "awaiting_approval",
+                        risk_reasons=[],
+                    )
+                )
+            else:
+                request_id = new_id("esc")
+                session.add(
+                    Escalation(
+                        id=request_id,
+                        idempotency_key=f"escalation-test-{request_id}",
+                        customer_id=customer_id,
+                        ticket_id=ticket_id,
+                        reason="angry",
+                        draft_text="We are sorry.",
+                        status=status or "pending",
+                    )
+                )
+    finally:
+        await db.dispose()
+    return request_id
+
+
+@pytest.fixture
+def waiting_request() -> Any:
+    """`await waiting_request(database_url, "refund" | "escalation", status=None)`: the id of a
+    request row waiting for a reviewer (see `_waiting_request`)."""
+    return _waiting_request

@@ -22,7 +22,15 @@ from ingest_gateway.settings import GatewaySettings
 from redis.asyncio import Redis
 from service_kit.db import Database
 from service_kit.decision_tokens import issue_decision_token
-from service_kit.models import Approval, InboundWebhook, Message, OutboxEvent, Ticket
+from service_kit.models import (
+    Approval,
+    Escalation,
+    InboundWebhook,
+    Message,
+    OutboxEvent,
+    RefundRequest,
+    Ticket,
+)
 from sqlalchemy import func, select
 
 STRIPE_SECRET = "whsec_test_gateway_0123456789abcdef"
@@ -424,9 +432,13 @@ def token(kind: str, request_id: str, *, ttl: float = 3600, secret: str = DECISI
 
 
 async def test_refund_decision_page_then_form_post(
-    gateway: httpx.AsyncClient, database_url: str, event_api: Any, wait_until: Any
+    gateway: httpx.AsyncClient,
+    database_url: str,
+    event_api: Any,
+    wait_until: Any,
+    waiting_request: Any,
 ) -> None:
-    request_id = f"rfd_{uuid.uuid4().hex[:10]}"
+    request_id = await waiting_request(database_url, "refund")
     link = f"/decisions/{token('refund', request_id)}"
     page = await gateway.get(link)
     assert page.status_code == 200
@@ -450,9 +462,9 @@ async def test_refund_decision_page_then_form_post(
 
 
 async def test_escalation_edit_needs_text_and_stores_it(
-    gateway: httpx.AsyncClient, database_url: str
+    gateway: httpx.AsyncClient, database_url: str, waiting_request: Any
 ) -> None:
-    request_id = f"esc_{uuid.uuid4().hex[:10]}"
+    request_id = await waiting_request(database_url, "escalation")
     link = f"/decisions/{token('escalation', request_id)}"
     page = await gateway.get(link)
     assert "value=edit" in page.text
@@ -468,15 +480,82 @@ async def test_escalation_edit_needs_text_and_stores_it(
             approval = (
                 await session.execute(select(Approval).where(Approval.request_id == request_id))
             ).scalar_one()
+            escalation = await session.get(Escalation, request_id)
     finally:
         await db.dispose()
     assert (approval.decision, approval.edited_text) == ("edit", "Sorry, fixed.")
+    assert (escalation.status, escalation.reviewer, escalation.final_text) == (
+        "edited",
+        "lead-1",
+        "Sorry, fixed.",
+    )
 
 
-async def test_refund_kind_refuses_edit(gateway: httpx.AsyncClient) -> None:
-    link = f"/decisions/{token('refund', 'rfd_x' + uuid.uuid4().hex[:6])}"
+async def test_refund_kind_refuses_edit(
+    gateway: httpx.AsyncClient, database_url: str, waiting_request: Any
+) -> None:
+    link = f"/decisions/{token('refund', await waiting_request(database_url, 'refund'))}"
     response = await gateway.post(link, json={"decision": "edit", "edited_text": "x"})
     assert response.status_code == 422
+
+
+async def _request_row(database_url: str, kind: str, request_id: str) -> Any:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return await session.get(RefundRequest if kind == "refund" else Escalation, request_id)
+    finally:
+        await db.dispose()
+
+
+async def test_a_decision_for_an_unknown_request_is_404_and_changes_nothing(
+    gateway: httpx.AsyncClient, database_url: str, event_api: Any, waiting_request: Any
+) -> None:
+    escalation_id = await waiting_request(database_url, "escalation")
+    cases = [
+        ("refund", "rfr_does_not_exist"),
+        ("escalation", "esc_does_not_exist"),
+        ("refund", escalation_id),  # an escalation id under a refund token: no such refund
+    ]
+    for kind, request_id in cases:
+        link = f"/decisions/{token(kind, request_id)}"
+        page = await gateway.get(link)
+        assert page.status_code == 404 and request_id in page.text, (kind, request_id)
+        decided = await gateway.post(link, json={"decision": "approve"})
+        assert decided.status_code == 404, decided.text
+        assert request_id in decided.json()["detail"]
+        assert await count(database_url, Approval, Approval.request_id == request_id) == 0
+    assert (await _request_row(database_url, "escalation", escalation_id)).status == "pending"
+    ids = await _outbox_ids(database_url)
+    assert not any(rid in event_id for event_id in ids for _, rid in cases)
+    assert not any(rid in event_id for event_id in event_api.ids() for _, rid in cases)
+
+
+async def _outbox_ids(database_url: str) -> list[str]:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return list((await session.scalars(select(OutboxEvent.event_id))).all())
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("kind", ["refund", "escalation"])
+async def test_a_decision_after_the_gate_ended_is_409_and_changes_nothing(
+    gateway: httpx.AsyncClient, database_url: str, waiting_request: Any, kind: str
+) -> None:
+    for ended in ("timed_out", "cancelled"):
+        request_id = await waiting_request(database_url, kind, status=ended)
+        link = f"/decisions/{token(kind, request_id)}"
+        page = await gateway.get(link)
+        assert page.status_code == 409 and ended.replace("_", " ") in page.text
+        decided = await gateway.post(link, json={"decision": "approve"})
+        assert decided.status_code == 409, decided.text
+        assert ended.replace("_", " ") in decided.json()["detail"]
+        assert await count(database_url, Approval, Approval.request_id == request_id) == 0
+        assert not [i for i in await _outbox_ids(database_url) if request_id in i]
+        row = await _request_row(database_url, kind, request_id)
+        assert row.status == ended and row.decided_at is None
 
 
 async def test_invalid_and_expired_links(

@@ -21,7 +21,16 @@ from ingest_gateway.postmark import parse_inbound
 from ingest_gateway.stripe_webhooks import parse_event
 from service_kit.db import Database
 from service_kit.decision_tokens import issue_decision_token, read_decision_token
-from service_kit.models import Approval, Customer, InboundWebhook, Message, OutboxEvent, Ticket
+from service_kit.models import (
+    Approval,
+    Customer,
+    Escalation,
+    InboundWebhook,
+    Message,
+    OutboxEvent,
+    RefundRequest,
+    Ticket,
+)
 from shared_events import CustomerEmailReceived, TicketResolved
 from sqlalchemy import func, select
 
@@ -298,8 +307,10 @@ async def test_generic_delivery_once(database: Database) -> None:
 SECRET = "decision-ingest-secret-0123456789"
 
 
-async def test_decision_is_stored_before_publishing_and_single_use(database: Database) -> None:
-    request_id = f"rfd_{uuid.uuid4().hex[:10]}"
+async def test_decision_is_stored_before_publishing_and_single_use(
+    database: Database, database_url: str, waiting_request: Any
+) -> None:
+    request_id = await waiting_request(database_url, "refund")
     token = issue_decision_token(
         SECRET, kind="refund", request_id=request_id, reviewer="lead", ttl=timedelta(hours=1)
     )
@@ -335,22 +346,50 @@ async def test_decision_is_stored_before_publishing_and_single_use(database: Dat
     assert await _count(database, Approval, Approval.request_id == request_id) == 1
 
 
-async def test_concurrent_decisions_record_exactly_one(database: Database) -> None:
-    request_id = f"esc_{uuid.uuid4().hex[:10]}"
+@pytest.mark.parametrize("kind", ["refund", "escalation"])
+async def test_concurrent_approve_and_reject_apply_exactly_one(
+    database: Database, database_url: str, waiting_request: Any, kind: str
+) -> None:
+    # Two reviewers press approve and reject at the same moment (twice each, separate tokens):
+    # the conditional UPDATE on the request row lets exactly one decision through.
+    request_id = await waiting_request(database_url, kind)
+    attempts = ["approve", "reject", "approve", "reject"]
     claims = [
         read_decision_token(
             SECRET,
             issue_decision_token(
-                SECRET, kind="escalation", request_id=request_id, reviewer=f"r{i}", ttl=60
+                SECRET,
+                kind=kind,  # type: ignore[arg-type]
+                request_id=request_id,
+                reviewer=f"r{i}-{decision}",
+                ttl=60,
             ),
         )
-        for i in range(4)
+        for i, decision in enumerate(attempts)
     ]
     outcomes = await asyncio.gather(
-        *(decisions.record_decision(database, c, "approve", None) for c in claims),
+        *(
+            decisions.record_decision(database, c, decision, None)
+            for c, decision in zip(claims, attempts, strict=True)
+        ),
         return_exceptions=True,
     )
-    recorded = [o for o in outcomes if not isinstance(o, BaseException)]
+    recorded = [o for o in outcomes if isinstance(o, decisions.RecordedDecision)]
     refused = [o for o in outcomes if isinstance(o, GatewayHTTPError) and o.status_code == 409]
-    assert len(recorded) == 1 and len(refused) == 3
-    assert await _count(database, Approval, Approval.request_id == request_id) == 1
+    assert len(recorded) == 1 and len(refused) == 3, outcomes
+    [winner] = recorded
+    async with database.session() as session:
+        [approval] = (
+            await session.scalars(select(Approval).where(Approval.request_id == request_id))
+        ).all()
+        model = RefundRequest if kind == "refund" else Escalation
+        row = await session.get(model, request_id)
+        queued = (
+            await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.event_id.like(f"%{request_id}"))
+            )
+        ).all()
+    assert approval.id == winner.approval_id and approval.decision == winner.decision
+    assert row is not None
+    assert row.status == ("approved" if winner.decision == "approve" else "rejected")
+    assert len(queued) == 1 and queued[0].payload["approval_id"] == winner.approval_id

@@ -5,6 +5,10 @@ door a reviewer's Slack link opens: the gateway stores the decision first and th
 `refund/approval.decided` / `escalation/decision.made`, so a decision made before the worker's
 wait is registered is still honoured. Either follow a link you received (`--link`) or let the CLI
 sign a fresh single-use token with the shared decision secret (`DECISION_TOKEN_SECRET`).
+
+What is decided follows from the request id, never from a default: refund request ids start
+with `rfr_`, escalation ids with `esc_` (the prefixes the support worker gives them), so the id
+`nerve pending` lists is all `nerve decide` needs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ console = Console()
 err = Console(stderr=True)
 
 Decision = Literal["approve", "edit", "reject"]
+# The id prefix of each kind of request (support-worker: new_id("rfr") / new_id("esc")).
+KIND_BY_PREFIX = {"rfr_": "refund", "esc_": "escalation"}
+
+
+def kind_of(request_id: str) -> str:
+    """`refund` or `escalation`, read from the request id's prefix."""
+    for prefix, kind in KIND_BY_PREFIX.items():
+        if request_id.startswith(prefix):
+            return kind
+    raise typer.BadParameter(
+        f"{request_id!r} is neither a refund request id (rfr_...) nor an escalation id "
+        "(esc_...); `nerve pending` lists the open ones"
+    )
 
 
 def decide(
@@ -35,7 +52,10 @@ def decide(
         str | None,
         typer.Argument(help="refund_requests.id or escalations.id (not needed with --link)."),
     ] = None,
-    kind: Annotated[str, typer.Option(help="refund or escalation.")] = "refund",
+    kind: Annotated[
+        str | None,
+        typer.Option(help="refund or escalation; optional, it follows from the request id."),
+    ] = None,
     reviewer: Annotated[str, typer.Option(help="Who decides (audited).")] = "cli-reviewer",
     text: Annotated[str | None, typer.Option("--text", help="The edited reply (for edit).")] = None,
     link: Annotated[
@@ -54,13 +74,17 @@ def decide(
         raise typer.BadParameter(f"decision must be approve, edit or reject, not {decision!r}")
     if decision == "edit" and not text:
         raise typer.BadParameter("edit needs --text with the edited reply")
-    if kind not in ("refund", "escalation"):
+    if kind is not None and kind not in ("refund", "escalation"):
         raise typer.BadParameter(f"kind must be refund or escalation, not {kind!r}")
-    if decision == "edit" and kind == "refund":
-        raise typer.BadParameter("a refund is approved or rejected; edit is for escalations")
     if link is None:
         if not request_id:
             raise typer.BadParameter("give a REQUEST_ID or --link")
+        implied = kind_of(request_id)
+        if kind is not None and kind != implied:
+            raise typer.BadParameter(f"{request_id} is an {implied} id, not a {kind} id")
+        kind = implied
+        if decision == "edit" and kind == "refund":
+            raise typer.BadParameter("a refund is approved or rejected; edit is for escalations")
         if not secret:
             # `nerve dev` runs the gateway with this development-only secret (production
             # refuses `dev-` values), so the local loop works without configuration.
@@ -78,7 +102,8 @@ def decide(
     if status >= 300:
         err.print(f"[red]decision refused: {status} {body}[/red]")
         raise typer.Exit(1)
-    console.print(f"{decision} recorded ({status})")
+    what = f"{kind} {request_id}" if request_id else "request"
+    console.print(f"{decision} recorded for {what} ({status})")
 
 
 def pending(
@@ -101,7 +126,10 @@ def pending(
             row["id"], row["kind"], row["amount"], row["customer_id"], str(row["created_at"])
         )
     console.print(table)
-    console.print(f"{len(rows)} pending; decide with: uv run nerve decide approve <request id>")
+    console.print(
+        f"{len(rows)} pending; decide with: uv run nerve decide approve|reject <request id> "
+        "(escalations also: edit <request id> --text ...)"
+    )
 
 
 def query_pending(database_url: str) -> list[dict[str, str]]:

@@ -35,11 +35,13 @@ class AuditAction(StrEnum):
     REFUND_BLOCKED = "refund_blocked"
     # A hand-sent refund decision that named no single waiting request (nothing was decided).
     REFUND_DECISION_UNMATCHED = "refund_decision_unmatched"
+    REFUND_CANCELLED = "refund_cancelled"
     ESCALATION_REQUESTED = "escalation_requested"
     ESCALATION_APPROVED = "escalation_approved"
     ESCALATION_EDITED = "escalation_edited"
     ESCALATION_REJECTED = "escalation_rejected"
     ESCALATION_TIMED_OUT = "escalation_timed_out"
+    ESCALATION_CANCELLED = "escalation_cancelled"
     PROACTIVE_OUTREACH_DRAFTED = "proactive_outreach_drafted"
     FOLLOW_UP_SENT = "follow_up_sent"
     TICKET_CLOSED = "ticket_closed"

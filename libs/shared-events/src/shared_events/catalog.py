@@ -218,6 +218,22 @@ class InngestFunctionFailed(EventModel):
         return f"{name}: {message}" if message else str(name)
 
 
+class InngestFunctionCancelled(EventModel):
+    """Emitted by the engine when a run is cancelled (REST cancel, bulk cancel, `cancel_on`).
+
+    Consumer: support-worker (a cancelled gate closes its waiting refund / escalation rows).
+    Never sent by Nerve.
+    """
+
+    name: ClassVar[str] = "inngest/function.cancelled"
+    sendable: ClassVar[bool] = False
+    function_id: str = Field(min_length=1, description="composite `<app>-<fn>` slug")
+    run_id: str = Field(min_length=1)
+    event: dict[str, Any] = Field(
+        default_factory=dict, description="the event that triggered the cancelled run"
+    )
+
+
 # -- the course's hand-sent shapes --------------------------------------------------------------
 #
 # The course tests the worker by sending events by hand (the dev server's MCP `send_event` or its
@@ -283,6 +299,7 @@ CATALOG: dict[str, type[EventModel]] = {
         TicketResolved,
         RiskProfileUpdated,
         InngestFunctionFailed,
+        InngestFunctionCancelled,
     )
 }
 

@@ -3,8 +3,13 @@
 The decision is written to `approvals` together with its outbox row in one transaction, *before*
 `refund/approval.decided` / `escalation/decision.made` is published: a flow that registers its
 `wait_for_event` after the decision arrived finds it in the table instead of waiting forever.
-A second decision for the same request, or a second use of a token, violates a unique constraint
-and is refused with 409; nothing is published twice.
+
+The same transaction moves the request row out of its waiting status with a conditional UPDATE
+(`... WHERE status IN <waiting>`), so the database decides who wins: a request that does not
+exist is 404, one that already ended (decided, timed out, cancelled) is 409, and of two
+concurrent decisions exactly one changes the row (Postgres re-checks the condition after the
+row lock; SQLite transactions are `BEGIN IMMEDIATE`, so writers take turns). The unique
+constraints on `approvals` (one decision per request, single-use token) stay as a second line.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from typing import Literal
 from service_kit.db import Database
 from service_kit.decision_tokens import DecisionClaims
 from service_kit.ids import new_id
-from service_kit.models import Approval
+from service_kit.models import Approval, Escalation, RefundRequest
 from shared_events import EscalationDecisionMade, EventModel, RefundApprovalDecided
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import store
 from .http_body import GatewayHTTPError
@@ -30,6 +37,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "escalation": ("approve", "edit", "reject"),
 }
 MAX_EDITED_TEXT = 20_000
+
+# A request is decidable only while it waits for a reviewer. A refund is `pending` until the
+# risk score is recorded, then `awaiting_approval`; a reviewer may decide it in either.
+WAITING: dict[str, tuple[str, ...]] = {
+    "refund": ("pending", "awaiting_approval"),
+    "escalation": ("pending",),
+}
+# The status a decision moves the request row to.
+REFUND_STATUS = {"approve": "approved", "reject": "rejected"}
+ESCALATION_STATUS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +106,92 @@ async def existing_decision(db: Database, claims: DecisionClaims) -> Approval | 
         return await store.find_approval(session, kind=claims.kind, request_id=claims.request_id)
 
 
+async def request_status(session: AsyncSession, kind: str, request_id: str) -> str | None:
+    """The status of the refund request / escalation `request_id`, None when there is none."""
+    model = RefundRequest if kind == "refund" else Escalation
+    status: str | None = (
+        await session.execute(select(model.status).where(model.id == request_id))
+    ).scalar_one_or_none()
+    return status
+
+
+async def check_decidable(db: Database, claims: DecisionClaims) -> None:
+    """404 for an unknown request, 409 for one that no longer waits for a reviewer."""
+    async with db.session() as session:
+        status = await request_status(session, claims.kind, claims.request_id)
+    _refuse_unless_waiting(claims, status)
+
+
+def _refuse_unless_waiting(claims: DecisionClaims, status: str | None) -> None:
+    if status is None:
+        raise GatewayHTTPError(404, f"no {claims.kind} request {claims.request_id!r}")
+    if status not in WAITING[claims.kind]:
+        raise GatewayHTTPError(
+            409,
+            f"this {claims.kind} request ({claims.request_id}) is no longer waiting for a "
+            f"decision: it is {status.replace('_', ' ')}",
+        )
+
+
+async def _claim_request(
+    session: AsyncSession,
+    claims: DecisionClaims,
+    decision: str,
+    edited_text: str | None,
+    at: datetime,
+) -> bool:
+    """Move the request row from waiting to decided; False when it was not waiting."""
+    if claims.kind == "refund":
+        statement = (
+            update(RefundRequest)
+            .where(
+                RefundRequest.id == claims.request_id,
+                RefundRequest.status.in_(WAITING["refund"]),
+            )
+            .values(
+                status=REFUND_STATUS[decision],
+                decided_by=claims.reviewer,
+                decided_at=at,
+                updated_at=at,
+            )
+        )
+    else:
+        statement = (
+            update(Escalation)
+            .where(
+                Escalation.id == claims.request_id,
+                Escalation.status.in_(WAITING["escalation"]),
+            )
+            .values(
+                status=ESCALATION_STATUS[decision],
+                decision=ESCALATION_STATUS[decision],
+                reviewer=claims.reviewer,
+                final_text=edited_text,
+                decided_at=at,
+                updated_at=at,
+            )
+        )
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def record_decision(
     db: Database, claims: DecisionClaims, decision: str, edited_text: str | None
 ) -> RecordedDecision:
-    """Store the decision and queue its event in one transaction; 409 when already decided."""
+    """Decide the request, store the decision and queue its event in one transaction.
+
+    404 when the request does not exist, 409 when it no longer waits (already decided, timed
+    out, cancelled): then nothing is written and nothing is published."""
     approval_id = new_id("apr")
     now = datetime.now(UTC)
     event = _event(claims, decision, approval_id, now)
     event_id = decision_event_id(claims.kind, claims.request_id)
     try:
         async with db.transaction() as session:
+            if not await _claim_request(session, claims, decision, edited_text, now):
+                status = await request_status(session, claims.kind, claims.request_id)
+                _refuse_unless_waiting(claims, status)
+                raise _AlreadyDecided()  # it was waiting a moment ago: a concurrent decision
             await store.insert_approval(
                 session,
                 approval_id=approval_id,

@@ -24,6 +24,7 @@ from .auth import check_bearer
 from .bounds import clean_text
 from .context import GatewayContext, gateway_context
 from .decisions import (
+    check_decidable,
     decided_page,
     decision_form_page,
     existing_decision,
@@ -74,7 +75,13 @@ def _claims(context: GatewayContext, token: str) -> DecisionClaims:
         raise GatewayHTTPError(401, str(exc)) from None
 
 
-_TITLES = {401: "Invalid link", 409: "Already decided", 410: "Link expired", 503: "Unavailable"}
+_TITLES = {
+    401: "Invalid link",
+    404: "Unknown request",
+    409: "Already decided",
+    410: "Link expired",
+    503: "Unavailable",
+}
 
 
 def _html_error(error: GatewayHTTPError) -> HTMLResponse:
@@ -94,7 +101,8 @@ def _html_error(error: GatewayHTTPError) -> HTMLResponse:
     response_class=HTMLResponse,
     responses={
         401: {"description": "Invalid link"},
-        409: {"description": "Already decided"},
+        404: {"description": "No such refund request / escalation"},
+        409: {"description": "Already decided, timed out or cancelled"},
         410: {"description": "Expired link"},
     },
 )
@@ -111,6 +119,10 @@ async def decision_page(
             decided_page(claims.kind, claims.request_id, decided.decision, decided.reviewer),
             status_code=409,
         )
+    try:
+        await check_decidable(context.db, claims)
+    except GatewayHTTPError as error:
+        return _html_error(error)
     return HTMLResponse(decision_form_page(claims, str(request.url.path)))
 
 
@@ -165,7 +177,12 @@ async def _decision_input(request: Request) -> tuple[str | None, str | None, boo
         },
         400: {"description": "Malformed body"},
         401: {"description": "Invalid link"},
-        409: {"description": "Already decided / link already used"},
+        404: {"description": "No such refund request / escalation: nothing recorded"},
+        409: {
+            "description": (
+                "Already decided, timed out or cancelled, or the link was used: nothing recorded"
+            )
+        },
         410: {"description": "Expired link"},
         413: {"description": "Body too large"},
         415: {"description": "Unsupported content type"},

@@ -32,6 +32,7 @@ def build_deps(settings: SupportSettings, database: Database) -> SupportWorkerDe
         model=model,
         payments=payments,
         embedder=embedder,
+        support_address=settings.support_address,
     )
 
 

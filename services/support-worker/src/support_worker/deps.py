@@ -11,7 +11,7 @@ from .agent import ModelConfig, SimilarCase
 from .agent.tools import CustomerProfile
 from .embeddings import Embedder, LocalHashEmbedder
 from .payments import LocalLedgerPayments, PaymentPort
-from .repositories import SupportRepository
+from .repositories import DEFAULT_SUPPORT_ADDRESS, SupportRepository
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,11 @@ class SupportWorkerDeps:
     model: ModelConfig = field(default_factory=ModelConfig)
     payments: PaymentPort = field(default_factory=LocalLedgerPayments)
     embedder: Embedder = field(default_factory=LocalHashEmbedder)
+    support_address: str = DEFAULT_SUPPORT_ADDRESS  # the From of outbound replies
 
     @property
     def repo(self) -> SupportRepository:
-        return SupportRepository(self.db)
+        return SupportRepository(self.db, support_address=self.support_address)
 
 
 class DbSupportBackend:

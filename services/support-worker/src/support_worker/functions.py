@@ -22,6 +22,7 @@ from shared_events import (
     CustomerHealthCheckRequested,
     EscalationDecisionMade,
     EscalationReviewRequested,
+    InngestFunctionCancelled,
     RefundApprovalDecided,
     RefundApprovalDecidedByHand,
     RefundApprovalRequested,
@@ -452,27 +453,38 @@ def create_functions(
                 ),
                 id=f"refund-approval-{request_id}",
             )
-            decided = await wait_for_event(
-                step,
-                f"await-refund-approval-{order_id}",
-                RefundApprovalDecided,
-                match={"request_id": request_id},
-                timeout=flow.refund_approval_timeout,
-            )
-            if decided is not None:
-                approved, decided_by = decided.approved, decided.reviewer
-            else:
-                # The gateway stores a decision before it sends the event: one that arrived
-                # before this wait was registered is in the approvals table, not lost.
-                async def read_stored_decision() -> list[str] | None:
-                    stored = await repo.refund_decision(request_id)
-                    return list(stored) if stored else None
 
-                stored = await step.run(f"check-refund-decision-{order_id}", read_stored_decision)
-                if stored is None:
-                    approved, decided_by, timed_out = False, "timeout", True
+            # The gateway stores a decision before it publishes it, so one made before the
+            # wait below is registered (e.g. from `nerve pending` while the risk was scored) is
+            # read here instead of being waited for; one landing between this read and the
+            # wait's registration is read when the wait ends (`close-refund-wait`).
+            async def read_stored_decision() -> list[str] | None:
+                stored = await repo.refund_decision(request_id)
+                return list(stored) if stored else None
+
+            stored = await step.run(f"read-refund-decision-{order_id}", read_stored_decision)
+            if stored is None:
+                decided = await wait_for_event(
+                    step,
+                    f"await-refund-approval-{order_id}",
+                    RefundApprovalDecided,
+                    match={"request_id": request_id},
+                    timeout=flow.refund_approval_timeout,
+                )
+                if decided is not None:
+                    stored = ["approve" if decided.approved else "reject", decided.reviewer]
                 else:
-                    approved, decided_by = stored[0] == "approve", stored[1]
+                    # Time the request out unless a reviewer decided it first: one conditional
+                    # UPDATE settles the race with the gateway.
+                    async def close_wait() -> list[str] | None:
+                        won = await repo.close_refund_wait(request_id)
+                        return list(won) if won else None
+
+                    stored = await step.run(f"close-refund-wait-{order_id}", close_wait)
+            if stored is None:
+                approved, decided_by, timed_out = False, "timeout", True
+            else:
+                approved, decided_by = stored[0] == "approve", stored[1]
 
             async def record_decision() -> str:
                 await repo.decide_refund(
@@ -587,33 +599,42 @@ def create_functions(
             ),
             id=f"escalation-review-{escalation_id}",
         )
-        decided = await wait_for_event(
-            step,
-            "wait-for-decision",
-            EscalationDecisionMade,
-            match={"escalation_id": escalation_id},
-            timeout=flow.escalation_timeout,
-        )
+
+        # A decision stored before the wait is registered is read first, not waited for; one
+        # landing between this read and the registration is read when the wait ends.
+        async def read_stored_decision() -> list[str] | None:
+            stored = await repo.escalation_decision(escalation_id)
+            return list(stored) if stored else None
+
+        stored = await step.run("read-stored-decision", read_stored_decision)
+        decided_via = "stored-before-wait"
+        if stored is None:
+            decided = await wait_for_event(
+                step,
+                "wait-for-decision",
+                EscalationDecisionMade,
+                match={"escalation_id": escalation_id},
+                timeout=flow.escalation_timeout,
+            )
+            decided_via = "event"
+            if decided is not None:
+                stored = [decided.decision, decided.reviewer, decided.approval_id]
+            else:
+                # Time the escalation out unless a reviewer decided it first: one conditional
+                # UPDATE settles the race with the gateway.
+                async def close_wait() -> list[str] | None:
+                    won = await repo.close_escalation_wait(escalation_id)
+                    return list(won) if won else None
+
+                stored = await step.run("close-wait", close_wait)
+                decided_via = "timeout" if stored is None else "stored-after-wait"
         decision: str
         reviewer: str
         approval_id: str | None
-        if decided is not None:
-            decision, reviewer, approval_id = (
-                decided.decision,
-                decided.reviewer,
-                decided.approval_id,
-            )
+        if stored is None:
+            decision, reviewer, approval_id = "timeout", "timeout", None
         else:
-
-            async def read_stored_decision() -> list[str] | None:
-                stored = await repo.escalation_decision(escalation_id)
-                return list(stored) if stored else None
-
-            stored = await step.run("check-stored-decision", read_stored_decision)
-            if stored is None:
-                decision, reviewer, approval_id = "timeout", "timeout", None
-            else:
-                decision, reviewer, approval_id = stored[0], stored[1], stored[2]
+            decision, reviewer, approval_id = stored[0], stored[1], stored[2]
 
         outcomes = {
             "approve": ("approved", AuditAction.ESCALATION_APPROVED, "audit-approved"),
@@ -634,11 +655,13 @@ def create_functions(
                 action=action,
                 ctx=audit,
                 final_text=final_text,
+                approval_id=approval_id,
             )
 
         await step.run(step_id, audit_decision)
+        summary = {"escalation_id": escalation_id, "outcome": outcome, "decided_via": decided_via}
         if decision == "reject":
-            return {"escalation_id": escalation_id, "outcome": outcome, "posted": False}
+            return {**summary, "posted": False}
 
         async def post_reply() -> str | None:
             draft_id = await repo.escalation_draft_id(escalation_id)
@@ -656,7 +679,42 @@ def create_functions(
             return message_id
 
         posted = await step.run("post-reply", post_reply)
-        return {"escalation_id": escalation_id, "outcome": outcome, "posted": posted is not None}
+        return {**summary, "posted": posted is not None}
+
+    # -- 3b. close-cancelled-gates ------------------------------------------------------------
+
+    gated = {f"{APP_ID}-handle-customer-email", f"{APP_ID}-escalate-with-human-approval"}
+
+    @client.create_function(
+        fn_id="close-cancelled-gates",
+        trigger=InngestFunctionCancelled.trigger(
+            if_exp=" || ".join(f"event.data.function_id == '{slug}'" for slug in sorted(gated))
+        ),
+    )
+    async def close_cancelled_gates(ctx: inngest.Context) -> dict[str, Any]:
+        """A cancelled gate (bulk cancel, REST cancel) can never decide its requests: end them
+        `cancelled`, audited, so they leave `nerve pending` and a late decision gets 409."""
+        cancelled = InngestFunctionCancelled.from_event(ctx.event)
+        data = cancelled.event.get("data") or {}
+
+        async def close() -> list[str]:
+            if cancelled.function_id.endswith("-escalate-with-human-approval"):
+                escalation_id = str(data.get("escalation_id") or "")
+                if not escalation_id:
+                    return []
+                closed = await repo.cancel_waiting_escalation(
+                    escalation_id, run_id=cancelled.run_id, function_id=cancelled.function_id
+                )
+                return [escalation_id] if closed else []
+            message_id = str(data.get("message_id") or "")
+            if not message_id:
+                return []
+            return await repo.cancel_waiting_refunds(
+                message_id, run_id=cancelled.run_id, function_id=cancelled.function_id
+            )
+
+        closed = await ctx.step.run("close-waiting-requests", close)
+        return {"cancelled_run_id": cancelled.run_id, "closed": closed}
 
     # -- 4. daily-health-check + customer-health-check ----------------------------------------
 
@@ -918,6 +976,7 @@ def create_functions(
         apply_hand_sent_refund_decision,
         handle_customer_email,
         escalate_with_human_approval,
+        close_cancelled_gates,
         daily_health_check,
         customer_health_check,
         follow_up_after_reply,

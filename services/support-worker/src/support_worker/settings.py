@@ -41,6 +41,12 @@ class SupportSettings(ServiceSettings):
     stripe_api_base: str | None = Field(
         default=None, description="STRIPE_API_BASE: override Stripe's API origin (stripe-mock)"
     )
+    support_address: str = Field(
+        default="support@nerve.localhost",
+        min_length=3,
+        max_length=320,
+        description="SUPPORT_ADDRESS: the From address recorded on outbound replies",
+    )
     refund_auto_approve_max_cents: int = Field(
         default=5_000,
         ge=0,

@@ -31,11 +31,14 @@ RefundStatus = Literal[
     "timed_out",  # nobody decided within the wait
     "failed",  # the provider refused / the refund failed later
     "exceeds_refundable",  # approved, but the order had less than this left to refund
+    "cancelled",  # its run was cancelled before the refund was held
 ]
 RiskLevel = Literal["low", "medium", "high"]
 ApprovalKind = Literal["refund", "escalation"]
 ApprovalDecision = Literal["approve", "edit", "reject"]
-EscalationStatus = Literal["pending", "approved", "edited", "rejected", "timed_out", "posted"]
+EscalationStatus = Literal[
+    "pending", "approved", "edited", "rejected", "timed_out", "posted", "cancelled"
+]
 NotificationStatus = Literal["pending", "sent", "failed"]
 NotificationChannel = Literal["slack", "email"]
 

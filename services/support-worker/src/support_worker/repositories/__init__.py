@@ -7,7 +7,13 @@ records (ids and short summaries); email bodies never leave this package except 
 """
 
 from .background import BackgroundRepository, DraftRef, TicketText
-from .base import ACTOR, AuditContext, NotFound, insert_ignoring_duplicates
+from .base import (
+    ACTOR,
+    DEFAULT_SUPPORT_ADDRESS,
+    AuditContext,
+    NotFound,
+    insert_ignoring_duplicates,
+)
 from .conversations import ConversationRepository, CustomerRecord
 from .escalations import EscalationRepository
 from .hand_sent import HandSentRepository, StoredInlineEmail, UnmatchedDecision
@@ -26,6 +32,7 @@ class SupportRepository(
 
 __all__ = [
     "ACTOR",
+    "DEFAULT_SUPPORT_ADDRESS",
     "AuditContext",
     "CustomerRecord",
     "DraftRef",

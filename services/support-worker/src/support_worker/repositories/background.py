@@ -136,6 +136,7 @@ class BackgroundRepository(RepositoryBase):
             draft = await session.get(Draft, draft_id)
             if draft is None:
                 raise NotFound(f"draft {draft_id} does not exist")
+            customer = await session.get(Customer, draft.customer_id)
             await session.execute(
                 insert_ignoring_duplicates(
                     session,
@@ -148,6 +149,8 @@ class BackgroundRepository(RepositoryBase):
                         "channel": "email",
                         "provider": "nerve",
                         "provider_message_id": f"nerve-{key}",
+                        "from_address": self.support_address,
+                        "to_address": customer.email if customer else "",
                         "subject": f"How did we do? {draft.subject}"[:300],
                         "body_text": FEEDBACK_REQUEST,
                         "extra": {"kind": "feedback_request"},
@@ -351,6 +354,21 @@ class BackgroundRepository(RepositoryBase):
             draft_id = (
                 await session.scalars(select(Draft.id).where(Draft.idempotency_key == key))
             ).one()
+            # Keyed by the draft (itself one per Stripe event), like every draft_saved row.
+            await self._audit(
+                session,
+                AuditAction.DRAFT_SAVED,
+                key=f"draft-saved-{draft_id}",
+                ctx=AuditContext(run_id=run_id, function_id="handle-refund-failed"),
+                customer_id=request.customer_id,
+                ticket_id=request.ticket_id,
+                payload={
+                    "draft_id": draft_id,
+                    "kind": "refund_failed",
+                    "refund_request_id": request.id,
+                    "stripe_event_id": stripe_event_id,
+                },
+            )
             return DraftRef(draft_id, request.customer_id, request.ticket_id)
 
 

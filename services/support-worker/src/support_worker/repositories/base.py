@@ -39,9 +39,14 @@ class AuditContext:
     function_id: str | None = None
 
 
+# The address outbound replies come from unless SUPPORT_ADDRESS says otherwise.
+DEFAULT_SUPPORT_ADDRESS = "support@nerve.localhost"
+
+
 class RepositoryBase:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, support_address: str = DEFAULT_SUPPORT_ADDRESS) -> None:
         self.db = db
+        self.support_address = support_address
 
     # -- audit --------------------------------------------------------------------------------
 

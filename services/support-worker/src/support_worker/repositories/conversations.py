@@ -226,6 +226,7 @@ class ConversationRepository(RepositoryBase):
             if header:
                 body = f"{header}\n\n{body}"
             provider_key = f"nerve-draft-{draft.id}"
+            customer = await session.get(Customer, draft.customer_id)
             values: dict[str, Any] = {
                 "id": new_id("msg"),
                 "ticket_id": draft.ticket_id,
@@ -234,6 +235,8 @@ class ConversationRepository(RepositoryBase):
                 "channel": "email",
                 "provider": "nerve",
                 "provider_message_id": provider_key,
+                "from_address": self.support_address,
+                "to_address": customer.email if customer else "",
                 "subject": draft.subject,
                 "body_text": body,
                 "draft_id": draft.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from service_kit.audit import AuditAction
@@ -12,7 +13,7 @@ from service_kit.models import (
     Escalation,
     utcnow,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .base import AuditContext, NotFound, RepositoryBase, insert_ignoring_duplicates
 
@@ -88,6 +89,63 @@ class EscalationRepository(RepositoryBase):
             ).first()
             return (approval.decision, approval.reviewer, approval.id) if approval else None
 
+    async def close_escalation_wait(self, escalation_id: str) -> tuple[str, str, str] | None:
+        """The wait for a reviewer ended without an event: time the escalation out, unless a
+        reviewer decided it first (the gateway moves the row out of `pending` in the
+        transaction that stores the decision). Returns the stored `(decision, reviewer,
+        approval_id)` when the reviewer won, None when it is now `timed_out` (or ended
+        otherwise, e.g. cancelled)."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id, Escalation.status == "pending")
+                .values(
+                    status="timed_out",
+                    decision="timed_out",
+                    reviewer="timeout",
+                    decided_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                return None
+            approval = (
+                await session.scalars(
+                    select(Approval).where(
+                        Approval.kind == "escalation", Approval.request_id == escalation_id
+                    )
+                )
+            ).first()
+            return (approval.decision, approval.reviewer, approval.id) if approval else None
+
+    async def cancel_waiting_escalation(
+        self, escalation_id: str, *, run_id: str, function_id: str
+    ) -> bool:
+        """The escalation's gate run was cancelled: a still `pending` escalation ends
+        `cancelled`, audited once. One already decided, timed out or posted is left alone."""
+        ctx = AuditContext(run_id=run_id, function_id=function_id)
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Escalation)
+                .where(Escalation.id == escalation_id, Escalation.status == "pending")
+                .values(status="cancelled", updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            escalation = await session.get(Escalation, escalation_id)
+            if escalation is None or escalation.status != "cancelled":
+                return False
+            await self._audit(
+                session,
+                AuditAction.ESCALATION_CANCELLED,
+                key=f"escalation-cancelled-{escalation_id}",
+                ctx=ctx,
+                customer_id=escalation.customer_id,
+                ticket_id=escalation.ticket_id,
+                payload={"escalation_id": escalation_id, "cancelled_run_id": run_id},
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def edited_text(self, approval_id: str) -> str | None:
         async with self.db.session() as session:
             approval = await session.get(Approval, approval_id)
@@ -102,7 +160,12 @@ class EscalationRepository(RepositoryBase):
         action: AuditAction,
         ctx: AuditContext,
         final_text: str | None = None,
+        approval_id: str | None = None,
     ) -> bool:
+        """Record the escalation's outcome (unless the gateway already did, in the decision's
+        own transaction) and audit it once. An edit's audit row names where the edited text
+        lives (the approval) with its length and digest, not the text: the audit log keeps ids
+        and short summaries, and the text itself is the escalation's `final_text`."""
         async with self.db.transaction() as session:
             escalation = await session.get(Escalation, escalation_id)
             if escalation is None:
@@ -113,6 +176,15 @@ class EscalationRepository(RepositoryBase):
                 escalation.reviewer = reviewer
                 escalation.final_text = final_text
                 escalation.decided_at = utcnow()
+            payload: dict[str, Any] = {"escalation_id": escalation_id, "reviewer": reviewer}
+            if approval_id:
+                payload["approval_id"] = approval_id
+            if final_text is not None:
+                payload["edited_text"] = {
+                    "stored_in": "escalations.final_text",
+                    "chars": len(final_text),
+                    "sha256": hashlib.sha256(final_text.encode()).hexdigest(),
+                }
             return await self._audit(
                 session,
                 action,
@@ -121,7 +193,7 @@ class EscalationRepository(RepositoryBase):
                 customer_id=escalation.customer_id,
                 ticket_id=escalation.ticket_id,
                 actor=reviewer,
-                payload={"escalation_id": escalation_id, "reviewer": reviewer},
+                payload=payload,
             )
 
     async def escalation_text(self, escalation_id: str) -> str:

@@ -189,6 +189,83 @@ class RefundRepository(RepositoryBase):
                 .values(status=status, decided_by=decided_by, decided_at=utcnow())
             )
 
+    async def close_refund_wait(self, request_id: str) -> tuple[str, str] | None:
+        """The wait for a reviewer ended without an event: time the request out, unless a
+        reviewer decided it first. One conditional UPDATE settles the race with the gateway
+        (which moves the row out of the waiting statuses in the transaction that stores the
+        decision): returns the stored `(decision, reviewer)` when the reviewer won, None when
+        the request is now `timed_out` (or ended otherwise, e.g. cancelled)."""
+        async with self.db.transaction() as session:
+            timed_out = await _changed(
+                session,
+                update(RefundRequest)
+                .where(
+                    RefundRequest.id == request_id,
+                    RefundRequest.status.in_(("pending", "awaiting_approval")),
+                )
+                .values(
+                    status="timed_out",
+                    decided_by="timeout",
+                    decided_at=utcnow(),
+                    updated_at=utcnow(),
+                ),
+            )
+            if timed_out:
+                return None
+            approval = (
+                await session.scalars(
+                    select(Approval).where(
+                        Approval.kind == "refund", Approval.request_id == request_id
+                    )
+                )
+            ).first()
+            return (approval.decision, approval.reviewer) if approval else None
+
+    async def cancel_waiting_refunds(
+        self, message_id: str, *, run_id: str, function_id: str
+    ) -> list[str]:
+        """The run handling `message_id` was cancelled: its refund requests that were still
+        waiting (for a score, a reviewer, or to be issued) end `cancelled`, audited once each.
+        A request whose amount is already held (`issuing`) or that ended is left alone."""
+        ctx = AuditContext(run_id=run_id, function_id=function_id)
+        cancelled: list[str] = []
+        async with self.db.transaction() as session:
+            requests = (
+                await session.scalars(
+                    select(RefundRequest).where(
+                        RefundRequest.message_id == message_id,
+                        RefundRequest.status.in_(OPEN_STATUSES),
+                    )
+                )
+            ).all()
+            for request in requests:
+                changed = await _changed(
+                    session,
+                    update(RefundRequest)
+                    .where(
+                        RefundRequest.id == request.id,
+                        RefundRequest.status.in_(OPEN_STATUSES),
+                    )
+                    .values(status="cancelled", updated_at=utcnow()),
+                )
+                if not changed:
+                    continue
+                cancelled.append(request.id)
+                await self._audit(
+                    session,
+                    AuditAction.REFUND_CANCELLED,
+                    key=f"refund-cancelled-{request.id}",
+                    ctx=ctx,
+                    customer_id=request.customer_id,
+                    ticket_id=request.ticket_id,
+                    payload={
+                        "request_id": request.id,
+                        "order_id": request.order_id,
+                        "cancelled_run_id": run_id,
+                    },
+                )
+        return cancelled
+
     # -- issuing: hold the amount on the order, call the provider, then record the outcome ------
 
     async def reserve_refund(self, request_id: str, *, ctx: AuditContext) -> RefundReservation:
