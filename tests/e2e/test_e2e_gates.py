@@ -1,5 +1,7 @@
 """Scenarios 3 and 4: the refund gate and the escalation gate, decided through the links the
-notifier posted to Slack (or, before the wait exists, through `nerve decide`)."""
+notifier posted to Slack (or, before the wait exists, through `nerve decide`); an escalation
+decided through the `nerve pending` hint; unknown and late decisions refused (404 / 409) with
+nothing changed; bulk-cancelled gates leave nothing pending."""
 
 from __future__ import annotations
 
@@ -132,8 +134,6 @@ def test_refund_decision_posted_before_the_wait_registers_is_honoured(platform) 
                 "decide",
                 "approve",
                 pending["id"],
-                "--kind",
-                "refund",
                 "--reviewer",
                 "early-bird",
                 "--gateway-url",
@@ -188,8 +188,17 @@ def test_escalation_gate_approve_edit_reject_timeout_each_audited(platform) -> N
     }
 
     def settled(escalation_id: str, posted: bool) -> bool:
+        # The gateway marks the row decided when it records the decision; the gate has settled
+        # once it audited the outcome (and posted, when it posts).
         row = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation_id)[0]
-        return bool(row["decided_at"]) and (bool(row["posted_message_id"]) or not posted)
+        audited = platform.sql(
+            "SELECT id FROM audit_log WHERE action LIKE 'escalation_%' "
+            "AND action <> 'escalation_requested' AND key LIKE :k",
+            k=f"%{escalation_id}%",
+        )
+        return bool(row["decided_at"] and audited) and (
+            bool(row["posted_message_id"]) or not posted
+        )
 
     for outcome, flow in flows.items():
         escalation_id = flow["escalation"]["id"]
@@ -219,3 +228,147 @@ def test_escalation_gate_approve_edit_reject_timeout_each_audited(platform) -> N
                 assert "Edited by a senior reviewer" in sent
             if outcome == "timeout":
                 assert sent.startswith("[Sent without human review")
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(nerve, list(args), env={"COLUMNS": "250"})
+
+
+def decide(platform: Any, decision: str, request_id: str, reviewer: str) -> Any:
+    """`nerve decide <decision> <request id>`, exactly as `nerve pending` hints (no --kind)."""
+    return cli(
+        "decide",
+        decision,
+        request_id,
+        "--reviewer",
+        reviewer,
+        "--gateway-url",
+        platform.gateway_url,
+        "--secret",
+        platform.decision_secret,
+    )
+
+
+def pending_ids(platform: Any) -> str:
+    listed = cli("pending", "--database-url", platform.database_url)
+    assert listed.exit_code == 0, listed.output
+    return str(listed.output)
+
+
+def escalation_for(platform: Any, message_id: str) -> dict[str, Any]:
+    return platform.wait_until(
+        lambda: platform.sql("SELECT * FROM escalations WHERE message_id = :m", m=message_id),
+        timeout=45,
+        what=f"the escalation of {message_id}",
+    )[0]
+
+
+def test_an_escalation_decided_through_the_pending_hint_is_decided(platform) -> None:
+    _, message_id = email(platform, "grace@example.com", "This is unacceptable. Get me a manager.")
+    escalation = escalation_for(platform, message_id)
+    listed = pending_ids(platform)
+    assert escalation["id"] in listed and "nerve decide approve" in listed
+
+    result = decide(platform, "approve", escalation["id"], "cli-lead")
+    assert result.exit_code == 0, result.output
+    assert f"approve recorded for escalation {escalation['id']}" in result.output
+
+    def posted() -> dict[str, Any] | None:
+        row = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation["id"])[0]
+        return row if row["posted_message_id"] else None
+
+    row = platform.wait_until(posted, timeout=60, what="the approved escalation to be posted")
+    assert (row["status"], row["reviewer"]) == ("approved", "cli-lead")
+    approvals = platform.sql(
+        "SELECT kind, decision FROM approvals WHERE request_id = :i", i=escalation["id"]
+    )
+    assert approvals == [{"kind": "escalation", "decision": "approve"}]
+    audit = platform.sql(
+        "SELECT action, actor FROM audit_log WHERE key LIKE :k AND action LIKE 'escalation_%'",
+        k=f"%{escalation['id']}%",
+    )
+    assert {"action": "escalation_approved", "actor": "cli-lead"} in audit
+    assert "escalation_timed_out" not in [a["action"] for a in audit]
+    [sent] = platform.sql("SELECT * FROM messages WHERE id = :i", i=row["posted_message_id"])
+    assert sent["to_address"] == "grace@example.com" and "@" in sent["from_address"]
+    assert escalation["id"] not in pending_ids(platform)
+
+
+def test_unknown_and_late_decisions_are_refused_and_change_nothing(platform) -> None:
+    for unknown in ("rfr_does_not_exist", "esc_does_not_exist"):
+        result = decide(platform, "approve", unknown, "cli-lead")
+        assert result.exit_code == 1 and "404" in result.output, result.output
+        assert platform.sql("SELECT id FROM approvals WHERE request_id = :i", i=unknown) == []
+        assert platform.sql("SELECT id FROM outbox WHERE event_id LIKE :e", e=f"%{unknown}") == []
+
+    # Nobody decides: the gate times out and posts without review; a decision after that is late.
+    _, message_id = email(platform, "alan@example.com", "Unacceptable service. I want a manager.")
+    escalation = escalation_for(platform, message_id)
+
+    def ended() -> dict[str, Any] | None:
+        row = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation["id"])[0]
+        return row if row["status"] == "timed_out" and row["posted_message_id"] else None
+
+    before = platform.wait_until(ended, timeout=60, what="the escalation to time out")
+    late = decide(platform, "approve", escalation["id"], "late-lead")
+    assert late.exit_code == 1 and "409" in late.output and "timed out" in late.output
+    after = platform.sql("SELECT * FROM escalations WHERE id = :i", i=escalation["id"])[0]
+    assert after == before
+    assert platform.sql("SELECT id FROM approvals WHERE request_id = :i", i=escalation["id"]) == []
+
+
+def test_bulk_cancelled_gates_leave_nothing_pending(platform) -> None:
+    refund_event, refund_message = email(platform, "alan@example.com", "Refund ord_1011 please.")
+    _, angry_message = email(platform, "edsger@example.com", "Unacceptable. Get me a manager now.")
+    refund = refund_request_for(platform, refund_message)
+    escalation = escalation_for(platform, angry_message)
+    platform.wait_until(
+        lambda: platform.sql(
+            "SELECT id FROM refund_requests WHERE id = :i AND status = 'awaiting_approval'",
+            i=refund["id"],
+        ),
+        what="the refund to wait for a reviewer",
+    )
+    listed = pending_ids(platform)
+    assert refund["id"] in listed and escalation["id"] in listed
+
+    for function, expression in (
+        ("handle-customer-email", f"event.data.message_id == '{refund_message}'"),
+        ("escalate-with-human-approval", f"event.data.escalation_id == '{escalation['id']}'"),
+    ):
+        result = cli(
+            "cancel",
+            "--app",
+            "support-worker",
+            "--function",
+            function,
+            "--if",
+            expression,
+            *platform.engine_flags,
+        )
+        assert result.exit_code == 0, result.output
+
+    def closed() -> bool:
+        statuses = platform.sql(
+            "SELECT status FROM refund_requests WHERE id = :r "
+            "UNION ALL SELECT status FROM escalations WHERE id = :e",
+            r=refund["id"],
+            e=escalation["id"],
+        )
+        return [s["status"] for s in statuses] == ["cancelled", "cancelled"]
+
+    platform.wait_until(closed, timeout=60, what="the cancelled gates to close their rows")
+    [run] = platform.wait_event_runs(refund_event, timeout=30)
+    assert run.status == "Cancelled"
+    listed = pending_ids(platform)
+    assert refund["id"] not in listed and escalation["id"] not in listed
+    for kind, request_id in (("refund", refund["id"]), ("escalation", escalation["id"])):
+        actions = platform.sql(
+            "SELECT action FROM audit_log WHERE key = :k", k=f"{kind}-cancelled-{request_id}"
+        )
+        assert actions == [{"action": f"{kind}_cancelled"}]
+        late = decide(platform, "approve", request_id, "late-lead")
+        assert late.exit_code == 1 and "409" in late.output, late.output
+    assert platform.sql(
+        "SELECT provider_refund_id FROM refund_requests WHERE id = :i", i=refund["id"]
+    ) == [{"provider_refund_id": None}]

@@ -104,6 +104,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "error": {"name": "RuntimeError", "message": "boom"},
         "event": {"name": "customer/email.received", "data": {"message_id": "msg_01"}},
     },
+    "inngest/function.cancelled": {
+        "function_id": "support-worker-escalate-with-human-approval",
+        "run_id": "01JRUN",
+        "event": {
+            "name": "customer/escalation.requested",
+            "data": {"escalation_id": "esc_01"},
+        },
+        "_inngest": {"status": "Cancelled"},
+    },
 }
 
 
