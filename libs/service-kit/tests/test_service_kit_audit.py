@@ -128,6 +128,7 @@ def test_vocabulary_is_the_documented_closed_set() -> None:
         "refund_issued",
         "refund_blocked",
         "refund_cancelled",
+        "refund_decision_unmatched",
         "escalation_requested",
         "escalation_approved",
         "escalation_edited",

@@ -8,6 +8,7 @@ requests, so the fuzzing reaches the schema validation and storage code, not onl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Iterator
@@ -34,6 +35,11 @@ GENERIC_SECRET = "generic-fuzz-secret-0123456789"
 
 
 class SignEverything(requests.auth.AuthBase):
+    def __init__(self) -> None:
+        # Requests waiting for a reviewer, by kind: a decision needs one (unknown ids are 404),
+        # and each is decided once, so the tokens name a fresh one while any are left.
+        self.waiting: dict[str, list[str]] = {"refund": [], "escalation": []}
+
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
         raw = body.encode() if isinstance(body, str) else body
@@ -55,10 +61,12 @@ class SignEverything(requests.auth.AuthBase):
             seed = hashlib.sha256(path.encode()).digest()[0]
             if seed % 2 == 0:
                 kind = "refund" if seed % 4 == 0 else "escalation"
+                waiting = self.waiting[kind]
+                fresh = waiting.pop() if waiting else None
                 token = issue_decision_token(
                     DECISION_SECRET,
                     kind=kind,
-                    request_id=f"fuzz_{seed}_{hashlib.sha256(raw).hexdigest()[:8]}",
+                    request_id=fresh or f"fuzz_{seed}_{hashlib.sha256(raw).hexdigest()[:8]}",
                     reviewer="fuzzer",
                     ttl=timedelta(hours=1),
                 )
@@ -154,8 +162,17 @@ def _fuzz(operation: Any, session: requests.Session, errors: list[str]) -> tuple
 
 
 def test_no_generated_request_causes_a_server_error(
-    gateway_url: str, signing_session: requests.Session
+    gateway_url: str,
+    signing_session: requests.Session,
+    primary_database_url: str,
+    waiting_request: Any,
 ) -> None:
+    auth = signing_session.auth
+    assert isinstance(auth, SignEverything)
+    for kind in auth.waiting:
+        auth.waiting[kind] = [
+            asyncio.run(waiting_request(primary_database_url, kind)) for _ in range(20)
+        ]
     errors: list[str] = []
     seen: dict[str, set[int]] = {}
     cases = 0

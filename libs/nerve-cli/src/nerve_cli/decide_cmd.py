@@ -81,7 +81,7 @@ def decide(
             raise typer.BadParameter("give a REQUEST_ID or --link")
         implied = kind_of(request_id)
         if kind is not None and kind != implied:
-            raise typer.BadParameter(f"{request_id} is an {implied} id, not a {kind} id")
+            raise typer.BadParameter(f"{request_id} is {implied} request id, not {kind}")
         kind = implied
         if decision == "edit" and kind == "refund":
             raise typer.BadParameter("a refund is approved or rejected; edit is for escalations")

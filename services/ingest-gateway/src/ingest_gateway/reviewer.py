@@ -78,7 +78,7 @@ def _claims(context: GatewayContext, token: str) -> DecisionClaims:
 _TITLES = {
     401: "Invalid link",
     404: "Unknown request",
-    409: "Already decided",
+    409: "No longer open",
     410: "Link expired",
     503: "Unavailable",
 }

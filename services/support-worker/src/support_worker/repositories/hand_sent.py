@@ -10,7 +10,7 @@ from datetime import datetime
 from service_kit.audit import AuditAction
 from service_kit.ids import new_id
 from service_kit.models import Approval, Customer, Message, RefundRequest, Ticket, utcnow
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from .base import AuditContext, NotFound, RepositoryBase, insert_ignoring_duplicates
 
@@ -121,36 +121,47 @@ class HandSentRepository(RepositoryBase):
     async def store_hand_sent_decision(
         self, *, key: str, request_id: str, approved: bool, reviewer: str
     ) -> str | None:
-        """Store the decision in `approvals` as the gateway does (one per request; `key`, the
-        event id, is the single-use token). Returns the approval id, or None when the request
-        was already decided by someone else."""
+        """Decide the request as the gateway does, in one transaction: move it out of its
+        waiting status with a conditional UPDATE (so a decision never lands on a request that
+        timed out, was cancelled or was decided by someone else), then store the decision in
+        `approvals` (`key`, the event id, is the single-use token). Returns the approval id (the
+        same one on a retry), or None when the request was no longer waiting."""
         async with self.db.transaction() as session:
-            await session.execute(
-                insert_ignoring_duplicates(
-                    session,
-                    Approval,
-                    {
-                        "id": new_id("apr"),
-                        "kind": "refund",
-                        "request_id": request_id,
-                        "decision": "approve" if approved else "reject",
-                        "reviewer": reviewer,
-                        "edited_text": None,
-                        "token_id": key,
-                        "decided_at": utcnow(),
-                        "created_at": utcnow(),
-                    },
-                    ["kind", "request_id"],
+            mine = (await session.scalars(select(Approval).where(Approval.token_id == key))).first()
+            if mine is not None:  # a retry of this step: already stored
+                return mine.id if mine.request_id == request_id else None
+            now = utcnow()
+            result = await session.execute(
+                update(RefundRequest)
+                .where(
+                    RefundRequest.id == request_id,
+                    RefundRequest.status.in_(DECIDABLE_STATUSES),
+                )
+                .values(
+                    status="approved" if approved else "rejected",
+                    decided_by=reviewer,
+                    decided_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            approval_id = new_id("apr")
+            session.add(
+                Approval(
+                    id=approval_id,
+                    kind="refund",
+                    request_id=request_id,
+                    decision="approve" if approved else "reject",
+                    reviewer=reviewer,
+                    edited_text=None,
+                    token_id=key,
+                    decided_at=now,
+                    created_at=now,
                 )
             )
-            stored = (
-                await session.scalars(
-                    select(Approval).where(
-                        Approval.kind == "refund", Approval.request_id == request_id
-                    )
-                )
-            ).one()
-            return stored.id if stored.token_id == key else None
+            return approval_id
 
     async def audit_unmatched_decision(
         self, *, key: str, customer_id: str | None, reason: str, ctx: AuditContext
