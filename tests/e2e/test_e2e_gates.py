@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from nerve_cli.engine_models import RunStatus
 from nerve_cli.main import app as nerve
 from typer.testing import CliRunner
 
@@ -90,9 +91,9 @@ def test_refund_gate_approve_reject_timeout_and_decision_before_the_wait(platfor
         [run] = [
             r
             for r in platform.wait_event_runs(event_id, timeout=60)
-            if r.function_id == HANDLE_EMAIL
+            if r.function_slug == HANDLE_EMAIL
         ]
-        assert run.status == "Completed", (event_id, run)
+        assert run.status == RunStatus.COMPLETED, (event_id, run)
 
     def request(row: dict[str, Any]) -> dict[str, Any]:
         return platform.sql("SELECT * FROM refund_requests WHERE id = :i", i=row["id"])[0]
@@ -146,9 +147,9 @@ def test_refund_decision_posted_before_the_wait_registers_is_honoured(platform) 
     finally:
         risk.signal_group(signal.SIGCONT)
     [run] = [
-        r for r in platform.wait_event_runs(event_id, timeout=60) if r.function_id == HANDLE_EMAIL
+        r for r in platform.wait_event_runs(event_id, timeout=60) if r.function_slug == HANDLE_EMAIL
     ]
-    assert run.status == "Completed"
+    assert run.status == RunStatus.COMPLETED
     row = platform.sql("SELECT * FROM refund_requests WHERE id = :i", i=pending["id"])[0]
     assert row["provider_refund_id"], row
     assert row["decided_by"] == "early-bird"
