@@ -142,6 +142,8 @@ async def test_no_secret_or_token_in_any_log_line(
     event_api: Any,
     wait_until: Any,
     capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    waiting_request: Any,
 ) -> None:
     """A scenario that uses every credential the gateway knows, at DEBUG level, including the
     refused and malformed variants; then every secret and token value is searched for in the
@@ -178,7 +180,8 @@ async def test_no_secret_or_token_in_any_log_line(
         issue_decision_token(
             DECISION_SECRET,
             kind="refund",
-            request_id=f"rr_{uuid.uuid4().hex[:12]}",
+            # a refund waiting for a reviewer: a decision for an unknown request is 404
+            request_id=await waiting_request(database_url, "refund"),
             reviewer="reviewer@example.com",
             ttl=timedelta(hours=1),
         )
