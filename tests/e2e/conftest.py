@@ -9,9 +9,17 @@ database and the fakes. Scenarios isolate themselves with unique message ids / c
 Engine (NERVE_E2E_ENGINE):
     devserver (default)  `python -m devserver` on a free port, durable SQLite state file
     external             the server at INNGEST_BASE_URL (services run in dev mode against it)
-    docker               inngest/inngest + Postgres + Redis via testcontainers; skipped with the
-                         reason when no Docker daemon answers
-Database: SQLite file, or a fresh uniquely named Postgres database when TEST_DATABASE_URL is set.
+    binary               the compose stack without Docker: an `inngest` executable (INNGEST_BIN
+                         or PATH) in `start` mode with docker-compose.yml's own flags, on the local
+                         Postgres + Redis, the services in production mode with the compose file's
+                         environment (see compose_engines.py); skipped with the reason when no
+                         binary, Postgres or Redis is found
+    docker               the same, with the compose file's inngest image, Postgres and Redis via
+                         testcontainers; skipped with the reason when no Docker daemon answers
+Database: SQLite file, or a fresh uniquely named Postgres database when TEST_DATABASE_URL is set
+(binary and docker: always Postgres, like the compose file).
+Secrets are fresh random values per session: production mode refuses any value in the repository.
+A SIGTERM (a `timeout` wrapper) or SIGHUP ends the run like Ctrl-C: every process is stopped.
 """
 
 from __future__ import annotations
@@ -20,31 +28,59 @@ import asyncio
 import json
 import os
 import re
+import secrets
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from nerve_cli.engine import TERMINAL_STATUSES, EngineClient, RunSummary
-from nerve_cli.stack import SERVICES, Stack, StackConfig, free_port
+from nerve_cli.stack import (
+    SERVICES,
+    Stack,
+    StackConfig,
+    free_port,
+    raise_keyboard_interrupt_on_termination,
+)
 from notifier.fakes import FakeSlackWebhook, SmtpSink
+
+sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: make the sibling importable
+from compose_engines import (
+    EngineSetup,
+    binary_engine,
+    create_postgres_database,
+    docker_engine,
+)
 
 T = TypeVar("T")
 
 ENGINE_KIND = os.environ.get("NERVE_E2E_ENGINE", "devserver")
-STRIPE_SECRET = "whsec_e2e_local_only_3f9a1c"
-DECISION_SECRET = "e2e-decision-token-key-7b21"
-POSTMARK_AUTH = ("postmark-e2e", "postmark-e2e-password-19c4")
+ENGINE_KINDS = ("devserver", "external", "binary", "docker")
 # Short gates so timeouts are observable in seconds (the defaults are hours).
 GATE_TIMEOUT_SECONDS = 10
-# Keys of the `inngest start` container (even-length hex, test only).
-DOCKER_SIGNING_KEY = "signkey-test-" + "5e" * 32
-DOCKER_EVENT_KEY = "e2e0" * 8
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    raise_keyboard_interrupt_on_termination()
+
+
+def fresh_secrets() -> dict[str, str]:
+    """The webhook credentials and secrets of this session (never a value from the repository)."""
+    return {
+        "POSTMARK_INBOUND_USERNAME": f"postmark-{secrets.token_hex(4)}",
+        "POSTMARK_INBOUND_PASSWORD": secrets.token_urlsafe(24),
+        "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_hex(24)}",
+        "DECISION_TOKEN_SECRET": secrets.token_urlsafe(32),
+        "ADMIN_API_TOKEN": secrets.token_urlsafe(32),
+    }
 
 
 def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
@@ -65,10 +101,18 @@ class Platform:
     database_url: str
     slack: FakeSlackWebhook
     smtp: SmtpSink
+    secrets: dict[str, str]
 
     wait_until = staticmethod(wait_until)
-    decision_secret: str = DECISION_SECRET
     signing_key: str | None = None
+
+    @property
+    def decision_secret(self) -> str:
+        return self.secrets["DECISION_TOKEN_SECRET"]
+
+    @property
+    def postmark_auth(self) -> tuple[str, str]:
+        return self.secrets["POSTMARK_INBOUND_USERNAME"], self.secrets["POSTMARK_INBOUND_PASSWORD"]
 
     @property
     def engine_flags(self) -> list[str]:
@@ -83,8 +127,13 @@ class Platform:
         return self.stack.service_url("ingest-gateway")
 
     @property
-    def is_devserver(self) -> bool:
-        return ENGINE_KIND == "devserver"
+    def engine_kind(self) -> str:
+        return ENGINE_KIND
+
+    @property
+    def owns_engine(self) -> bool:
+        """The harness started the engine (and can stop and restart it)."""
+        return self.stack.engine is not None
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -95,10 +144,11 @@ class Platform:
         *,
         subject: str = "Question about my account",
         message_id: str | None = None,
-        auth: tuple[str, str] = POSTMARK_AUTH,
+        auth: tuple[str, str] | None = None,
     ) -> tuple[httpx.Response, str]:
         """POST a Postmark inbound webhook; returns (response, event id the gateway publishes)."""
         message_id = message_id or f"e2e-{uuid.uuid4()}"
+        auth = auth or self.postmark_auth
         payload = {
             "From": from_address,
             "FromName": from_address.split("@")[0],
@@ -124,11 +174,12 @@ class Platform:
         obj: dict[str, Any],
         *,
         event_id: str | None = None,
-        secret: str = STRIPE_SECRET,
+        secret: str | None = None,
     ) -> tuple[httpx.Response, str]:
         """POST a Stripe event signed with the stripe library's own scheme."""
         import stripe
 
+        secret = secret or self.secrets["STRIPE_WEBHOOK_SECRET"]
         event_id = event_id or f"evt_e2e_{uuid.uuid4().hex[:20]}"
         body = json.dumps(
             {
@@ -250,109 +301,55 @@ class Platform:
         return links
 
 
-def _create_postgres_database(admin_url: str) -> tuple[str, Callable[[], None]]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(admin_url)
-    name = f"nerve_e2e_{uuid.uuid4().hex[:10]}"
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        asyncio.run(
-            execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-            )
-        )
-        asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}"'))
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
-
-
-def _docker_engine() -> Iterator[str]:
-    """inngest/inngest running `inngest start` (host network, signed, keys enforced) on its own
-    Postgres and Redis via testcontainers; services talk to it in cloud mode."""
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as error:  # no daemon, no socket, no permission
-        pytest.skip(f"NERVE_E2E_ENGINE=docker needs a Docker daemon: {error}")
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.postgres import PostgresContainer
-    from testcontainers.redis import RedisContainer
-
-    with (
-        PostgresContainer("postgres:16.4-alpine") as pg,
-        RedisContainer("redis:7.4.1-alpine") as rd,
-    ):
-        port = free_port()
-        pg_uri = pg.get_connection_url().replace("postgresql+psycopg2", "postgres")
-        redis_uri = f"redis://{rd.get_container_host_ip()}:{rd.get_exposed_port(6379)}"
-        inngest = (
-            DockerContainer("inngest/inngest:v1.12.1")
-            .with_kwargs(network_mode="host")
-            .with_command(
-                f"inngest start --port {port} --postgres-uri {pg_uri} --redis-uri {redis_uri} "
-                f"--signing-key {DOCKER_SIGNING_KEY} --event-key {DOCKER_EVENT_KEY} "
-                "--retry-interval 1 --postgres-max-open-conns 10"
-            )
-        )
-        with inngest:
-            url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: _healthy(url), timeout=60, what="the inngest container to answer")
-            yield url
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if ENGINE_KIND not in ENGINE_KINDS:
+        raise pytest.UsageError(f"NERVE_E2E_ENGINE must be one of {', '.join(ENGINE_KINDS)}")
     state = tmp_path_factory.mktemp("platform")
-    admin_url = os.environ.get("TEST_DATABASE_URL")
-    drop: Callable[[], None] | None = None
-    if admin_url:
-        database_url, drop = _create_postgres_database(admin_url)
-    else:
-        database_url = f"sqlite+aiosqlite:///{state / 'nerve.db'}"
+    chosen = fresh_secrets()
+    ports = {spec.name: free_port() for spec in SERVICES}
+    gateway_url = f"http://127.0.0.1:{ports['ingest-gateway']}"
+    with ExitStack() as resources:
+        if ENGINE_KIND in ("binary", "docker"):
+            production = binary_engine if ENGINE_KIND == "binary" else docker_engine
+            setup = resources.enter_context(production(chosen, gateway_url, ports))
+        else:
+            setup = _development_engine(state, resources)
+        yield from _run_platform(state, setup, chosen, ports, resources)
 
-    external: str | None = None
-    docker_engine: Iterator[str] | None = None
+
+def _development_engine(state: Path, resources: ExitStack) -> EngineSetup:
+    """The devserver (started by the stack) or the engine at INNGEST_BASE_URL; services in dev
+    mode; SQLite, or a fresh Postgres database when TEST_DATABASE_URL is set."""
+    external = None
     if ENGINE_KIND == "external":
         external = os.environ.get("INNGEST_BASE_URL")
         if not external:
             pytest.skip("NERVE_E2E_ENGINE=external needs INNGEST_BASE_URL")
-    elif ENGINE_KIND == "docker":
-        docker_engine = _docker_engine()
-        external = next(docker_engine)
-    elif ENGINE_KIND != "devserver":
-        raise pytest.UsageError("NERVE_E2E_ENGINE must be devserver, external or docker")
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    if admin_url:
+        database_url, drop = create_postgres_database(admin_url)
+        resources.callback(drop)
+    else:
+        database_url = f"sqlite+aiosqlite:///{state / 'nerve.db'}"
+    return EngineSetup(
+        database_url=database_url, engine_port=free_port(), external_engine_url=external
+    )
 
-    slack = FakeSlackWebhook().start()
-    smtp = SmtpSink().start()
+
+def _run_platform(
+    state: Path,
+    setup: EngineSetup,
+    chosen: dict[str, str],
+    ports: dict[str, int],
+    resources: ExitStack,
+) -> Iterator[Platform]:
+    slack = resources.enter_context(_started(FakeSlackWebhook()))
+    smtp = resources.enter_context(_started(SmtpSink()))
     env = {
+        **chosen,
         "ENVIRONMENT": "test",
         "LOG_JSON": "true",
-        "POSTMARK_INBOUND_USERNAME": POSTMARK_AUTH[0],
-        "POSTMARK_INBOUND_PASSWORD": POSTMARK_AUTH[1],
-        "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
-        "DECISION_TOKEN_SECRET": DECISION_SECRET,
-        "ADMIN_API_TOKEN": "e2e-admin-token-5521",
         "REFUND_AUTO_APPROVE_MAX_CENTS": "0",  # every refund goes to a human
         "REFUND_APPROVAL_TIMEOUT_SECONDS": str(GATE_TIMEOUT_SECONDS),
         "ESCALATION_TIMEOUT_SECONDS": str(GATE_TIMEOUT_SECONDS),
@@ -368,37 +365,39 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "OUTBOX_RETRY_MAX_SECONDS": "2",
     }
     config = StackConfig(
-        database_url=database_url,
+        database_url=setup.database_url,
         state_dir=state,
-        engine_port=free_port(),
-        ports={spec.name: free_port() for spec in SERVICES},
-        external_engine_url=external,
+        engine_port=setup.engine_port,
+        ports=ports,
+        external_engine_url=setup.external_engine_url,
+        engine_argv=setup.engine_argv,
         engine_database_url=f"sqlite+aiosqlite:///{state / 'devserver.db'}",
         retry_interval=1,
         extra_env=env,
+        # The compose file's environment per service, on top of the test's settings.
+        service_env=setup.service_env,
         # The offline model and the local payment ledger, whatever the developer's shell has.
-        unset_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "STRIPE_API_KEY"),
+        unset_env=("OPENAI_API_KEY", "OPENAI_BASE_URL", "STRIPE_API_KEY", *setup.unset_env),
         cwd=state,  # no stray .env from the repository root
+        # A killed service comes back on the same socket: the engine's requests wait for it.
+        hold_service_sockets=True,
     )
-    signing_key: str | None = None
-    event_key = "dev"
-    if ENGINE_KIND == "docker":
-        # `inngest start` is a cloud-kind server: services sign in with the keys.
-        signing_key, event_key = DOCKER_SIGNING_KEY, DOCKER_EVENT_KEY
-        env.update(
-            {"INNGEST_DEV": "0", "INNGEST_SIGNING_KEY": signing_key, "INNGEST_EVENT_KEY": event_key}
-        )
     stack = Stack(config)
+    resources.callback(stack.stop)
+    stack.start()
+    engine = EngineClient(
+        stack.engine_url, event_key=setup.event_key, signing_key=setup.signing_key
+    )
+    resources.callback(engine.close)
+    yield Platform(
+        stack, engine, setup.database_url, slack, smtp, chosen, signing_key=setup.signing_key
+    )
+
+
+@contextmanager
+def _started(fake: Any) -> Iterator[Any]:
+    fake.start()
     try:
-        stack.start()
-        engine = EngineClient(stack.engine_url, event_key=event_key, signing_key=signing_key)
-        yield Platform(stack, engine, database_url, slack, smtp, signing_key=signing_key)
-        engine.close()
+        yield fake
     finally:
-        stack.stop()
-        slack.stop()
-        smtp.stop()
-        if docker_engine is not None:
-            docker_engine.close()
-        if drop is not None:
-            drop()
+        fake.stop()

@@ -25,7 +25,10 @@ def _listening(port: int) -> bool:
 
 def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
-        pytest.skip("`nerve dev` runs the embedded devserver")
+        pytest.skip(
+            "tests `nerve dev`, which always starts its own embedded devserver: the engine "
+            "under test plays no part in it"
+        )
     engine_port = free_port()
     base = free_port()
     ports = [base + i for i in range(len(SERVICES))]
@@ -99,7 +102,10 @@ def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(
     tmp_path: Path, after: str, sig: signal.Signals
 ) -> None:
     if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
-        pytest.skip("`nerve dev` runs the embedded devserver")
+        pytest.skip(
+            "tests `nerve dev`, which always starts its own embedded devserver: the engine "
+            "under test plays no part in it"
+        )
     engine_port = free_port()
     base = free_port()
     ports = [base + i for i in range(len(SERVICES))]

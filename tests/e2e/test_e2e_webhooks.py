@@ -65,7 +65,7 @@ def test_forged_signature_and_bad_credentials_are_refused_and_store_nothing(plat
 
     message_id = f"forged-{uuid.uuid4()}"
     response, _ = platform.postmark(
-        "ada@example.com", "hello", message_id=message_id, auth=("postmark-e2e", "wrong")
+        "ada@example.com", "hello", message_id=message_id, auth=(platform.postmark_auth[0], "wrong")
     )
     assert response.status_code == 401
     assert (

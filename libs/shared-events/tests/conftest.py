@@ -90,6 +90,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "customer_tier": "pro",
         "check_date": "2026-11-21",
     },
+    "support/health_check.run_requested": {"requested_by": "ops@nerve.dev"},
     "ticket/resolved": {"ticket_id": "tkt_04", "customer_id": "cust_003", "resolved_by": "agent"},
     "risk/profile.updated": {
         "customer_id": "cust_005",

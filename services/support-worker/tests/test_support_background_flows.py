@@ -190,6 +190,28 @@ def test_daily_fan_out_targets_pro_and_enterprise_once_per_day(fresh_harness: An
     assert second.output["customers_scheduled"] == 3
 
 
+def test_a_manual_run_request_fans_out_like_the_cron_with_the_same_ids(fresh_harness: Any) -> None:
+    manual = inngest.Event(
+        name="support/health_check.run_requested", data={"requested_by": "ops@nerve.dev"}
+    )
+    by_event = fresh_harness.trigger("daily-health-check", manual)
+    by_cron = fresh_harness.trigger("daily-health-check", cron_event())
+    assert by_event.status is mocked.Status.COMPLETED, by_event.error
+    assert by_event.output["customers_scheduled"] == by_cron.output["customers_scheduled"] == 3
+    ids = [event.id for event in fresh_harness.client.sent_named("customer/health_check.requested")]
+    assert ids[:3] == ids[3:]  # the engine drops the second fan-out: once per customer per day
+
+
+def test_daily_health_check_runs_on_its_cron_and_on_a_manual_request(fresh_harness: Any) -> None:
+    function = fresh_harness.functions["daily-health-check"]
+    config = function.get_config("http://worker/api/inngest").main
+    triggers = [t.model_dump(exclude_none=True) for t in config.triggers]
+    assert triggers == [
+        {"cron": "0 9 * * *"},
+        {"event": "support/health_check.run_requested"},
+    ]
+
+
 def test_health_check_drafts_once_and_skips_recently_contacted(fresh_harness: Any) -> None:
     today = datetime.now(UTC).date()
     event = inngest.Event(

@@ -7,8 +7,13 @@ import os
 import signal
 import socket
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+
+# Signals that end a supervisor: Ctrl-C, `timeout`/`kill`, a closed terminal.
+TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def free_port() -> int:
@@ -26,21 +31,26 @@ class ManagedProcess:
     env: dict[str, str]
     log_path: Path
     cwd: Path | None = None
+    pass_fds: tuple[int, ...] = field(default=())  # inherited descriptors (a held socket)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         try:
-            self.process = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: killpg reaches its children
-            )
+            # A terminating signal handled while Popen returns (a handler that raises) would lose
+            # the new child: hold those signals until `self.process` records it.
+            with signals_deferred():
+                self.process = subprocess.Popen(
+                    self.argv,
+                    env=self.env,
+                    cwd=self.cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=self.pass_fds,
+                    start_new_session=True,  # own process group: killpg reaches its children
+                )
         finally:
             log.close()
 
@@ -80,6 +90,55 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold the terminating signals (delivered when the block ends). Main thread only; elsewhere
+    a no-op, since Python runs signal handlers on the main thread anyway."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATING_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def raise_keyboard_interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP behave like Ctrl-C: KeyboardInterrupt, so `finally` blocks and test
+    teardowns stop every child. Without it a `timeout` wrapper's SIGTERM ends the Python process
+    on the spot and the children (in their own sessions) live on."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+class HeldSocket:
+    """A listening TCP socket the supervisor owns and hands to each incarnation of a service
+    (uvicorn `--fd`), like systemd socket activation or a load balancer: while the service
+    restarts, connections wait in the backlog instead of being refused; a request the crash cut
+    off still fails and is retried by the engine."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.socket.listen(256)
+        self.socket.set_inheritable(True)
+
+    @property
+    def fd(self) -> int:
+        return self.socket.fileno()
+
+    def close(self) -> None:
+        self.socket.close()
 
 
 def dotenv_keys(path: Path) -> set[str]:

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import httpx
 
-from .processes import ManagedProcess, dotenv_keys, free_port
+from .processes import (
+    HeldSocket,
+    ManagedProcess,
+    dotenv_keys,
+    free_port,
+    raise_keyboard_interrupt_on_termination,
+    signals_deferred,
+)
 
 __all__ = [
     "DEV_DEFAULTS",
@@ -35,6 +42,7 @@ __all__ = [
     "StackInterrupted",
     "dotenv_keys",
     "free_port",
+    "raise_keyboard_interrupt_on_termination",
 ]
 
 
@@ -89,6 +97,10 @@ class StackConfig:
         default_factory=lambda: {s.name: s.default_port for s in SERVICES}
     )
     external_engine_url: str | None = None  # use this engine instead of starting the devserver
+    # Another engine to start instead of the devserver (e.g. `inngest start ...`), answering
+    # /health on engine_port; it sees engine_env, not the services' variables.
+    engine_argv: list[str] | None = None
+    engine_env: dict[str, str] = field(default_factory=dict)
     engine_in_memory: bool = False
     engine_database_url: str | None = None
     retry_interval: float | None = None  # devserver --retry-interval (tests: 1)
@@ -98,6 +110,9 @@ class StackConfig:
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     python: str = sys.executable
     cwd: Path | None = None
+    # The stack owns each service's listening socket, so a restarted service keeps its address
+    # and requests made while it boots wait instead of being refused (see HeldSocket).
+    hold_service_sockets: bool = False
 
 
 class Stack:
@@ -117,6 +132,7 @@ class Stack:
         self.interrupted = interrupted or (lambda: False)
         self.engine: ManagedProcess | None = None
         self.services: dict[str, ManagedProcess] = {}
+        self.sockets: dict[str, HeldSocket] = {}
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -202,6 +218,17 @@ class Stack:
     def launch_engine(self) -> None:
         if self.config.external_engine_url:
             return
+        if self.engine is None and self.config.engine_argv:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
+            env.update(self.config.engine_env)
+            name = Path(self.config.engine_argv[0]).name
+            self.engine = ManagedProcess(
+                name,
+                list(self.config.engine_argv),
+                env,
+                self.config.state_dir / "logs" / f"{name}.log",
+                cwd=self.config.cwd,
+            )
         if self.engine is None:
             argv = [
                 self.config.python,
@@ -236,7 +263,7 @@ class Stack:
                 self.config.state_dir / "logs" / "devserver.log",
                 cwd=self.config.cwd,
             )
-        self.echo(f"engine: starting devserver on {self.engine_url}")
+        self.echo(f"engine: starting {self.engine.name} on {self.engine_url}")
         self.engine.start()
 
     def stop_engine(self) -> None:
@@ -258,24 +285,24 @@ class Stack:
         spec = next(s for s in self.config.services if s.name == name)
         process = self.services.get(name)
         if process is None:
-            argv = [
-                self.config.python,
-                "-m",
-                "uvicorn",
-                spec.factory,
-                "--factory",
-                "--host",
-                self.config.host,
-                "--port",
-                str(self.config.ports[name]),
-                "--no-access-log",
-            ]
+            argv = [self.config.python, "-m", "uvicorn", spec.factory, "--factory"]
+            pass_fds: tuple[int, ...] = ()
+            if self.config.hold_service_sockets:
+                held = self.sockets.get(name) or HeldSocket(
+                    self.config.host, self.config.ports[name]
+                )
+                self.sockets[name] = held
+                argv += ["--fd", str(held.fd)]
+                pass_fds = (held.fd,)
+            else:
+                argv += ["--host", self.config.host, "--port", str(self.config.ports[name])]
             process = ManagedProcess(
                 name,
-                argv,
+                [*argv, "--no-access-log"],
                 self.service_env(spec),
                 self.config.state_dir / "logs" / f"{name}.log",
                 cwd=self.config.cwd,
+                pass_fds=pass_fds,
             )
             self.services[name] = process
         self.echo(f"service: starting {name} on {self.service_url(name)}")
@@ -351,11 +378,15 @@ class Stack:
             process.kill()
 
     def stop(self) -> None:
-        """Services first (they may flush to the engine), then the engine."""
-        for process in self.services.values():
-            process.stop()
-        if self.engine is not None:
-            self.engine.stop()
+        """Services first (they may flush to the engine), then the engine. A second Ctrl-C or
+        SIGTERM waits until everything is stopped."""
+        with signals_deferred():
+            for process in self.services.values():
+                process.stop()
+            for held in self.sockets.values():
+                held.close()
+            if self.engine is not None:
+                self.engine.stop()
 
     def dead(self) -> list[ManagedProcess]:
         """Managed processes that exited on their own."""

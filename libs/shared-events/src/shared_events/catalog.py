@@ -172,6 +172,18 @@ class CustomerHealthCheckRequested(EventModel):
     check_date: date
 
 
+class SupportHealthCheckRunRequested(EventModel):
+    """Someone asked for the daily health check now, outside its 09:00 UTC cron: the manual
+    trigger of `daily-health-check` (Inngest's pattern for running a cron function on demand).
+    The fan-out stays once per customer per day (its event ids), however often this is sent.
+
+    Producer: an operator (`nerve send support/health_check.run_requested -f requested_by=...`).
+    """
+
+    name: ClassVar[str] = "support/health_check.run_requested"
+    requested_by: str = Field(min_length=1, max_length=200, description="who asked, for the logs")
+
+
 class TicketResolved(EventModel):
     """A ticket was resolved. Producers: gateway admin API, support-worker. Consumer: batch
     embeddings. Event id: `ticket-resolved-{ticket_id}`.
@@ -296,6 +308,7 @@ CATALOG: dict[str, type[EventModel]] = {
         EscalationDecisionMade,
         SupportDraftCreated,
         CustomerHealthCheckRequested,
+        SupportHealthCheckRunRequested,
         TicketResolved,
         RiskProfileUpdated,
         InngestFunctionFailed,

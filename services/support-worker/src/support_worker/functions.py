@@ -30,6 +30,7 @@ from shared_events import (
     RiskAssessment,
     StripeChargeRefundFailed,
     SupportDraftCreated,
+    SupportHealthCheckRunRequested,
     TicketResolved,
     parse_any,
 )
@@ -718,9 +719,16 @@ def create_functions(
 
     # -- 4. daily-health-check + customer-health-check ----------------------------------------
 
+    # Cron, plus an event for manual runs (Inngest's pattern): `POST .../invoke` on a singleton
+    # is refused with 422 function_skipped by the real server while another run holds the
+    # singleton. Either trigger shares the singleton; the fan-out's event ids keep it once per
+    # customer per day.
     @client.create_function(
         fn_id="daily-health-check",
-        trigger=inngest.TriggerCron(cron="0 9 * * *"),
+        trigger=[
+            inngest.TriggerCron(cron="0 9 * * *"),
+            SupportHealthCheckRunRequested.trigger(),
+        ],
         singleton=inngest.Singleton(mode="skip"),
     )
     async def daily_health_check(ctx: inngest.Context) -> dict[str, Any]:
