@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help bootstrap sync browsers dev devserver new-service compose-env test test-e2e-external test-e2e-docker lint fmt migrate
+.PHONY: help bootstrap sync browsers dev devserver new-service compose-env test test-e2e-external test-e2e-binary test-e2e-docker lint fmt migrate
 
 help: ## list targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,13 @@ test: sync browsers ## run every test suite (SQLite, plus Postgres when reachabl
 
 test-e2e-external: sync ## the e2e scenarios against the engine at INNGEST_BASE_URL (services in dev mode)
 	NERVE_E2E_ENGINE=external $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
+
+# The compose stack without Docker: an `inngest` executable (INNGEST_BIN or PATH) in `start` mode
+# with docker-compose.yml's own flags, the local Postgres (TEST_DATABASE_URL, default
+# postgres@127.0.0.1:5432) and Redis (NERVE_E2E_REDIS_URL, default 127.0.0.1:6379), the services
+# in production mode with the compose environment. Skips with the reason when a part is missing.
+test-e2e-binary: sync ## the e2e scenarios on `inngest start` (INNGEST_BIN / PATH) + local Postgres + Redis, no Docker
+	NERVE_E2E_ENGINE=binary $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
 test-e2e-docker: sync ## the e2e scenarios on inngest/inngest + Postgres + Redis (testcontainers; needs Docker)
 	NERVE_E2E_ENGINE=docker $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
