@@ -21,6 +21,7 @@ import random
 import re
 import secrets
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -183,13 +184,40 @@ def _plan(
     return EngineSetup(
         database_url=plan.shared("DATABASE_URL"),
         engine_port=plan.engine_port,
-        engine_argv=plan.engine_argv,
+        engine_argv=[*plan.engine_argv, *_test_flags(inngest_bin, plan.engine_argv)],
         service_env=plan.service_env,
         signing_key=plan.shared("INNGEST_SIGNING_KEY"),
         event_key=plan.shared("INNGEST_EVENT_KEY"),
         # Production mode comes from ENVIRONMENT=production, as in the images.
         unset_env=("INNGEST_DEV",),
     )
+
+
+# Listeners `inngest start` opens besides --port (connect gateway, gRPC, debug API): free ports,
+# so the test's server never collides with another Inngest on the machine.
+_SIDE_PORT_FLAGS = (
+    "connect-gateway-port",
+    "connect-gateway-grpc-port",
+    "connect-executor-grpc-port",
+    "debug-api-port",
+)
+
+
+def _test_flags(inngest_bin: str, argv: list[str]) -> list[str]:
+    """What the test adds to the compose flags: free side ports, and a 1 s linear retry interval
+    (the devserver's --retry-interval 1) so a failing step's retries take seconds, not the
+    production backoff's minutes. Only flags this binary knows (`start --help`)."""
+    try:
+        usage = subprocess.run(
+            [inngest_bin, argv[1], "--help"], capture_output=True, text=True, timeout=60
+        )
+        known = usage.stdout + usage.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        known = ""
+    flags = [f"--{name}={free_port()}" for name in _SIDE_PORT_FLAGS if f"--{name}" in known]
+    if "--retry-interval" in known:
+        flags.append("--retry-interval=1")
+    return flags
 
 
 def _reachable(check: Callable[[], Any]) -> str | None:
