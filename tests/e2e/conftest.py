@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -105,6 +105,9 @@ class Platform:
 
     wait_until = staticmethod(wait_until)
     signing_key: str | None = None
+    # What every service of the compose file gets (x-service-env), for a service added by a
+    # test; empty on the development engines.
+    shared_service_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def decision_secret(self) -> str:
@@ -121,6 +124,15 @@ class Platform:
         if self.signing_key:
             flags += ["--signing-key", self.signing_key]
         return flags
+
+    def new_service_env(self, port: int) -> dict[str, str]:
+        """The environment of one more service on `port`, configured like the platform's."""
+        return {
+            **self.stack.base_env(),
+            **self.shared_service_env,
+            "PORT": str(port),
+            "INNGEST_SERVE_ORIGIN": f"http://127.0.0.1:{port}",
+        }
 
     @property
     def gateway_url(self) -> str:
@@ -213,10 +225,8 @@ class Platform:
     # -- engine ------------------------------------------------------------------------------
 
     def event_runs(self, event_id: str, name: str | None = None) -> list[RunSummary]:
-        stored = self.engine.find_event(event_id, name=name)
-        if stored is None:
-            return []
-        return self.engine.event_runs(str(stored["internal_id"]))
+        """Runs of the event(s) carrying the producer-given id (a re-sent id is stored again)."""
+        return self.engine.runs_for_event_id(event_id, name=name)
 
     def wait_event_runs(
         self,
@@ -240,6 +250,7 @@ class Platform:
         return wait_until(ready, timeout=timeout, what=f"{count} run(s) of {event_id}")
 
     def runs_of(self, function: str, *, status: list[str] | None = None) -> list[RunSummary]:
+        """Runs of a function, named by its slug `app-fn`."""
         return self.engine.list_runs(function_id=function, status=status, limit=1000)
 
     # -- database ----------------------------------------------------------------------------
@@ -389,8 +400,17 @@ def _run_platform(
         stack.engine_url, event_key=setup.event_key, signing_key=setup.signing_key
     )
     resources.callback(engine.close)
+    envs = list(setup.service_env.values())
+    shared = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs)} if envs else {}
     yield Platform(
-        stack, engine, setup.database_url, slack, smtp, chosen, signing_key=setup.signing_key
+        stack,
+        engine,
+        setup.database_url,
+        slack,
+        smtp,
+        chosen,
+        signing_key=setup.signing_key,
+        shared_service_env=shared,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nerve_cli.engine import RunStatus
 from nerve_cli.main import app as nerve
 from typer.testing import CliRunner
 
@@ -49,14 +50,14 @@ def test_cron_invoked_twice_the_same_day_fans_out_once_per_eligible_customer(pla
         [run] = [
             r
             for r in platform.wait_event_runs(request_id, name="support/health_check.run_requested")
-            if r.function_id == DAILY_HEALTH_CHECK
+            if r.function_slug == DAILY_HEALTH_CHECK
         ]
-        assert run.status == "Completed", run
+        assert run.status is RunStatus.COMPLETED, run
     children = platform.wait_until(
         lambda: (
             (runs := platform.runs_of(HEALTH_CHILD))
             and len(runs) >= 3
-            and all(r.status == "Completed" for r in runs)
+            and all(r.status is RunStatus.COMPLETED for r in runs)
             and runs
         ),
         timeout=60,
@@ -75,14 +76,13 @@ def test_cron_invoked_twice_the_same_day_fans_out_once_per_eligible_customer(pla
         )
 
 
-def _attempt_intervals(platform: Any, run_id: str) -> list[tuple[float, float]]:
-    trace = platform.engine.run_trace(run_id)
-    spans = []
-    for attempt in trace.get("attempts", []):
-        start, end = attempt.get("started_at"), attempt.get("ended_at")
-        if start is not None and end is not None:
-            spans.append((float(start), float(end)))
-    return spans
+def _step_intervals(platform: Any, run_id: str) -> list[tuple[float, float]]:
+    """When each step of the run was executing (start and end, epoch seconds)."""
+    return [
+        (step.started_at.timestamp(), step.ended_at.timestamp())
+        for step in platform.engine.run_trace(run_id).steps
+        if step.started_at is not None and step.ended_at is not None
+    ]
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -114,10 +114,10 @@ def test_burst_respects_concurrency_and_drafts_each_email_once(platform, size: i
         [run] = [
             r
             for r in platform.wait_event_runs(event_id, timeout=120)
-            if r.function_id == HANDLE_EMAIL
+            if r.function_slug == HANDLE_EMAIL
         ]
-        assert run.status == "Completed", run
-        spans = _attempt_intervals(platform, run.run_id)
+        assert run.status is RunStatus.COMPLETED, run
+        spans = _step_intervals(platform, run.run_id)
         assert spans, f"no step timings for {run.run_id}"
         intervals += spans
         per_customer.setdefault(customer, []).extend(spans)
@@ -169,9 +169,9 @@ def test_support_worker_sigkilled_mid_burst_every_run_completes_once(platform) -
         runs = [
             r
             for r in platform.wait_event_runs(event_id, timeout=120)
-            if r.function_id == HANDLE_EMAIL
+            if r.function_slug == HANDLE_EMAIL
         ]
-        assert [r.status for r in runs] == ["Completed"], (event_id, runs)
+        assert [r.status for r in runs] == [RunStatus.COMPLETED], (event_id, runs)
         message_id = platform.message_id_for(event_id.removeprefix("postmark-"))
         assert len(platform.drafts_for_message(message_id)) == 1
         rows = platform.sql(

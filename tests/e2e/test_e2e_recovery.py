@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nerve_cli.engine import RunStatus
 from nerve_cli.main import app as nerve
 from nerve_cli.stack import ManagedProcess, free_port
 from nerve_cli.testing import serve_asgi
@@ -87,15 +88,13 @@ def _five_emails_fail_with_memoized_steps(platform: Any) -> dict[str, str]:
         [run] = [
             r
             for r in platform.wait_event_runs(event_id, timeout=120)
-            if r.function_id == HANDLE_EMAIL
+            if r.function_slug == HANDLE_EMAIL
         ]
-        assert run.status == "Failed", run
+        assert run.status is RunStatus.FAILED, run
         failed.append(run)
     # Memoized: the audit step ran once; only the agent step was retried.
-    attempts: dict[str, int] = {}
-    for attempt in platform.engine.run_trace(failed[0].run_id)["attempts"]:
-        name = str(attempt.get("name"))
-        attempts[name] = attempts.get(name, 0) + 1
+    steps = platform.engine.run_trace(failed[0].run_id).steps
+    attempts = {step.name: step.attempts for step in steps}
     assert attempts.get("audit-received") == 1, attempts
     assert attempts.get("run-agent", 0) > 1, attempts
     return sent
@@ -162,11 +161,10 @@ def test_a_scaffolded_service_subscribes_to_a_catalog_event_and_runs(
     assert result.exit_code == 0, result.output
     port = free_port()
     env = {
-        **platform.stack.base_env(),
+        **platform.new_service_env(port),
         "PYTHONPATH": os.pathsep.join(
             [str(tmp_path / "loyalty-worker" / "src"), os.environ.get("PYTHONPATH", "")]
         ),
-        "PORT": str(port),
     }
     process = ManagedProcess(
         "loyalty-worker",
@@ -215,13 +213,14 @@ def test_a_scaffolded_service_subscribes_to_a_catalog_event_and_runs(
             lambda: [
                 r
                 for r in platform.event_runs(f"resolved-{ticket}", "ticket/resolved")
-                if r.function_id == "loyalty-worker-on-ticket-resolved" and r.status == "Completed"
+                if r.function_slug == "loyalty-worker-on-ticket-resolved"
+                and r.status is RunStatus.COMPLETED
             ],
             timeout=60,
             what="the new service's run",
         )
         detail = platform.engine.get_run(runs[0].run_id)
-        assert detail.raw["output"] == {
+        assert detail.output == {
             "handled": "ticket/resolved",
             "summary": "loyalty-worker saw it",
         }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from nerve_cli.engine import RunStatus
+
 HANDLE_EMAIL = "support-worker-handle-customer-email"
 
 
@@ -13,8 +15,8 @@ def test_happy_path_draft_saved_reviewer_pinged_audit_in_order(platform) -> None
     )
     assert response.status_code == 200, response.text
     runs = platform.wait_event_runs(event_id, name="customer/email.received")
-    [run] = [r for r in runs if r.function_id == HANDLE_EMAIL]
-    assert run.status == "Completed"
+    [run] = [r for r in runs if r.function_slug == HANDLE_EMAIL]
+    assert run.status is RunStatus.COMPLETED
 
     message_id = platform.message_id_for(event_id.removeprefix("postmark-"))
     [draft] = platform.drafts_for_message(message_id)
@@ -40,7 +42,7 @@ def test_same_webhook_three_times_is_one_message_and_one_run(platform) -> None:
         )
         assert response.status_code == 200, response.text
     runs = platform.wait_event_runs(event_id, name="customer/email.received")
-    assert [r.function_id for r in runs].count(HANDLE_EMAIL) == 1
+    assert [r.function_slug for r in runs].count(HANDLE_EMAIL) == 1
     rows = platform.sql("SELECT id FROM messages WHERE provider_message_id = :pid", pid=message_id)
     assert len(rows) == 1
     assert len(platform.drafts_for_message(rows[0]["id"])) == 1
@@ -93,14 +95,16 @@ def test_one_stripe_refund_failure_fans_out_to_three_services_once_each(platform
     by_app = {}
     for run in runs:
         for app in ("support-worker", "risk-worker", "notifier"):
-            if run.function_id.startswith(app + "-"):
+            if run.app_id == app:
                 by_app.setdefault(app, []).append(run)
     assert {app: len(found) for app, found in by_app.items()} == {
         "support-worker": 1,
         "risk-worker": 1,
         "notifier": 1,
-    }, [r.function_id for r in runs]
-    assert all(run.status == "Completed" for run in runs), [(r.function_id, r.status) for r in runs]
+    }, [r.function_slug for r in runs]
+    assert all(run.status is RunStatus.COMPLETED for run in runs), [
+        (r.function_slug, r.status) for r in runs
+    ]
     platform.wait_until(
         lambda: any(refund_id in p.text or "ch_seed_1004" in p.text for p in platform.slack.posts),
         timeout=20,

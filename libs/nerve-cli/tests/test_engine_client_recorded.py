@@ -490,3 +490,24 @@ def test_unknown_routes_are_route_missing_errors(replay) -> None:
     with pytest.raises(EngineError) as raised:
         client._request("DELETE", f"/v2/runs/{COMPLETED_RUN}")
     assert raised.value.route_missing and raised.value.status == 501
+
+
+def test_list_events_reads_past_the_servers_51_event_cap() -> None:
+    # The real server answers at most 51 events per GET /v1/events (cqrs.MaxEvents), newest
+    # first, whatever `limit` asks; the next page starts after the last internal id.
+    import httpx
+    from nerve_cli.engine import EngineClient
+
+    stored = [{"id": f"evt-{n:03d}", "internal_id": f"01J{n:023d}"} for n in range(120, 0, -1)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        start = (
+            next(i + 1 for i, e in enumerate(stored) if e["internal_id"] == cursor) if cursor else 0
+        )
+        limit = min(int(request.url.params.get("limit", "50")), 51)
+        return httpx.Response(200, json={"data": stored[start : start + limit], "metadata": {}})
+
+    client = EngineClient("http://engine", transport=httpx.MockTransport(handler))
+    events = client.list_events(limit=1000)
+    assert [e["id"] for e in events] == [e["id"] for e in stored]
