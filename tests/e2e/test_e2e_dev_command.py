@@ -1,5 +1,8 @@
 """`make dev` = `uv run nerve dev`: one command brings the platform up (migrations, seed, the
-devserver, four services, readiness), prints the banner, and one Ctrl-C stops everything."""
+devserver, four services, readiness), prints the banner, and one Ctrl-C stops everything.
+
+These start their own `nerve dev` (always the embedded devserver), whatever NERVE_E2E_ENGINE
+says, so they run with every engine choice."""
 
 from __future__ import annotations
 
@@ -24,11 +27,6 @@ def _listening(port: int) -> bool:
 
 
 def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
-        pytest.skip(
-            "tests `nerve dev`, which always starts its own embedded devserver: the engine "
-            "under test plays no part in it"
-        )
     engine_port = free_port()
     base = free_port()
     ports = [base + i for i in range(len(SERVICES))]
@@ -101,11 +99,6 @@ def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path)
 def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(
     tmp_path: Path, after: str, sig: signal.Signals
 ) -> None:
-    if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
-        pytest.skip(
-            "tests `nerve dev`, which always starts its own embedded devserver: the engine "
-            "under test plays no part in it"
-        )
     engine_port = free_port()
     base = free_port()
     ports = [base + i for i in range(len(SERVICES))]
