@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +45,11 @@ def test_agent_outage_runs_fail_memoized_then_one_bulk_rerun_recovers_all(platfo
     with serve_asgi(outage) as provider_url:
         platform.stack.restart_service(
             "support-worker",
-            env={"OPENAI_API_KEY": "sk-e2e-broken", "OPENAI_BASE_URL": f"{provider_url}/v1"},
+            # A fresh key: production mode refuses short or published ones.
+            env={
+                "OPENAI_API_KEY": f"sk-e2e-{secrets.token_hex(24)}",
+                "OPENAI_BASE_URL": f"{provider_url}/v1",
+            },
         )
         try:
             sent = _five_emails_fail_with_memoized_steps(platform)
