@@ -147,7 +147,17 @@ def test_engine_outage_webhooks_accepted_then_delivered_exactly_once(platform) -
         ids = [e["id"] for e in events if str(e.get("id", "")).startswith(prefix)]
         return ids if len(ids) >= 100 else None
 
-    ids = platform.wait_until(delivered, timeout=60, what="100 events after the outage")
+    try:
+        ids = platform.wait_until(delivered, timeout=60, what="100 events after the outage")
+    except AssertionError as error:
+        # Say where they are: still in the gateway's outbox, or sent but not listed.
+        outbox = platform.sql(
+            "SELECT status, count(*) AS n FROM outbox WHERE event_id LIKE :p GROUP BY status",
+            p=f"%{prefix}%",
+        )
+        events = platform.engine.list_events(name="stripe/charge.refunded", limit=1000)
+        listed = sum(str(e.get("id", "")).startswith(prefix) for e in events)
+        raise AssertionError(f"{error}; outbox {outbox}; {listed} listed by the engine") from None
     assert len(ids) == 100 and len(set(ids)) == 100
     pending = platform.sql(
         "SELECT count(*) AS n FROM outbox WHERE event_id LIKE :p AND status <> 'published'",
