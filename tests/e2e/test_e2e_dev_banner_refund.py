@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from nerve_cli.stack import free_port
 
 
@@ -43,8 +42,6 @@ def _nerve(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def test_the_banner_refund_example_waits_for_a_reviewer_and_its_link_decides_it(
     tmp_path: Path,
 ) -> None:
-    if os.environ.get("NERVE_E2E_ENGINE", "devserver") != "devserver":
-        pytest.skip("`nerve dev` runs the embedded devserver")
     engine_port = free_port()
     base = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
