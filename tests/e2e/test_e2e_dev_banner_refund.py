@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
-from nerve_cli.stack import free_port
+from nerve_cli.processes import free_port_block
 
 
 def _banner_command(banner: str, needle: str) -> list[str]:
@@ -42,8 +42,8 @@ def _nerve(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def test_the_banner_refund_example_waits_for_a_reviewer_and_its_link_decides_it(
     tmp_path: Path,
 ) -> None:
-    engine_port = free_port()
-    base = free_port()
+    engine_port = free_port_block(1)
+    base = free_port_block(4)  # the gateway and the three workers
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
     env["COLUMNS"] = "250"
     process = subprocess.Popen(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nerve_cli.stack import SERVICES, free_port
+from nerve_cli.processes import free_port_block
+from nerve_cli.stack import SERVICES
 
 
 def _listening(port: int) -> bool:
@@ -27,8 +28,8 @@ def _listening(port: int) -> bool:
 
 
 def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    engine_port = free_port()
-    base = free_port()
+    engine_port = free_port_block(1)
+    base = free_port_block(4)  # the gateway and the three workers
     ports = [base + i for i in range(len(SERVICES))]
     if any(_listening(p) for p in ports):
         pytest.skip(f"ports {ports} are taken")
@@ -99,8 +100,8 @@ def test_nerve_dev_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path)
 def test_nerve_dev_interrupted_while_starting_leaves_nothing_behind(
     tmp_path: Path, after: str, sig: signal.Signals
 ) -> None:
-    engine_port = free_port()
-    base = free_port()
+    engine_port = free_port_block(1)
+    base = free_port_block(4)  # the gateway and the three workers
     ports = [base + i for i in range(len(SERVICES))]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY")}
     process = subprocess.Popen(
