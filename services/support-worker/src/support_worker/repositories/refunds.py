@@ -321,21 +321,40 @@ class RefundRepository(RepositoryBase):
         )
         request.status = "exceeds_refundable"
         request.failure_reason = reason[:500]
-        await self._audit(
+        await self._audit_refund_blocked(
+            session,
+            request,
+            ctx,
+            reason=reason,
+            amount_cents=request.amount_cents,
+            order_amount_cents=paid,
+            refunded_cents=refunded,
+        )
+
+    async def _audit_refund_blocked(
+        self,
+        session: AsyncSession,
+        request: RefundRequest,
+        ctx: AuditContext,
+        *,
+        actor: str = ACTOR,
+        **details: Any,
+    ) -> bool:
+        """The one `refund_blocked` row of a request (natural key: the request id); the outcome
+        is the request's final status."""
+        return await self._audit(
             session,
             AuditAction.REFUND_BLOCKED,
             key=f"refund-blocked-{request.id}",
             ctx=ctx,
             customer_id=request.customer_id,
             ticket_id=request.ticket_id,
+            actor=actor,
             payload={
                 "request_id": request.id,
                 "order_id": request.order_id,
-                "outcome": "exceeds_refundable",
-                "reason": reason,
-                "amount_cents": request.amount_cents,
-                "order_amount_cents": paid,
-                "refunded_cents": refunded,
+                "outcome": request.status,
+                **details,
             },
         )
 
@@ -407,20 +426,12 @@ class RefundRepository(RepositoryBase):
                 )
             if request.status != "failed":
                 return False
-            return await self._audit(
+            return await self._audit_refund_blocked(
                 session,
-                AuditAction.REFUND_BLOCKED,
-                key=f"refund-blocked-{request_id}",
-                ctx=ctx,
-                customer_id=request.customer_id,
-                ticket_id=request.ticket_id,
+                request,
+                ctx,
                 actor=decided_by,
-                payload={
-                    "request_id": request_id,
-                    "order_id": request.order_id,
-                    "outcome": "failed",
-                    "reason": (request.failure_reason or "")[:200],
-                },
+                reason=(request.failure_reason or "")[:200],
             )
 
     async def mark_refund_blocked(
@@ -438,20 +449,7 @@ class RefundRepository(RepositoryBase):
                 request.decided_at = request.decided_at or utcnow()
             if request.status != outcome:
                 return False
-            return await self._audit(
-                session,
-                AuditAction.REFUND_BLOCKED,
-                key=f"refund-blocked-{request_id}",
-                ctx=ctx,
-                customer_id=request.customer_id,
-                ticket_id=request.ticket_id,
-                actor=decided_by,
-                payload={
-                    "request_id": request_id,
-                    "order_id": request.order_id,
-                    "outcome": outcome,
-                },
-            )
+            return await self._audit_refund_blocked(session, request, ctx, actor=decided_by)
 
     async def refund_outcome_text(self, message_id: str, order_id: str) -> str:
         """What the agent's `request_refund` tool reports after approval."""
