@@ -55,10 +55,11 @@ test-e2e-binary: sync ## the e2e scenarios on `inngest start` (INNGEST_BIN / PAT
 test-e2e-docker: sync ## the e2e scenarios on inngest/inngest + Postgres + Redis (testcontainers; needs Docker)
 	NERVE_E2E_ENGINE=docker $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)
 
-lint: sync ## ruff + mypy strict
+lint: sync ## ruff (complexity <= 15, module docstrings) + mypy strict on every package and test helpers
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy libs/shared-events/src libs/service-kit/src libs/nerve-cli/src
+	$(UV) run mypy
+	$(UV) run python scripts/mypy_test_helpers.py
 
 fmt: sync ## format and autofix
 	$(UV) run ruff format .
