@@ -1,3 +1,5 @@
+"""Smoke test: a real inngest-py app with two steps runs to completion on the devserver."""
+
 import inngest
 from devserver.testing import make_client, running_app, send_events, wait_for_run
 

@@ -1,3 +1,5 @@
+"""`python -m devserver`: the same CLI as the `devserver` command."""
+
 from devserver.cli import run
 
 run()

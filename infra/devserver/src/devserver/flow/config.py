@@ -238,8 +238,8 @@ def _check_expression(source: str | None, what: str, *, restrictive: bool = Fals
         raise FlowConfigError(f"{what} is invalid: {error}") from None
 
 
-def validate_flow_config(config: Mapping[str, Any]) -> FlowConfig:
-    """Parse and apply the server's registration rules; raises FlowConfigError."""
+def _check_counts(config: Mapping[str, Any]) -> None:
+    """Limits on list lengths, checked on the raw config before anything is parsed."""
     raw_concurrency = config.get("concurrency")
     if isinstance(raw_concurrency, list) and len(raw_concurrency) > MAX_CONCURRENCY_LIMITS:
         raise FlowConfigError(
@@ -250,7 +250,9 @@ def validate_flow_config(config: Mapping[str, Any]) -> FlowConfig:
         raise FlowConfigError(
             f"This function exceeds the max number of cancellation events: {MAX_CANCELLATIONS}"
         )
-    flow = parse_flow_config(config)
+
+
+def _check_concurrency(flow: FlowConfig) -> None:
     for limit in flow.concurrency:
         if limit.scope != "fn" and limit.key is None:
             raise FlowConfigError(
@@ -259,54 +261,93 @@ def validate_flow_config(config: Mapping[str, Any]) -> FlowConfig:
         if limit.limit < 0:
             raise FlowConfigError("concurrency limit must not be negative")
         _check_expression(limit.key, f"Concurrency key '{limit.key}'")
-    if flow.throttle is not None:
-        if flow.throttle.limit < 1:
-            raise FlowConfigError("throttle limit must be at least 1")
-        if flow.throttle.period_ms < 1000:
-            raise FlowConfigError("throttle period must be at least 1s")
-        _check_expression(flow.throttle.key, "Throttle key expression")
-    if flow.rate_limit is not None:
-        if flow.rate_limit.limit < 1:
-            raise FlowConfigError("rate limit must be at least 1")
-        if flow.rate_limit.period_ms > MAX_RATE_LIMIT_PERIOD_MS:
-            raise FlowConfigError(
-                f"The rate limit period of '{config['rateLimit'].get('period')}' "
-                "is greater than the max of 24h"
-            )
-        _check_expression(flow.rate_limit.key, "Rate limit key expression")
-    if flow.debounce is not None:
-        period = config["debounce"].get("period")
-        if flow.debounce.period_ms < MIN_DEBOUNCE_MS:
-            raise FlowConfigError(f"The debounce period of '{period}' is less than the min of: 1s")
-        if flow.debounce.period_ms > MAX_DEBOUNCE_MS:
-            raise FlowConfigError(
-                f"The debounce period of '{period}' is greater than the max of: 168h0m0s"
-            )
-        _check_expression(flow.debounce.key, "Debounce expression")
-    if flow.batch is not None:
-        if flow.batch.max_size < 2:
-            raise FlowConfigError("The batch maxSize must be at least 2")
-        if flow.batch.timeout_ms < 1000:
-            raise FlowConfigError("The batch timeout must be at least 1s")
-        for combined, present in (
-            ("cancel", bool(flow.cancel)),
-            ("debounce", flow.debounce is not None),
-            ("singleton", flow.singleton is not None),
-            ("Priority.Run", flow.priority_run is not None),
-        ):
-            if present:
-                raise FlowConfigError(f"A function cannot specify batch and {combined} together")
-        _check_expression(flow.batch.key, "Batch key expression")
-        _check_expression(flow.batch.if_expression, "Batch if expression")
-    if flow.singleton is not None:
-        if flow.singleton.mode not in ("skip", "cancel"):
-            raise FlowConfigError(f"Unknown singleton mode '{flow.singleton.mode}'")
-        _check_expression(flow.singleton.key, "Singleton key expression")
-    _check_expression(flow.priority_run, "Priority.Run expression")
-    for cancel in flow.cancel:
-        if not cancel.event:
+
+
+def _check_throttle(throttle: Throttle | None) -> None:
+    if throttle is None:
+        return
+    if throttle.limit < 1:
+        raise FlowConfigError("throttle limit must be at least 1")
+    if throttle.period_ms < 1000:
+        raise FlowConfigError("throttle period must be at least 1s")
+    _check_expression(throttle.key, "Throttle key expression")
+
+
+def _check_rate_limit(rate_limit: RateLimit | None, config: Mapping[str, Any]) -> None:
+    if rate_limit is None:
+        return
+    if rate_limit.limit < 1:
+        raise FlowConfigError("rate limit must be at least 1")
+    if rate_limit.period_ms > MAX_RATE_LIMIT_PERIOD_MS:
+        raise FlowConfigError(
+            f"The rate limit period of '{config['rateLimit'].get('period')}' "
+            "is greater than the max of 24h"
+        )
+    _check_expression(rate_limit.key, "Rate limit key expression")
+
+
+def _check_debounce(debounce: Debounce | None, config: Mapping[str, Any]) -> None:
+    if debounce is None:
+        return
+    period = config["debounce"].get("period")
+    if debounce.period_ms < MIN_DEBOUNCE_MS:
+        raise FlowConfigError(f"The debounce period of '{period}' is less than the min of: 1s")
+    if debounce.period_ms > MAX_DEBOUNCE_MS:
+        raise FlowConfigError(
+            f"The debounce period of '{period}' is greater than the max of: 168h0m0s"
+        )
+    _check_expression(debounce.key, "Debounce expression")
+
+
+def _check_batch(flow: FlowConfig) -> None:
+    if flow.batch is None:
+        return
+    if flow.batch.max_size < 2:
+        raise FlowConfigError("The batch maxSize must be at least 2")
+    if flow.batch.timeout_ms < 1000:
+        raise FlowConfigError("The batch timeout must be at least 1s")
+    for combined, present in (
+        ("cancel", bool(flow.cancel)),
+        ("debounce", flow.debounce is not None),
+        ("singleton", flow.singleton is not None),
+        ("Priority.Run", flow.priority_run is not None),
+    ):
+        if present:
+            raise FlowConfigError(f"A function cannot specify batch and {combined} together")
+    _check_expression(flow.batch.key, "Batch key expression")
+    _check_expression(flow.batch.if_expression, "Batch if expression")
+
+
+def _check_singleton(singleton: Singleton | None) -> None:
+    if singleton is None:
+        return
+    if singleton.mode not in ("skip", "cancel"):
+        raise FlowConfigError(f"Unknown singleton mode '{singleton.mode}'")
+    _check_expression(singleton.key, "Singleton key expression")
+
+
+def _check_cancel(cancel: tuple[CancelOn, ...]) -> None:
+    for item in cancel:
+        if not item.event:
             raise FlowConfigError("A cancellation must name an event")
-        _check_expression(cancel.if_expression, "Cancellation expression", restrictive=True)
+        _check_expression(item.if_expression, "Cancellation expression", restrictive=True)
+
+
+def validate_flow_config(config: Mapping[str, Any]) -> FlowConfig:
+    """Parse and apply the server's registration rules; raises FlowConfigError.
+
+    The checks run in the server's order, so the first problem reported is the one it reports.
+    """
+    _check_counts(config)
+    flow = parse_flow_config(config)
+    _check_concurrency(flow)
+    _check_throttle(flow.throttle)
+    _check_rate_limit(flow.rate_limit, config)
+    _check_debounce(flow.debounce, config)
+    _check_batch(flow)
+    _check_singleton(flow.singleton)
+    _check_expression(flow.priority_run, "Priority.Run expression")
+    _check_cancel(flow.cancel)
     return flow
 
 
