@@ -1,4 +1,5 @@
-"""Executor semantics driven through real inngest-py functions over HTTP (protocol §2, §6).
+"""Executor semantics driven through real inngest-py functions over HTTP
+(infra/devserver/docs/calls.md, infra/devserver/docs/executor.md).
 
 Runs unchanged against a real Inngest dev server (INNGEST_BASE_URL); timings assume the engine
 was started with a 1 s retry interval (`--retry-interval 1`).

@@ -1,4 +1,5 @@
-"""Streaming SDK responses (201 + keep-alive bytes + an envelope) are unwrapped (protocol §2.12)."""
+"""Streaming SDK responses (201 + keep-alive bytes + an envelope) are unwrapped
+(infra/devserver/docs/calls.md#streaming-responses)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Executor: calls the SDK for each job and turns its answer (200 / 206 ops / errors) into
-memos, new jobs, pauses and run outcomes (protocol §2, §6)."""
+memos, new jobs, pauses and run outcomes (infra/devserver/docs/calls.md,
+infra/devserver/docs/executor.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inngest expressions: CEL with Inngest's leniencies (protocol doc §5).
+"""Inngest expressions: CEL with Inngest's leniencies (infra/devserver/docs/expressions.md).
 
 Parsing is cel-python's (`celpy.celparser.CELParser`, the CEL grammar; `celpy.evaluation.celstr`
 for string literals; re2-backed `function_matches`). Evaluation is ours: celpy's evaluator is

@@ -1,8 +1,8 @@
 """Flow-control hook points of the engine (see infra/devserver/FLOW_HOOKS.md).
 
-The engine core calls flow control only through `FlowControl`. `devserver.flow` (owned by the
-flow-control engineer) may expose `create_flow_control(engine: FlowEngine) -> FlowControl`; when it
-does not (yet), `NoFlowControl` is used: every event runs, every job may start at once.
+The engine core calls flow control only through `FlowControl`; `devserver.flow` implements it
+(`create_flow_control(engine: FlowEngine) -> FlowControl`). `NoFlowControl` is the implementation
+without limits: every event runs, every job may start at once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The devserver's MCP endpoint (`/mcp`, streamable HTTP, JSON responses), official `mcp` package.
 
-Same tool names and argument spellings as the real dev server (protocol §8.4): `send_event`,
+Same tool names and argument spellings as the real dev server
+(infra/devserver/docs/rest-api.md#mcp): `send_event`,
 `list_functions`, `invoke_function`, `get_run_status`, `poll_run_status`, `get_run`, `list_runs`,
 `rerun`, `cancel_run`, the doc tools `grep_docs`, `read_doc`, `list_docs` (over this project's
 README.md and docs/), and the other v2 read tools (`health`, `get_run_trace`, `get_event_runs`,

@@ -1,4 +1,7 @@
-"""Request signing (engine -> SDK) and API key checks (SDK -> engine), protocol §3."""
+"""Request signing (engine -> SDK) and API key checks (SDK -> engine).
+
+The protocol: infra/devserver/docs/signing.md.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Waiting parts of a run: sleeps, wait_for_event and invoke pauses (and their timeouts), the
-AI gateway call of `step.ai.infer`, and run-level timeouts (protocol §6.5-6.7, §6.10, §6.13)."""
+AI gateway call of `step.ai.infer`, and run-level timeouts. The protocol:
+infra/devserver/docs/executor.md#sleep, #wait-for-event, #invoke, #ai-inference and
+#cancellation-and-timeouts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Inngest expression semantics (protocol doc §5.2), evaluated by devserver.expressions."""
+"""Inngest expression semantics (infra/devserver/docs/expressions.md#semantics), evaluated by
+devserver.expressions."""
 
 from __future__ import annotations
 

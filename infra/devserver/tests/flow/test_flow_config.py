@@ -1,4 +1,5 @@
-"""Registration-time validation of flow-control settings (protocol doc §1.4)."""
+"""Registration-time validation of flow-control settings
+(infra/devserver/docs/sync.md#validation-at-sync)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""cancel_on listeners and run timeouts as pure functions (protocol doc §6.10).
+"""cancel_on listeners and run timeouts as pure functions
+(infra/devserver/docs/executor.md#cancellation-and-timeouts).
 
 `cancel_listeners(config, event, now_ms)`: one listener per `cancel` entry, its `if` interpolated
 with the triggering event (`event.*` -> literals, so only `async.*` is left for the cancelling

@@ -2,7 +2,8 @@
 
 `parse_flow_config(config)` turns the FunctionConfig (camelCase, as the SDK registers it) into
 typed settings; `validation_error(config)` returns the first registration problem the real server
-would report (pkg/inngest/function.go `Validate`, concurrency.go, protocol doc §1.4), or None.
+would report (pkg/inngest/function.go `Validate`, concurrency.go;
+infra/devserver/docs/sync.md#validation-at-sync), or None.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """FlowControl for the devserver engine (hook protocol in devserver.hooks, FLOW_HOOKS.md).
 
-Order of decisions for an incoming event, as in the server's `schedule` (protocol doc §7):
+Order of decisions for an incoming event, as in the server's `schedule`
+(infra/devserver/docs/flow-control.md#order-of-decisions):
 rate limit / idempotency (drop) -> debounce (defer) -> batching (defer) -> singleton (skip or
 cancel the active run) -> run, with concurrency keys, throttle key and priority evaluated once
 against the run's first event and carried on every job as `run_keys`.
@@ -45,7 +46,7 @@ def _event_id(event: Mapping[str, Any]) -> str:
 SWEEP_INTERVAL_MS = 60_000
 
 # Origins whose events go through rate limit, debounce and batching; reruns and runs created by
-# flow control itself skip them (protocol doc §7.3).
+# flow control itself skip them (infra/devserver/docs/flow-control.md#rate-limit).
 FRESH_ORIGINS = frozenset({"event", "invoke", "cron"})
 
 

@@ -1,4 +1,5 @@
-"""Key expressions -> bucket keys, exactly as the server derives them (protocol doc §5.4).
+"""Key expressions -> bucket keys, exactly as the server derives them
+(infra/devserver/docs/expressions.md#key-expressions).
 
 All keys are evaluated once per run against the run's first event. Only equivalence matters (two
 events share a bucket iff their evaluated values are equal), so the key strings are readable

@@ -49,7 +49,8 @@ class ConcurrencyCounters:
     """In-flight SDK calls per concurrency key; a job holds a slot on each of its keys.
 
     `limits` of a job: [(key, limit), ...]; limit 0 (or less) means unlimited. A job may start
-    only when it fits under every one of its limits (protocol doc §7.1).
+    only when it fits under every one of its limits
+    (infra/devserver/docs/flow-control.md#concurrency).
     """
 
     running: dict[str, int] = field(default_factory=dict)
