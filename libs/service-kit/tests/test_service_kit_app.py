@@ -85,6 +85,12 @@ async def test_health_ready_and_routes(served: tuple[httpx.AsyncClient, list[str
     assert customer.json() == {"email": "grace@example.com", "http_open": True}
 
 
+def test_the_app_lists_the_functions_it_serves(database_url: str) -> None:
+    app = _build_app(database_url, [])
+    assert app.state.inngest_client.app_id == APP_ID
+    assert [fn.id for fn in app.state.inngest_functions] == [f"{APP_ID}-echo"]
+
+
 async def test_readyz_is_503_when_the_database_is_down() -> None:
     app = _build_app("postgresql+asyncpg://nobody@127.0.0.1:1/nowhere", [])
     async with LifespanManager(app) as manager:

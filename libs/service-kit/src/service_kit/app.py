@@ -240,6 +240,8 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.inngest_client = inngest_client
+    # What this app serves, for introspection (docs/architecture.md is generated from it).
+    app.state.inngest_functions = tuple(functions)
 
     app.add_middleware(
         RequestLogMiddleware,

@@ -48,6 +48,11 @@ class EventModel(BaseModel):
     variant: ClassVar[str | None] = None
     # Engine-generated events (inngest/*) may be parsed but never sent.
     sendable: ClassVar[bool] = True
+    # Who sends this event: service app ids (`ingest-gateway`, `support-worker`, ...), `operator`
+    # (a person, through `nerve send`, the dashboard or MCP) or `engine` (Inngest itself). The
+    # event graph in docs/architecture.md is generated from it (scripts/architecture_graph.py);
+    # tests/repo/test_event_producers.py checks the services' code sends what is declared here.
+    producers: ClassVar[tuple[str, ...]] = ()
 
     # -- building ---------------------------------------------------------------------------
 

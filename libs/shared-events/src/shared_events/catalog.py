@@ -25,6 +25,7 @@ class CustomerEmailReceived(EventModel):
     """
 
     name: ClassVar[str] = "customer/email.received"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway",)
     message_id: Id = Field(min_length=1, description="messages.id of the stored inbound email")
     provider_message_id: str = Field(min_length=1, description="Postmark MessageID")
     customer_id: Id = Field(min_length=1)
@@ -41,6 +42,7 @@ class StripeChargeRefundFailed(EventModel):
     """
 
     name: ClassVar[str] = "stripe/charge.refund.failed"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway",)
     stripe_event_id: str = Field(min_length=1)
     charge_id: str = Field(min_length=1)
     refund_id: str = Field(min_length=1)
@@ -54,6 +56,7 @@ class StripeChargeDisputeCreated(EventModel):
     """A customer disputed a charge. Producer: ingest-gateway. Event id: Stripe's `evt_...`."""
 
     name: ClassVar[str] = "stripe/charge.dispute.created"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway",)
     stripe_event_id: str = Field(min_length=1)
     dispute_id: str = Field(min_length=1)
     charge_id: str = Field(min_length=1)
@@ -67,6 +70,7 @@ class StripeChargeRefunded(EventModel):
     """A charge was (partly) refunded at Stripe. Producer: ingest-gateway. Id: `evt_...`."""
 
     name: ClassVar[str] = "stripe/charge.refunded"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway",)
     stripe_event_id: str = Field(min_length=1)
     charge_id: str = Field(min_length=1)
     customer_id: Id | None = None
@@ -81,6 +85,7 @@ class RefundApprovalRequested(EventModel):
     """
 
     name: ClassVar[str] = "refund/approval.requested"
+    producers: ClassVar[tuple[str, ...]] = ("support-worker",)
     request_id: Id = Field(min_length=1, description="refund_requests.id")
     customer_id: Id = Field(min_length=1)
     order_id: Id = Field(min_length=1)
@@ -99,6 +104,7 @@ class RefundApprovalDecided(EventModel):
     """
 
     name: ClassVar[str] = "refund/approval.decided"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway", "support-worker")
     request_id: Id = Field(min_length=1)
     approved: bool
     decision: Literal["approve", "reject"]
@@ -113,6 +119,7 @@ class CustomerEscalationRequested(EventModel):
     """
 
     name: ClassVar[str] = "customer/escalation.requested"
+    producers: ClassVar[tuple[str, ...]] = ("support-worker",)
     escalation_id: Id = Field(min_length=1)
     customer_id: Id = Field(min_length=1)
     ticket_id: Id = Field(min_length=1)
@@ -127,6 +134,7 @@ class EscalationReviewRequested(EventModel):
     """
 
     name: ClassVar[str] = "escalation/review.requested"
+    producers: ClassVar[tuple[str, ...]] = ("support-worker",)
     escalation_id: Id = Field(min_length=1)
     customer_id: Id = Field(min_length=1)
     ticket_id: Id = Field(min_length=1)
@@ -139,6 +147,7 @@ class EscalationDecisionMade(EventModel):
     """
 
     name: ClassVar[str] = "escalation/decision.made"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway",)
     escalation_id: Id = Field(min_length=1)
     decision: Literal["approve", "edit", "reject"]
     reviewer: str = Field(min_length=1)
@@ -153,6 +162,7 @@ class SupportDraftCreated(EventModel):
     """
 
     name: ClassVar[str] = "support/draft.created"
+    producers: ClassVar[tuple[str, ...]] = ("support-worker",)
     draft_id: Id = Field(min_length=1)
     customer_id: Id = Field(min_length=1)
     ticket_id: Id | None = None
@@ -167,6 +177,7 @@ class CustomerHealthCheckRequested(EventModel):
     """
 
     name: ClassVar[str] = "customer/health_check.requested"
+    producers: ClassVar[tuple[str, ...]] = ("support-worker",)
     customer_id: Id = Field(min_length=1)
     customer_tier: Tier
     check_date: date
@@ -181,6 +192,7 @@ class SupportHealthCheckRunRequested(EventModel):
     """
 
     name: ClassVar[str] = "support/health_check.run_requested"
+    producers: ClassVar[tuple[str, ...]] = ("operator",)
     requested_by: str = Field(min_length=1, max_length=200, description="who asked, for the logs")
 
 
@@ -190,6 +202,7 @@ class TicketResolved(EventModel):
     """
 
     name: ClassVar[str] = "ticket/resolved"
+    producers: ClassVar[tuple[str, ...]] = ("ingest-gateway", "support-worker")
     ticket_id: Id = Field(min_length=1)
     customer_id: Id = Field(min_length=1)
     resolved_by: str = Field(min_length=1)
@@ -202,6 +215,7 @@ class RiskProfileUpdated(EventModel):
     """
 
     name: ClassVar[str] = "risk/profile.updated"
+    producers: ClassVar[tuple[str, ...]] = ("risk-worker",)
     customer_id: Id = Field(min_length=1)
     score: float = Field(ge=0, le=1)
     level: RiskLevel
@@ -217,6 +231,7 @@ class InngestFunctionFailed(EventModel):
 
     name: ClassVar[str] = "inngest/function.failed"
     sendable: ClassVar[bool] = False
+    producers: ClassVar[tuple[str, ...]] = ("engine",)
     function_id: str = Field(min_length=1, description="composite `<app>-<fn>` slug")
     run_id: str = Field(min_length=1)
     error: dict[str, Any] = Field(default_factory=dict)
@@ -239,6 +254,7 @@ class InngestFunctionCancelled(EventModel):
 
     name: ClassVar[str] = "inngest/function.cancelled"
     sendable: ClassVar[bool] = False
+    producers: ClassVar[tuple[str, ...]] = ("engine",)
     function_id: str = Field(min_length=1, description="composite `<app>-<fn>` slug")
     run_id: str = Field(min_length=1)
     event: dict[str, Any] = Field(
@@ -264,6 +280,7 @@ class CustomerEmailReceivedInline(EventModel):
 
     name: ClassVar[str] = "customer/email.received"
     variant: ClassVar[str | None] = "inline"
+    producers: ClassVar[tuple[str, ...]] = ("operator",)
     email_text: str = Field(min_length=1, max_length=20_000, description="the email's text")
     customer_id: Id = Field(min_length=1, description="customers.id, e.g. cust_001")
     subject: str | None = Field(default=None, max_length=300)
@@ -281,6 +298,7 @@ class RefundApprovalDecidedByHand(EventModel):
 
     name: ClassVar[str] = "refund/approval.decided"
     variant: ClassVar[str | None] = "by-hand"
+    producers: ClassVar[tuple[str, ...]] = ("operator",)
     approved: bool
     customer_id: Id | None = Field(default=None, description="decide this customer's pending one")
     request_id: Id | None = Field(default=None, description="refund_requests.id (wins if given)")
