@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import httpx
-from nerve_cli.processes import free_port
+from engine_client import free_port
 
 __all__ = ["emit", "free_port", "wait_http"]
 

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from engine_client import hashed_signing_key
 from nerve_cli import compose_file
 from nerve_cli.compose_env_cmd import generate_env
-from nerve_cli.engine import hashed_signing_key
 from nerve_cli.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]

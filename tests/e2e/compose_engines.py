@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_client import free_port
 from nerve_cli.compose_stack import ComposeFile, Endpoint, production_stack
-from nerve_cli.stack import free_port
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

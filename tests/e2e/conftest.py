@@ -42,12 +42,11 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from nerve_cli.engine import TERMINAL_STATUSES, EngineClient, RunSummary
+from engine_client import TERMINAL_STATUSES, EngineClient, RunSummary, free_port
 from nerve_cli.stack import (
     SERVICES,
     Stack,
     StackConfig,
-    free_port,
     raise_keyboard_interrupt_on_termination,
 )
 from notifier.fakes import FakeSlackWebhook, SmtpSink

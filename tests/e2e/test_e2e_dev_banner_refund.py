@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
-from nerve_cli.processes import free_port_block
+from engine_client import free_port_block
 
 
 def _banner_command(banner: str, needle: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nerve_cli.processes import free_port_block
+from engine_client import free_port_block
 from nerve_cli.stack import SERVICES
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from nerve_cli.engine_models import RunStatus
+from engine_client import RunStatus
 from nerve_cli.main import app as nerve
 from typer.testing import CliRunner
 

@@ -40,8 +40,9 @@ import os
 from pathlib import Path
 
 import pytest
+from engine_client import free_port
 from nerve_cli.stack import (
-    ServiceSpec, Stack, StackConfig, free_port, raise_keyboard_interrupt_on_termination,
+    ServiceSpec, Stack, StackConfig, raise_keyboard_interrupt_on_termination,
 )
 
 

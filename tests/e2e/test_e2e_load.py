@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nerve_cli.engine import RunStatus
+from engine_client import RunStatus
 from nerve_cli.main import app as nerve
 from typer.testing import CliRunner
 

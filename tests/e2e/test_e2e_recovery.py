@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nerve_cli.engine import RunStatus
+from engine_client import RunStatus, free_port
 from nerve_cli.main import app as nerve
-from nerve_cli.stack import ManagedProcess, free_port
+from nerve_cli.stack import ManagedProcess
 from nerve_cli.testing import serve_asgi
 from starlette.applications import Starlette
 from starlette.requests import Request

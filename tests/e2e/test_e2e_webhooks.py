@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from nerve_cli.engine import RunStatus
+from engine_client import RunStatus
 
 HANDLE_EMAIL = "support-worker-handle-customer-email"
 

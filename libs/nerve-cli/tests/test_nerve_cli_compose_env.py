@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from engine_client import hashed_signing_key
 from nerve_cli import compose_file
 from nerve_cli.compose_env_cmd import SDK_SIGNING_KEY_PREFIX
-from nerve_cli.engine import hashed_signing_key
 from nerve_cli.main import app
 from nerve_cli.processes import dotenv_values
 from service_kit.published_secrets import weakness

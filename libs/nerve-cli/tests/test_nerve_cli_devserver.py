@@ -14,9 +14,9 @@ from typing import Any
 
 import inngest
 from devserver.testing import get_run, make_client, serve_app, sync_app, wait_for_run_id
+from engine_client import EngineClient
 from fastapi import FastAPI
 from inngest.fast_api import serve
-from nerve_cli.engine import EngineClient
 from nerve_cli.main import app as cli
 from typer.testing import CliRunner
 

@@ -440,7 +440,7 @@ def test_invoke_idempotency_reuse_and_a_skipped_function(fake_engine) -> None:
 
 
 def test_a_wide_terminal_gets_one_table_row_per_run_with_every_cell_whole() -> None:
-    from nerve_cli.engine import RunSummary
+    from engine_client import RunSummary
     from nerve_cli.render import runs_table
     from rich.console import Console
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_client import free_port
 from nerve_cli.dev_cmd import banner, parse_extra_service, port_in_use
 from nerve_cli.stack import (
     DEV_DEFAULTS,
@@ -18,7 +19,6 @@ from nerve_cli.stack import (
     StackConfig,
     StackError,
     dotenv_keys,
-    free_port,
 )
 
 SPAWNER = """

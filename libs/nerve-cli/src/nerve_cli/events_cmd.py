@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import httpx
 import typer
+from engine_client import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from rich.console import Console
 from rich.table import Table
 from shared_events.base import EventDataError
 from shared_events.catalog import CATALOG, VARIANTS, parse_any
 
-from .engine import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from .options import (
     DEFAULT_DATABASE_URL,
     DEFAULT_ENGINE_URL,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-
-from .engine import EngineClient
+from engine_client import EngineClient, parse_duration
 
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8288"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
@@ -60,19 +59,17 @@ def engine_client(engine_url: str, event_key: str, signing_key: str | None) -> E
     return EngineClient(engine_url, event_key=event_key or "dev", signing_key=signing_key or None)
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_moment(value: str, *, now: datetime | None = None) -> datetime:
-    """`30m` / `2h` / `1d` (that long ago), `now`, or an ISO-8601 timestamp (UTC if naive)."""
+    """`30m` / `2h` / `1d` / `1h30m` (that long ago: the engine's duration syntax), `now`, or an
+    ISO-8601 timestamp (UTC if naive)."""
     now = now or datetime.now(UTC)
     text = value.strip()
     if text == "now":
         return now
-    match = _DURATION.match(text)
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        return now - parse_duration(re.sub(r"\s+", "", text))  # `30 m` reads as `30m`
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

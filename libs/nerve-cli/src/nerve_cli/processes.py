@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -15,33 +14,6 @@ from types import FrameType
 
 # Signals that end a supervisor: Ctrl-C, `timeout`/`kill`, a closed terminal.
 TERMINATING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_block(count: int, *, low: int = 20_000, high: int = 32_000) -> int:
-    """The first of `count` consecutive free ports (`nerve dev --base-port` takes a block).
-
-    Drawn below Linux's ephemeral range (32768+): a block there can be taken between the check
-    and the start by the outgoing connections other processes open."""
-    for _ in range(200):
-        base = random.randrange(low, high - count)
-        if all(_port_is_free(port) for port in range(base, base + count)):
-            return base
-    raise RuntimeError(f"no block of {count} free ports between {low} and {high}")
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 @dataclass

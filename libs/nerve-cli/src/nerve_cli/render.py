@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
+from engine_client import RunSummary, StepSpan, iso
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
-
-from .engine import RunSummary, StepSpan, iso
 
 console = Console()
 

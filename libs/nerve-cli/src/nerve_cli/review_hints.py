@@ -11,9 +11,9 @@ import asyncio
 from typing import Any
 
 import typer
+from engine_client import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from rich.console import Console
 
-from .engine import TERMINAL_STATUSES, EngineError, RunStatus, RunSummary
 from .options import DEFAULT_GATEWAY_URL
 
 console = Console()

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .engine import EngineClient, EngineError, FunctionRef, RunStatus, RunSummary
+from engine_client import EngineClient, EngineError, FunctionRef, RunStatus, RunSummary
 
 MAX_LISTED = 10_000
 

@@ -1,7 +1,7 @@
 """`nerve runs`, `nerve rerun`, `nerve cancel`, `nerve invoke`: inspect and repair runs.
 
 Everything goes through the engine's public v2 REST API in the real Inngest server's dialect
-(`nerve_cli.engine`). Functions are named `app/function` (`support-worker/handle-customer-email`),
+(`engine_client`). Functions are named `app/function` (`support-worker/handle-customer-email`),
 or by their slug `app-function` (split at the longest app id the engine knows), or `--app` plus
 the function's own id. Every listing has `--json` (one JSON array on stdout) for scripts.
 """
@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-from .engine import (
+from engine_client import (
     EngineClient,
     EngineError,
     FunctionRef,
@@ -24,6 +21,9 @@ from .engine import (
     RunSummary,
     iso,
 )
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
 from .options import (
     DEFAULT_ENGINE_URL,
     EngineUrl,

@@ -25,7 +25,6 @@ from .processes import (
     HeldSocket,
     ManagedProcess,
     dotenv_keys,
-    free_port,
     raise_keyboard_interrupt_on_termination,
     signals_deferred,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "StackError",
     "StackInterrupted",
     "dotenv_keys",
-    "free_port",
     "raise_keyboard_interrupt_on_termination",
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from nerve_cli.engine import (
+from engine_client import (
     TERMINAL_STATUSES,
     EngineError,
     FunctionRef,
@@ -233,7 +233,7 @@ def test_list_events_pages_with_the_last_internal_id(replay) -> None:
     client = replay.client()
     client_events = client.list_events(limit=4)  # pages of 100: one page holds all it has
     assert len(client_events) == 2
-    from nerve_cli import engine as engine_module
+    from engine_client import client as engine_module
 
     replay.sent.clear()
     original = engine_module.V1_EVENTS_PAGE
@@ -344,7 +344,7 @@ def test_trace_of_a_failed_run_without_steps_shows_its_attempts(replay) -> None:
 def test_a_retried_step_counts_its_attempts_once() -> None:
     """A retried step: the server's trace loader gives the step span one `Attempt N` child per
     try (pkg/coreapi/graph/loaders/trace.go); the step's twin span may carry them too."""
-    from nerve_cli.engine import RunTrace
+    from engine_client import RunTrace
 
     def attempt(n: int, status: str) -> dict[str, str]:
         return {"id": f"a{n}", "name": f"Attempt {n}", "status": status}
@@ -496,7 +496,7 @@ def test_list_events_reads_past_the_servers_51_event_cap() -> None:
     # The real server answers at most 51 events per GET /v1/events (cqrs.MaxEvents), newest
     # first, whatever `limit` asks; the next page starts after the last internal id.
     import httpx
-    from nerve_cli.engine import EngineClient
+    from engine_client import EngineClient
 
     stored = [{"id": f"evt-{n:03d}", "internal_id": f"01J{n:023d}"} for n in range(120, 0, -1)]
 
