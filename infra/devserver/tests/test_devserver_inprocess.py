@@ -14,7 +14,8 @@ import pytest
 from devserver.config import Settings
 from devserver.engine import Engine
 from devserver.server import create_app
-from devserver.testing import EngineHandle, free_port, make_client, serve_app
+from devserver.testing import EngineHandle, make_client, serve_app
+from engine_client import free_port
 
 pytestmark = pytest.mark.devserver_only
 

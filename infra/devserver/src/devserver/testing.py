@@ -20,6 +20,8 @@ against the real Inngest dev server too)
         a free port; yields "http://127.0.0.1:PORT".
     await sync_app(engine, serve_url): PUT on the app's serve URL (e.g. base + "/api/inngest");
         the SDK registers itself; raises SyncError naming the problem if registration failed.
+    engine_client(engine) -> AsyncEngineClient: the engine's REST client (engine_client), which
+        the helpers below use.
     await send_events(engine, events) -> list[str]: POST /e/{key}; returns internal event ids.
     await runs_for_event(engine, event_id) -> list[dict]: GET /v1/events/{id}/runs.
     await wait_for_run(engine, event_id, *, function_id=None, status={"Completed"},
@@ -41,7 +43,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ from typing import Any
 
 import httpx
 import pytest
+from engine_client import AsyncEngineClient, free_port, hashed_signing_key
 
 FINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 
@@ -68,20 +70,11 @@ class EngineHandle:
     def headers(self) -> dict[str, str]:
         if not self.signing_key:
             return {}
-        from devserver.signing import hashed_key
-
-        return {"authorization": f"Bearer {hashed_key(self.signing_key)}"}
+        return {"authorization": f"Bearer {hashed_signing_key(self.signing_key)}"}
 
 
 class SyncError(RuntimeError):
     """An app failed to register with the engine."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ------------------------------------------------------------------------------- devserver process
@@ -284,38 +277,28 @@ async def running_app(
 
 
 # ------------------------------------------------------------------------------- events and runs
+def engine_client(engine: EngineHandle) -> AsyncEngineClient:
+    """The engine's REST client for this engine (its event key, its signing key)."""
+    return AsyncEngineClient(
+        engine.base_url, event_key=engine.event_key, signing_key=engine.signing_key, timeout=30
+    )
+
+
 async def send_events(engine: EngineHandle, events: list[dict[str, Any]]) -> list[str]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{engine.base_url}/e/{engine.event_key}", json=events)
-    body = response.json()
-    if response.status_code != 200:
-        raise RuntimeError(f"sending events failed: HTTP {response.status_code}: {body}")
-    ids: list[str] = body["ids"]
-    return ids
+    async with engine_client(engine) as client:
+        return await client.send_events(events)
 
 
 async def runs_for_event(engine: EngineHandle, event_id: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.get(
-            f"{engine.base_url}/v1/events/{event_id}/runs", headers=engine.headers
-        )
-    return list(_v1_data(response) or [])
+    """The v1 runs of an event, as the engine answered them."""
+    async with engine_client(engine) as client:
+        return [dict(run.raw) for run in await client.event_runs_v1(event_id)]
 
 
 async def get_run(engine: EngineHandle, run_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.get(f"{engine.base_url}/v1/runs/{run_id}", headers=engine.headers)
-    data: dict[str, Any] = _v1_data(response)
-    return data
-
-
-def _v1_data(response: httpx.Response) -> Any:
-    """The `data` of a v1 answer. A v1 GET reports errors in the body with HTTP 200."""
-    response.raise_for_status()
-    body = response.json()
-    if isinstance(body, dict) and body.get("error"):
-        raise RuntimeError(f"{response.request.url.path}: {body.get('status')} {body['error']}")
-    return body.get("data") if isinstance(body, dict) else body
+    """The v1 run, as the engine answered it."""
+    async with engine_client(engine) as client:
+        return dict((await client.get_run_v1(run_id)).raw)
 
 
 def _matches_function(run: Mapping[str, Any], function_id: str | None) -> bool:

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from devserver.dashboard import DashboardSettings, EngineClient, install_dashboard
+from devserver.dashboard import DashboardSettings, install_dashboard
+from engine_client import AsyncEngineClient
 from fastapi import FastAPI
 
 pytestmark = pytest.mark.devserver_only
@@ -198,7 +199,7 @@ async def test_dashboard_notifications_page_reads_the_local_sinks(tmp_path: Path
     engine.dispose()
 
     app = FastAPI()
-    unused_engine = EngineClient.for_url("http://127.0.0.1:9")  # the page never calls the engine
+    unused_engine = AsyncEngineClient("http://127.0.0.1:9")  # the page never calls the engine
     install_dashboard(
         app, settings=DashboardSettings(nerve_database_url=url), client=unused_engine, mcp=False
     )
@@ -256,7 +257,8 @@ async def test_dashboard_standalone_against_an_engine_url(demo_app: Any) -> None
 def test_dashboard_apps_page_shows_a_failed_sync() -> None:
     from devserver.config import Settings
     from devserver.server import create_app
-    from devserver.testing import free_port, serve_app
+    from devserver.testing import serve_app
+    from engine_client import free_port
 
     dead_url = f"http://127.0.0.1:{free_port()}/api/inngest"
     settings = Settings(in_memory=True, sdk_urls=[dead_url], poll=False, discovery=False)

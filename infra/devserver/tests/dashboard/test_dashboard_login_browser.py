@@ -21,7 +21,8 @@ import inngest.fast_api
 import pytest
 from devserver.config import Settings
 from devserver.server import create_app
-from devserver.testing import EngineHandle, free_port, make_client, serve_app, sync_app
+from devserver.testing import EngineHandle, make_client, serve_app, sync_app
+from engine_client import free_port
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver_only]

@@ -156,13 +156,18 @@ class AsyncEngineClient(EngineHttp):
         except EngineError as error:
             if not error.route_missing:
                 raise
-            data = await self._data(
-                "GET",
-                f"/v1/events/{internal_event_id}/runs",
-                params={"nocache": uuid.uuid4().hex},
-            )
-            items = [dict(item) for item in data or [] if isinstance(item, Mapping)]
+            return await self.event_runs_v1(internal_event_id)
         return [RunSummary.from_json(item) for item in items]
+
+    async def event_runs_v1(self, internal_event_id: str) -> list[RunSummary]:
+        """GET /v1/events/{id}/runs (v1 runs: the function's internal UUID, title-case status),
+        with a unique query parameter, which the real server's 15 s cache of that route misses."""
+        data = await self._data(
+            "GET",
+            f"/v1/events/{internal_event_id}/runs",
+            params={"nocache": uuid.uuid4().hex},
+        )
+        return [RunSummary.from_json(item) for item in data or [] if isinstance(item, Mapping)]
 
     async def runs_for_event_id(
         self, event_id: str, *, name: str | None = None, received_after: datetime | None = None

@@ -67,4 +67,5 @@ class DevserverExtras:
             payload["started_after"] = started_after
         if expression:
             payload["if"] = expression
-        return await self._http._data("POST", "/v1/cancellations", json=payload)
+        body = await self._http._json("POST", "/v1/cancellations", json=payload)
+        return body.get("data", body) if isinstance(body, Mapping) else body  # no envelope here

@@ -13,12 +13,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from engine_client import AsyncEngineClient
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
 
-from devserver.dashboard.client import EngineClient
 from devserver.dashboard.engine_extras import pending_lookup_for
 from devserver.dashboard.mcp_mount import LazyMcpEndpoint
 from devserver.dashboard.notifications import NotificationReader
@@ -26,7 +26,7 @@ from devserver.dashboard.settings import DashboardSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-__all__ = ["DashboardSettings", "EngineClient", "install_dashboard", "standalone_app"]
+__all__ = ["DashboardSettings", "install_dashboard", "standalone_app"]
 
 
 def install_dashboard(
@@ -35,7 +35,7 @@ def install_dashboard(
     signing_key: str | None = None,
     event_key: str | None = None,
     settings: DashboardSettings | None = None,
-    client: EngineClient | None = None,
+    client: AsyncEngineClient | None = None,
     mcp: bool = True,
 ) -> None:
     """Add the dashboard pages, actions, static files and `/mcp` to `app`.
@@ -49,7 +49,7 @@ def install_dashboard(
     from devserver.dashboard import actions, pages, session
 
     settings = settings or DashboardSettings.from_env()
-    engine_client = client or EngineClient.in_process(
+    engine_client = client or AsyncEngineClient.in_process(
         app, signing_key=signing_key, event_key=event_key
     )
     app.state.dashboard_settings = settings
@@ -107,6 +107,6 @@ def standalone_app(
 ) -> FastAPI:
     """The dashboard + MCP as their own app, pointed at any engine URL (e.g. a real Inngest)."""
     app = FastAPI(title="Nerve dashboard", docs_url=None, redoc_url=None, openapi_url=None)
-    client = EngineClient.for_url(engine_url, signing_key=signing_key, event_key=event_key)
+    client = AsyncEngineClient(engine_url, signing_key=signing_key, event_key=event_key)
     install_dashboard(app, signing_key=signing_key, settings=settings, client=client)
     return app

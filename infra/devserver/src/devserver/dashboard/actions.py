@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from engine_client import EngineError
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from devserver.dashboard.client import EngineError
 from devserver.dashboard.pages import client_of, window_start
 from devserver.dashboard.views import error_parts, run_row
 
@@ -66,7 +66,7 @@ async def send_event(request: Request) -> Response:
     except ValueError as exc:
         return back("/send", err=str(exc))
     except EngineError as exc:
-        return back("/send", err=f"the engine refused the event: {exc.message}")
+        return back("/send", err=f"the engine refused the event: {exc.reason}")
     return back("/events", msg=f"sent {event['name']} ({', '.join(ids)})")
 
 
@@ -79,17 +79,18 @@ async def invoke_function(request: Request) -> Response:
         return back("/invoke", err="choose a function to invoke")
     try:
         data = parse_json_object(form.get("data", ""), "the data")
-        result = await client_of(request).invoke(
+        invocation = await client_of(request).invoke(
             app_id, function_id, data, idempotency_key=form.get("idempotency_key") or None
         )
     except ValueError as exc:
         return back(f"/invoke?function={target}", err=str(exc))
     except EngineError as exc:
-        return back(f"/invoke?function={target}", err=f"invoke refused ({target}): {exc.message}")
-    run_id = result.get("runId")
-    if run_id:
-        return back(f"/runs/{run_id}", msg=f"invoked {function_id}")
-    return back(f"/runs?function={app_id}-{function_id}", msg=f"invoked {function_id}")
+        return back(f"/invoke?function={target}", err=f"invoke refused ({target}): {exc.reason}")
+    if invocation.reused:  # the idempotency key was used before: the engine names that run
+        return back(
+            f"/runs/{invocation.run_id}", msg=f"{function_id} was already invoked with that key"
+        )
+    return back(f"/runs/{invocation.run_id}", msg=f"invoked {function_id}")
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -98,18 +99,8 @@ async def cancel_run(request: Request, run_id: str) -> Response:
     try:
         await client_of(request).cancel_run(run_id)
     except EngineError as exc:
-        return back(f"/runs/{run_id}", err=f"cancel refused: {exc.message}")
+        return back(f"/runs/{run_id}", err=f"cancel refused: {exc.reason}")
     return back(f"/runs/{run_id}", msg="cancellation requested")
-
-
-def _new_run_id(result: Any) -> str | None:
-    if isinstance(result, dict):
-        for key in ("runId", "run_id"):
-            if result.get(key):
-                return str(result[key])
-    if isinstance(result, str) and result:
-        return result
-    return None
 
 
 @router.post("/runs/{run_id}/rerun")
@@ -117,16 +108,11 @@ async def rerun(request: Request, run_id: str) -> Response:
     form = await form_of(request)
     step_id = form.get("step_id", "").strip()
     try:
-        result = await client_of(request).rerun(
-            run_id, from_step={"stepId": step_id} if step_id else None
-        )
+        new_id = await client_of(request).rerun(run_id, from_step=step_id or None)
     except EngineError as exc:
-        return back(f"/runs/{run_id}", err=f"rerun refused: {exc.message}")
-    new_id = _new_run_id(result)
+        return back(f"/runs/{run_id}", err=f"rerun refused: {exc.reason}")
     what = f"rerun from step {step_id}" if step_id else "rerun from the top"
-    if new_id:
-        return back(f"/runs/{new_id}", msg=f"{what} of {run_id}")
-    return back(f"/runs/{run_id}", msg=f"{what} requested")
+    return back(f"/runs/{new_id}", msg=f"{what} of {run_id}")
 
 
 def _rfc3339(value: str) -> str:
@@ -153,7 +139,7 @@ async def bulk_cancel(request: Request) -> Response:
     except ValueError as exc:
         return back("/runs", err=f"bad time: {exc}")
     try:
-        result = await client_of(request).bulk_cancel(
+        result = await client_of(request).extras.bulk_cancel(
             app_id=app_id,
             function_id=function_id,
             started_before=started_before,
@@ -161,7 +147,7 @@ async def bulk_cancel(request: Request) -> Response:
             expression=form.get("if", "").strip() or None,
         )
     except EngineError as exc:
-        return back("/runs", err=f"bulk cancel refused: {exc.message}")
+        return back("/runs", err=f"bulk cancel refused: {exc.reason}")
     detail = ""
     if isinstance(result, dict):
         count = result.get("cancelled_count", result.get("cancelled"))
@@ -182,15 +168,15 @@ async def bulk_rerun(request: Request) -> Response:
         return back("/runs", err=f"bad error pattern: {exc}")
     client = client_of(request)
     try:
-        answer = await client.list_runs(
-            status=["Failed"], from_=window_start(window), limit=500, include_output=True
+        answer = await client.runs_page(
+            status=["Failed"], since=window_start(window), limit=500, include_output=True
         )
     except EngineError as exc:
-        return back("/runs", err=f"cannot list failed runs: {exc.message}")
+        return back("/runs", err=f"cannot list failed runs: {exc.reason}")
     rerun_count = 0
     failures: list[str] = []
-    for raw in answer["data"]:
-        run = run_row(raw)
+    for found in answer.runs:
+        run = run_row(found.raw)
         if run.status != "Failed":
             continue
         if function and function not in (run.function_id, run.function):
@@ -203,7 +189,7 @@ async def bulk_rerun(request: Request) -> Response:
             await client.rerun(run.run_id)
             rerun_count += 1
         except EngineError as exc:
-            failures.append(f"{run.run_id}: {exc.message}")
+            failures.append(f"{run.run_id}: {exc.reason}")
     if failures:
         return back("/runs", err=f"reran {rerun_count}; refused: " + "; ".join(failures[:5]))
     return back("/runs", msg=f"reran {rerun_count} failed run(s)")

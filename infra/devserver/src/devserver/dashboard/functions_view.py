@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from devserver.dashboard.client import EngineClient, EngineError
+from engine_client import AsyncEngineClient, EngineError
+
 from devserver.dashboard.views import RunRow, pick, run_row
 
 QUEUED_STATUSES = ("Queued", "Scheduled")
@@ -147,7 +148,7 @@ def _evaluate_key(expression: str, event: Mapping[str, Any]) -> str:
 
 
 async def _count_running_keys(
-    client: EngineClient, info: FunctionInfo, running: list[RunRow]
+    client: AsyncEngineClient, info: FunctionInfo, running: list[RunRow]
 ) -> None:
     keys = _concurrency_keys(info)
     if not keys:
@@ -166,25 +167,25 @@ async def _count_running_keys(
         info.running_by_key[key] = counter
 
 
-async def load_functions(client: EngineClient) -> dict[str, list[FunctionInfo]]:
+async def load_functions(client: AsyncEngineClient) -> dict[str, list[FunctionInfo]]:
     """Functions per app, with live queue depth and running counts."""
-    apps = await client.list_apps()
+    apps = await client.list_app_records()
     by_app: dict[str, list[FunctionInfo]] = {}
     by_slug: dict[str, FunctionInfo] = {}
     for app in apps:
         name = str(pick(app, "name", "app_name", "id", default=""))
         try:
-            rows = await client.app_functions(name)
+            rows = await client.list_v1_functions(name)
         except EngineError:
             rows = []
         infos = [function_info(name, row) for row in rows]
         by_app[name] = infos
         for info in infos:
             by_slug[info.slug] = info
-    live = await client.list_runs(status=["Queued", "Scheduled", "Running"], limit=1000)
+    live = await client.runs_page(status=["Queued", "Scheduled", "Running"], limit=1000)
     running: dict[str, list[RunRow]] = {}
-    for raw in live["data"]:
-        run = run_row(raw)
+    for found_run in live.runs:
+        run = run_row(found_run.raw)
         found = by_slug.get(run.function_id) or next(
             (i for i in by_slug.values() if run.function in (i.name, i.slug)), None
         )
@@ -200,7 +201,7 @@ async def load_functions(client: EngineClient) -> dict[str, list[FunctionInfo]]:
         await _count_running_keys(client, by_slug[slug], runs)
     infos = list(by_slug.values())
     flows = await asyncio.gather(
-        *(client.function_flow(i.app, i.local_id) for i in infos), return_exceptions=True
+        *(client.extras.function_flow(i.app, i.local_id) for i in infos), return_exceptions=True
     )
     for info, flow in zip(infos, flows, strict=True):
         if isinstance(flow, dict):

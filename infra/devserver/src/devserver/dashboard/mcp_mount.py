@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from engine_client import AsyncEngineClient
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from devserver.auth import authentication_failed, signing_key_ok
-from devserver.dashboard.client import EngineClient
 from devserver.dashboard.engine_extras import PendingLookup
 from devserver.dashboard.settings import DashboardSettings
 
@@ -26,7 +26,7 @@ class LazyMcpEndpoint:
 
     def __init__(
         self,
-        client: EngineClient,
+        client: AsyncEngineClient,
         settings: DashboardSettings,
         pending_lookup: PendingLookup | None = None,
         *,

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine_client import AsyncEngineClient, EngineError
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from devserver.dashboard.catalog import templates_for
-from devserver.dashboard.client import EngineClient, EngineError
 from devserver.dashboard.engine_extras import pending_lookup_for, sync_errors, with_pending
 from devserver.dashboard.functions_view import load_functions
 from devserver.dashboard.settings import DashboardSettings
@@ -44,8 +44,8 @@ STATUSES = ("Queued", "Running", "Completed", "Failed", "Cancelled", "Skipped")
 router = APIRouter(include_in_schema=False)
 
 
-def client_of(request: Request) -> EngineClient:
-    client: EngineClient = request.app.state.dashboard_client
+def client_of(request: Request) -> AsyncEngineClient:
+    client: AsyncEngineClient = request.app.state.dashboard_client
     return client
 
 
@@ -74,13 +74,13 @@ def _in_window(moment: Any, cutoff: datetime) -> bool:
     return parsed is None or parsed >= cutoff
 
 
-async def function_names(client: EngineClient) -> dict[str, str]:
+async def function_names(client: AsyncEngineClient) -> dict[str, str]:
     """Function UUID or slug -> slug (the /v1 run shape names functions by UUID)."""
     names: dict[str, str] = {}
     try:
-        for app in await client.list_apps():
+        for app in await client.list_app_records():
             app_name = str(pick(app, "id", "name", default=""))
-            for fn in await client.app_functions(app_name):  # v1: id = slug, internal_id = UUID
+            for fn in await client.list_v1_functions(app_name):  # id = slug, internal_id = UUID
                 slug = str(pick(fn, "id", "name", default=""))
                 for key in ("id", "internal_id"):
                     if fn.get(key):
@@ -96,21 +96,17 @@ async def home() -> Response:
 
 
 async def _fetch_runs(
-    client: EngineClient, statuses: list[str], app: str, function: str, since: str | None
+    client: AsyncEngineClient, statuses: list[str], app: str, function: str, since: str | None
 ) -> list[RunRow]:
     """Newest runs; filtered by the engine where it can (app + the SDK's function id), else
     here. `function` is the app-prefixed slug the pages use."""
+    function_id = None
     if function and app and function.startswith(f"{app}-"):
-        answer = await client.list_runs(
-            status=statuses,
-            app_id=app,
-            function_id=function[len(app) + 1 :],
-            from_=since,
-            limit=500,
-        )
-        return [run_row(r) for r in answer["data"]]
-    answer = await client.list_runs(status=statuses, app_id=app or None, from_=since, limit=500)
-    return [run_row(r) for r in answer["data"]]
+        function_id = function[len(app) + 1 :]
+    answer = await client.runs_page(
+        status=statuses, app_id=app or None, function_id=function_id, since=since, limit=500
+    )
+    return [run_row(run.raw) for run in answer.runs]
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -129,7 +125,7 @@ async def runs_page(
     try:
         rows = await _fetch_runs(client, statuses, app, function, window_start(window))
     except EngineError as exc:
-        error = exc.message
+        error = exc.reason
     if function:
         rows = [r for r in rows if function in (r.function, r.function_id)]
     since = window_start(window)
@@ -160,18 +156,21 @@ async def run_detail(request: Request, run_id: str, partial: bool = False) -> Re
     client = client_of(request)
     settings = settings_of(request)
     try:
-        run_raw, trace, jobs = await asyncio.gather(
-            client.get_run(run_id), client.get_trace(run_id), client.run_jobs(run_id)
+        found, run_trace, jobs = await asyncio.gather(
+            client.get_run(run_id),
+            client.run_trace(run_id, include_output=True),
+            client.extras.run_jobs(run_id),
         )
     except EngineError as exc:
-        if exc.status in (404, 500) and "run" in exc.message.lower():
+        if exc.status in (404, 500) and "run" in exc.reason.lower():
             return render(request, "not_found.html", page="runs", what=f"run {run_id}", status=404)
         raise
-    run = run_row(run_raw)
+    run = run_row(found.raw)
     try:  # v2 has no link back to the original run of a rerun; v1 does
-        run.original_run_id = (await client.get_run_v1(run_id)).get("original_run_id")
+        run.original_run_id = (await client.get_run_v1(run_id)).original_run_id
     except EngineError:
         run.original_run_id = None
+    trace: dict[str, Any] = dict(run_trace.raw)
     if not run.final:
         trace = await with_pending(trace, run_id, pending_lookup_for(request.app.state))
     steps = step_rows(trace, jobs=jobs, run_final=run.final)
@@ -208,7 +207,7 @@ async def events_page(request: Request, name: str = "", partial: bool = False) -
         # An event received a moment ago may not have been matched yet: keep it in the stream.
         just_now = datetime.now(tz=UTC) - FRESH_EVENT
         for event, runs in zip(events, runs_lists, strict=True):
-            event["runs"] = [run_row(r) for r in runs]
+            event["runs"] = [run_row(r.raw) for r in runs]
             for run in event["runs"]:
                 run.function = names.get(run.function_id, run.function)
             event["pending"] = not runs and (event["received"] or just_now) > just_now
@@ -217,7 +216,7 @@ async def events_page(request: Request, name: str = "", partial: bool = False) -
             elif not event["name"].startswith("inngest/"):  # engine events are not "unmatched"
                 unmatched.append(event)
     except EngineError as exc:
-        error = exc.message
+        error = exc.reason
     template = "_events_body.html" if partial else "events.html"
     return render(
         request,
@@ -238,9 +237,40 @@ async def functions_page(request: Request, partial: bool = False) -> Response:
     try:
         by_app = await load_functions(client_of(request))
     except EngineError as exc:
-        error = exc.message
+        error = exc.reason
     template = "_functions_body.html" if partial else "functions.html"
     return render(request, template, page="functions", by_app=by_app, load_error=error)
+
+
+def _app_row(app: dict[str, Any]) -> dict[str, Any]:
+    """A v2 `App` as a row of the apps page."""
+    latest = app.get("latestSync")
+    sync: dict[str, Any] = latest if isinstance(latest, dict) else {}
+    sdk = (sync.get("sdkLanguage", ""), sync.get("sdkVersion", ""))
+    return {
+        "name": pick(app, "name", "id", default=""),
+        "id": pick(app, "id", default=""),
+        "url": sync.get("url", ""),
+        "sdk": " ".join(str(x) for x in sdk if x),
+        "framework": sync.get("framework", ""),
+        "functions": int(app.get("functionCount") or 0),
+        "error": None,  # v2 has no sync error: engine_extras.sync_errors adds it
+        "synced_at": fmt_time(app.get("createdAt")),
+    }
+
+
+def _unsynced_row(url: str, error: str) -> dict[str, Any]:
+    """An SDK URL whose sync failed (no app behind it yet)."""
+    return {
+        "name": url,
+        "id": "",
+        "url": url,
+        "sdk": "",
+        "framework": "",
+        "functions": 0,
+        "error": error,
+        "synced_at": "",
+    }
 
 
 @router.get("/apps", response_class=HTMLResponse)
@@ -248,41 +278,18 @@ async def apps_page(request: Request) -> Response:
     error = None
     apps: list[dict[str, Any]] = []
     try:
-        for app in await client_of(request).list_apps():  # v2 App
-            sync = app.get("latestSync") if isinstance(app.get("latestSync"), dict) else {}
-            sdk = (sync.get("sdkLanguage", ""), sync.get("sdkVersion", ""))
-            apps.append(
-                {
-                    "name": pick(app, "name", "id", default=""),
-                    "id": pick(app, "id", default=""),
-                    "url": sync.get("url", ""),
-                    "sdk": " ".join(str(x) for x in sdk if x),
-                    "framework": sync.get("framework", ""),
-                    "functions": int(app.get("functionCount") or 0),
-                    "error": None,  # v2 has no sync error: engine_extras.sync_errors below
-                    "synced_at": fmt_time(app.get("createdAt")),
-                }
-            )
+        apps = [_app_row(app) for app in await client_of(request).list_app_records()]
     except EngineError as exc:
-        error = exc.message
+        error = exc.reason
     app_errors, url_errors = sync_errors(request.app.state)
     for app in apps:
         app["error"] = app["error"] or app_errors.get(str(app["name"]))
     synced_urls = {str(a["url"]) for a in apps}
-    for url, url_error in sorted(url_errors.items()):
-        if url not in synced_urls:
-            apps.append(
-                {
-                    "name": url,
-                    "id": "",
-                    "url": url,
-                    "sdk": "",
-                    "framework": "",
-                    "functions": 0,
-                    "error": url_error,
-                    "synced_at": "",
-                }
-            )
+    apps.extend(
+        _unsynced_row(url, url_error)
+        for url, url_error in sorted(url_errors.items())
+        if url not in synced_urls
+    )
     return render(request, "apps.html", page="apps", apps=apps, load_error=error)
 
 
@@ -304,7 +311,7 @@ async def invoke_page(request: Request, function: str = "") -> Response:
     try:
         by_app = await load_functions(client_of(request))
     except EngineError as exc:
-        error = exc.message
+        error = exc.reason
     return render(
         request, "invoke.html", page="invoke", by_app=by_app, chosen=function, load_error=error
     )

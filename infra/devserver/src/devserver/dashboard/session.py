@@ -14,10 +14,11 @@ import hmac
 from html import escape
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from engine_client import bare_signing_key
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from devserver.signing import key_matches, strip_prefix
+from devserver.signing import key_matches
 
 COOKIE = "devserver_session"
 SESSION_SECONDS = 12 * 3600
@@ -40,7 +41,7 @@ def auth_key(request: Request) -> str | None:
 
 
 def session_token(key: str) -> str:
-    return hmac.new(strip_prefix(key).encode(), _SESSION_LABEL, hashlib.sha256).hexdigest()
+    return hmac.new(bare_signing_key(key).encode(), _SESSION_LABEL, hashlib.sha256).hexdigest()
 
 
 def has_session(request: Request) -> bool:

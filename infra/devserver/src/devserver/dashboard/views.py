@@ -291,12 +291,14 @@ def _memo_output(output: Any) -> Any:
     return output
 
 
+def _child(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _job_step_id(job: Mapping[str, Any]) -> str:
     """The step a queued job is for: the real queue item keeps it as the outgoing edge."""
-    raw = job.get("Raw") if isinstance(job.get("Raw"), Mapping) else {}
-    data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
-    payload = data.get("payload") if isinstance(data.get("payload"), Mapping) else {}
-    edge = payload.get("edge") if isinstance(payload.get("edge"), Mapping) else {}
+    edge = _child(_child(_child(_child(job, "Raw"), "data"), "payload"), "edge")
     return str(edge.get("outgoing") or job.get("step_id") or "")
 
 
