@@ -30,15 +30,14 @@ import inngest.fast_api
 import pytest
 from devserver.config import Settings
 from devserver.server import create_app
-from devserver.signing import hashed_key
 from devserver.testing import (
     EngineHandle,
-    free_port,
     serve_app,
     start_devserver,
     sync_app,
     wait_for_run,
 )
+from engine_client import free_port, hashed_signing_key
 
 pytestmark = pytest.mark.devserver_only
 
@@ -146,7 +145,7 @@ async def test_cloud_mode_sdk_syncs_and_runs_through_the_locked_doors(locked: Lo
 async def test_event_api_takes_only_the_configured_event_key(locked: Locked) -> None:
     name = f"doors/keyed-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(base_url=locked.base_url) as http:
-        for wrong in ("any-key", HEX_KEY, hashed_key(SIGNING_KEY)):
+        for wrong in ("any-key", HEX_KEY, hashed_signing_key(SIGNING_KEY)):
             refused = await http.post(f"/e/{wrong}", json={"name": name})
             assert refused.status_code == 401
             assert refused.json() == {"status": 401, "message": "", "error": "Event key not found"}
@@ -300,7 +299,7 @@ async def test_mcp_needs_the_signing_key(locked: Locked) -> None:
         for extra in ({}, bearer("wrong"), bearer(EVENT_KEY)):
             refused = await http.post("/mcp", json=MCP_INITIALIZE, headers={**MCP_HEADERS, **extra})
             assert_auth_failed(refused)
-        for token in (hashed_key(SIGNING_KEY), SIGNING_KEY, HEX_KEY):
+        for token in (hashed_signing_key(SIGNING_KEY), SIGNING_KEY, HEX_KEY):
             accepted = await http.post(
                 "/mcp", json=MCP_INITIALIZE, headers={**MCP_HEADERS, **bearer(token)}
             )
@@ -322,7 +321,9 @@ async def test_mcp_tools_act_only_with_the_signing_key(locked: Locked) -> None:
     await anonymous.aclose()
     assert name not in event_names(locked)
 
-    authed: httpx2.AsyncClient = create_mcp_http_client(headers=bearer(hashed_key(SIGNING_KEY)))
+    authed: httpx2.AsyncClient = create_mcp_http_client(
+        headers=bearer(hashed_signing_key(SIGNING_KEY))
+    )
     async with (
         authed,
         Client(streamable_http_client(locked.base_url + "/mcp", http_client=authed)) as client,
@@ -360,12 +361,12 @@ def test_dashboard_pages_need_a_login(locked: Locked) -> None:
     assert 'type="password"' in page.text
 
 
-@pytest.mark.parametrize("key", [SIGNING_KEY, HEX_KEY, hashed_key(SIGNING_KEY)])
+@pytest.mark.parametrize("key", [SIGNING_KEY, HEX_KEY, hashed_signing_key(SIGNING_KEY)])
 def test_dashboard_login_sets_a_strict_httponly_session(locked: Locked, key: str) -> None:
     with login(locked, key) as client:
         cookie = client.cookies.jar
         [session] = list(cookie)
-        assert session.value not in (SIGNING_KEY, HEX_KEY, hashed_key(SIGNING_KEY))
+        assert session.value not in (SIGNING_KEY, HEX_KEY, hashed_signing_key(SIGNING_KEY))
         assert HEX_KEY not in session.value
         raw = client.post("/login", data={"key": key}, headers=origin_of(locked.base_url)).headers[
             "set-cookie"

@@ -11,9 +11,10 @@ from devserver.hooks import JobView, NoFlowControl
 from devserver.ingest import EventError, normalize_event
 from devserver.queue import Job, JobQueue
 from devserver.registry import event_name_matches
-from devserver.signing import bearer_ok, hashed_key, sign_body
+from devserver.signing import bearer_ok, sign_body
 from devserver.sync import next_cron_ms, parse_cron
 from devserver.util import now_ms, parse_duration_ms, parse_time_or_duration_ms
+from engine_client import hashed_signing_key
 from inngest._internal import server_lib
 from inngest._internal.net import validate_request_sig
 
@@ -105,8 +106,11 @@ def test_signatures_verify_with_the_sdk() -> None:
         signing_key_fallback=None,
     )
     assert not isinstance(result, Exception), result
-    assert hashed_key(key) == "b2ed992186a5cb19f6668aade821f502c1d00970dfd0e35128d51bac4649916c"
-    assert bearer_ok(f"Bearer {hashed_key(key)}", key)
+    assert (
+        hashed_signing_key(key)
+        == "b2ed992186a5cb19f6668aade821f502c1d00970dfd0e35128d51bac4649916c"
+    )
+    assert bearer_ok(f"Bearer {hashed_signing_key(key)}", key)
     assert not bearer_ok("Bearer nope", key)
 
 

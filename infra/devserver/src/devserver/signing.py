@@ -1,28 +1,24 @@
 """Request signing (engine -> SDK) and API key checks (SDK -> engine).
 
-The protocol: infra/devserver/docs/signing.md.
+The protocol: infra/devserver/docs/signing.md. The key's bearer form (SHA-256 of its hex bytes)
+is `engine_client.hashed_signing_key`, the function the clients send it with, so what is sent and
+what is accepted cannot drift apart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import time
 from typing import Any
 
 import rfc8785
-
-_PREFIX = re.compile(r"^signkey-\w+-")
-
-
-def strip_prefix(key: str) -> str:
-    return _PREFIX.sub("", key)
+from engine_client import bare_signing_key, hashed_signing_key
 
 
 def signature(content: bytes, key: str, *, ts: int | None = None) -> str:
     ts = int(time.time()) if ts is None else ts
-    mac = hmac.new(strip_prefix(key).encode(), content + str(ts).encode(), hashlib.sha256)
+    mac = hmac.new(bare_signing_key(key).encode(), content + str(ts).encode(), hashlib.sha256)
     return f"t={ts}&s={mac.hexdigest()}"
 
 
@@ -32,22 +28,18 @@ def sign_body(body: Any, key: str) -> tuple[bytes, str]:
     return content, signature(content, key)
 
 
-def hashed_key(key: str) -> str:
-    raw = strip_prefix(key)
-    try:
-        return hashlib.sha256(bytes.fromhex(raw)).hexdigest()
-    except ValueError:
-        return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def key_matches(token: str, key: str) -> bool:
     """token is the signing key, plain or SHA-256 hashed, with or without `signkey-<env>-`
-    (the forms the real server's SigningKeyMiddleware accepts)."""
-    token = strip_prefix(token.strip())
+    (the forms the real server's SigningKeyMiddleware accepts). A key that is not hex has no
+    hashed form (the real server refuses such a key): only the plain form matches it."""
+    token = bare_signing_key(token.strip())
     if not token:
         return False
-    plain = hmac.compare_digest(token.encode(), strip_prefix(key).encode())
-    hashed = hmac.compare_digest(token.encode(), hashed_key(key).encode())
+    plain = hmac.compare_digest(token.encode(), bare_signing_key(key).encode())
+    try:
+        hashed = hmac.compare_digest(token.encode(), hashed_signing_key(key).encode())
+    except ValueError:
+        hashed = False
     return plain or hashed
 
 
@@ -58,7 +50,7 @@ def bearer_ok(authorization: str | None, key: str) -> bool:
 
 
 def valid_signing_key(key: str) -> bool:
-    raw = strip_prefix(key)
+    raw = bare_signing_key(key)
     if not raw or len(raw) % 2:
         return False
     try:

@@ -1,14 +1,18 @@
-"""Small helpers: time, ids, durations, JSON."""
+"""Small helpers: time, ids, durations, JSON.
+
+Durations are the engine's syntax, parsed by `engine_client.durations` (one parser for the
+engine, its flow control and its clients); `parse_duration_ms` is re-exported from there.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from engine_client.durations import parse_duration_ms as parse_duration_ms
 from ulid import ULID
 
 MAX_EVENT_BYTES = 256 * 1024
@@ -105,37 +109,6 @@ def parse_iso_ms(text: str) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return int(value.timestamp() * 1000)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)")
-_UNIT_MS = {
-    "ns": 1e-6,
-    "us": 1e-3,
-    "µs": 1e-3,
-    "ms": 1.0,
-    "s": 1000.0,
-    "m": 60_000.0,
-    "h": 3_600_000.0,
-    "d": 86_400_000.0,
-    "w": 604_800_000.0,
-}
-
-
-def parse_duration_ms(text: str) -> int:
-    """Go-style duration extended with d and w ("1h30m", "90s", "1d") -> ms."""
-    source = text.strip()
-    if not source:
-        raise ValueError("empty duration")
-    position = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(source):
-        if match.start() != position:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(match.group(1)) * _UNIT_MS[match.group(2)]
-        position = match.end()
-    if position != len(source):
-        raise ValueError(f"invalid duration {text!r}")
-    return int(total)
 
 
 def parse_time_or_duration_ms(text: str, *, base_ms: int) -> int:

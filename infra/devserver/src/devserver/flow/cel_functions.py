@@ -10,48 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from celpy.evaluation import CELEvalError, function_matches
+from engine_client.durations import parse_duration as parse_duration
 
 from devserver.flow.cel_values import UNKNOWN, checked_int, go_format, is_number
 
 # --- durations and times ---
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)")
-_UNIT_SECONDS: Final = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Go duration syntax extended with `d` and `w` (str2duration), e.g. "1h30m", "7d", "-5s"."""
-    source = text.strip()
-    sign = -1.0 if source.startswith("-") else 1.0
-    body = source.lstrip("+-")
-    if body == "0":
-        return timedelta(0)
-    position = 0
-    seconds = 0.0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != position:
-            break
-        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not body or position != len(body):
-        raise ValueError(f"invalid duration {text!r}")
-    return timedelta(seconds=sign * seconds)
 
 
 def utc_now() -> datetime:
