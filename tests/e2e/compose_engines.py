@@ -164,7 +164,7 @@ def _plan(
     numbers = _claim_redis_dbs(redis_url, len(redis_paths))
     resources.callback(_flush_redis_dbs, redis_url, numbers)
     redis = make_url(redis_url)
-    userinfo = admin.username + (f":{admin.password}" if admin.password else "")
+    userinfo = (admin.username or "") + (f":{admin.password}" if admin.password else "")
     plan = production_stack(
         compose,
         variables,

@@ -3,7 +3,7 @@
 One `platform` per session: the engine, the four services (started with `nerve_cli.stack`, the
 same supervisor as `make dev`), one shared database, and the outer-edge fakes (a Slack incoming
 webhook and an SMTP server from `notifier.fakes`). Tests talk to it through webhooks, decision
-links, the engine's REST API (`nerve_cli.engine.EngineClient`, what the `nerve` CLI uses), the
+links, the engine's REST API (`engine_client.EngineClient`, what the `nerve` CLI uses), the
 database and the fakes. Scenarios isolate themselves with unique message ids / customers.
 
 Engine (NERVE_E2E_ENGINE):
@@ -82,9 +82,12 @@ def fresh_secrets() -> dict[str, str]:
     }
 
 
-def wait_until(predicate: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
+def wait_until(
+    predicate: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """The predicate's first truthy answer (polled every 0.2 s), or an AssertionError."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = predicate()
         if last:

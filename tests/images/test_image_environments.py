@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 
 import httpx
 import pytest
+from engine_client import free_port
 from nerve_cli import compose_file
 from nerve_cli.compose_env_cmd import generate_env
 
@@ -220,12 +220,6 @@ def test_migrate_image_runs_its_command(migrated_database: str) -> None:
         customers = db.execute("SELECT count(*) FROM customers").fetchone()[0]
     assert {"alembic_version", "customers", "audit_log", "outbox"} <= tables
     assert customers > 0, "the seed data was not loaded"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
