@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from nerve_cli.testing import serve_asgi
+from starlette.datastructures import QueryParams
 
 
 def v2_time(moment: datetime | None) -> str | None:
@@ -36,6 +37,38 @@ def v2_errors(status: int, code: str, message: str) -> JSONResponse:
 def drop_empty(value: dict[str, Any]) -> dict[str, Any]:
     """Proto-JSON leaves out empty and false values."""
     return {k: v for k, v in value.items() if v not in (None, "", [], {}, False)}
+
+
+def runs_query_error(params: QueryParams) -> JSONResponse | None:
+    """The real server's refusals of a `GET /v2/runs` query."""
+    if params.getlist("function_id") and not params.getlist("app_id"):
+        return v2_errors(
+            400, "invalid_field_format", "appId is required when filtering by functionId"
+        )
+    known = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+    if any(s.upper() not in known for s in params.getlist("status")):
+        return v2_errors(400, "invalid_field_format", "invalid status")
+    if int(params.get("limit") or 20) > 100:
+        return v2_errors(400, "invalid_field_format", "Limit cannot exceed 100")
+    return None
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def run_matches(run: Mapping[str, Any], params: QueryParams) -> bool:
+    """A run passes the query's app, function, status and queued-time filters."""
+    apps, functions = params.getlist("app_id"), params.getlist("function_id")
+    statuses = [s.upper() for s in params.getlist("status")]
+    since, until = params.get("from"), params.get("until")
+    return (
+        (not apps or run["app_id"] in apps)
+        and (not functions or run["function_id"] in functions)
+        and (not statuses or run["status"] in statuses)
+        and (not since or run["queued_at"] >= _moment(since))
+        and (not until or run["queued_at"] <= _moment(until))
+    )
 
 
 @dataclass
@@ -109,6 +142,28 @@ class FakeEngine:
             }
         )
 
+    def runs_answer(self, params: QueryParams) -> Any:
+        """`GET /v2/runs` as the real server answers it (its 400s included), one page."""
+        refused = runs_query_error(params)
+        if refused is not None:
+            return refused
+        limit = int(params.get("limit") or 20) or 20
+        matching = [
+            r
+            for r in sorted(self.runs.values(), key=lambda r: r["queued_at"], reverse=True)
+            if run_matches(r, params)
+        ]
+        cursor = params.get("cursor")
+        offset = int(base64.b64decode(cursor).decode()) if cursor else 0
+        page = matching[offset : offset + limit]
+        page_info: dict[str, Any] = {"limit": limit}
+        if offset + limit < len(matching):
+            page_info["hasMore"] = True
+            page_info["cursor"] = base64.b64encode(str(offset + limit).encode()).decode()
+        return drop_empty(
+            {"data": [self.v2_run(r) for r in page], "metadata": {}, "page": page_info}
+        )
+
     def authorized(self, header: str | None) -> bool:
         if not self.signing_key:
             return True
@@ -119,6 +174,15 @@ class FakeEngine:
 
 def build_app(fake: FakeEngine) -> FastAPI:
     app = FastAPI()
+    add_auth(app, fake)
+    add_event_routes(app, fake)
+    add_run_routes(app, fake)
+    add_action_routes(app, fake)
+    return app
+
+
+def add_auth(app: FastAPI, fake: FakeEngine) -> None:
+    """Every route but the event API wants the signing key when the fake has one."""
 
     @app.middleware("http")
     async def auth(request: Request, call_next: Any) -> Any:
@@ -127,6 +191,10 @@ def build_app(fake: FakeEngine) -> FastAPI:
         if not request.url.path.startswith("/e/") and not fake.authorized(header):
             return PlainTextResponse("Authentication failed\n", 401)
         return await call_next(request)
+
+
+def add_event_routes(app: FastAPI, fake: FakeEngine) -> None:
+    """The event API, v1 events, and v2 runs of an event."""
 
     @app.post("/e/{key}")
     async def ingest(key: str, request: Request) -> Any:
@@ -159,50 +227,15 @@ def build_app(fake: FakeEngine) -> FastAPI:
         data = [fake.v2_run(r) for r in fake.runs.values() if internal_id in r["event_ids"]]
         return drop_empty({"data": data, "metadata": {}, "page": {"limit": limit}})
 
+
+def add_run_routes(app: FastAPI, fake: FakeEngine) -> None:
+    """v2 run listing, one run, its trace."""
+
     @app.get("/v2/runs")
     async def list_runs(request: Request) -> Any:
         query = list(request.query_params.multi_items())
         fake.run_queries.append(query)
-        params = request.query_params
-        apps, functions = params.getlist("app_id"), params.getlist("function_id")
-        if functions and not apps:
-            return v2_errors(
-                400, "invalid_field_format", "appId is required when filtering by functionId"
-            )
-        statuses = [s.upper() for s in params.getlist("status")]
-        if any(
-            s not in ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED") for s in statuses
-        ):
-            return v2_errors(400, "invalid_field_format", "invalid status")
-        limit = int(params.get("limit") or 20) or 20
-        if limit > 100:
-            return v2_errors(400, "invalid_field_format", "Limit cannot exceed 100")
-        since = params.get("from")
-        until = params.get("until")
-        matching = [
-            r
-            for r in sorted(fake.runs.values(), key=lambda r: r["queued_at"], reverse=True)
-            if (not apps or r["app_id"] in apps)
-            and (not functions or r["function_id"] in functions)
-            and (not statuses or r["status"] in statuses)
-            and (
-                not since or r["queued_at"] >= datetime.fromisoformat(since.replace("Z", "+00:00"))
-            )
-            and (
-                not until or r["queued_at"] <= datetime.fromisoformat(until.replace("Z", "+00:00"))
-            )
-        ]
-        cursor = params.get("cursor")
-        offset = int(base64.b64decode(cursor).decode()) if cursor else 0
-        page = matching[offset : offset + limit]
-        more = offset + limit < len(matching)
-        page_info: dict[str, Any] = {"limit": limit}
-        if more:
-            page_info["hasMore"] = True
-            page_info["cursor"] = base64.b64encode(str(offset + limit).encode()).decode()
-        return drop_empty(
-            {"data": [fake.v2_run(r) for r in page], "metadata": {}, "page": page_info}
-        )
+        return fake.runs_answer(request.query_params)
 
     @app.get("/v2/runs/{run_id}")
     async def get_run(run_id: str, include_output: bool = False) -> Any:
@@ -240,6 +273,10 @@ def build_app(fake: FakeEngine) -> FastAPI:
             }
         )
         return {"data": {"rootSpan": root, "runId": run_id}, "metadata": {}}
+
+
+def add_action_routes(app: FastAPI, fake: FakeEngine) -> None:
+    """Cancel (v2; the v1 routes fail as on the real server), rerun, invoke, apps."""
 
     @app.post("/v2/runs/{run_id}/cancel")
     async def cancel_run(run_id: str) -> Any:
@@ -310,8 +347,6 @@ def build_app(fake: FakeEngine) -> FastAPI:
     async def apps() -> Any:
         data = [{"id": app_id, "name": app_id} for app_id in sorted(fake.apps)]
         return drop_empty({"data": data, "metadata": {}, "page": {"limit": 20}})
-
-    return app
 
 
 @pytest.fixture
