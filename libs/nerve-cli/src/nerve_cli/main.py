@@ -15,7 +15,15 @@ from pathlib import Path
 
 import typer
 
-from . import compose_env_cmd, decide_cmd, dev_cmd, events_cmd, runs_cmd
+from . import (
+    catalog_cmd,
+    compose_env_cmd,
+    decide_cmd,
+    dev_cmd,
+    email_cmd,
+    events_cmd,
+    runs_cmd,
+)
 from .processes import dotenv_values
 
 app = typer.Typer(
@@ -32,9 +40,9 @@ def main() -> None:
         os.environ.setdefault(key, value)
 
 
-app.command("catalog")(events_cmd.catalog)
+app.command("catalog")(catalog_cmd.catalog)
 app.command("send")(events_cmd.send)
-app.command("email")(events_cmd.email)
+app.command("email")(email_cmd.email)
 app.add_typer(runs_cmd.runs_app, name="runs")
 app.command("rerun")(runs_cmd.rerun)
 app.command("cancel")(runs_cmd.cancel)
