@@ -77,7 +77,8 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
     async def hello(ctx: inngest.Context) -> dict[str, Any]:
         async def load() -> dict[str, str]:
             state["hello_loads"] = state.get("hello_loads", 0) + 1
-            return {"name": ctx.event.data["name"], "email": ctx.event.data.get("email", "")}
+            data = ctx.event.data
+            return {"name": str(data["name"]), "email": str(data.get("email", ""))}
 
         async def greet(person: dict[str, str]) -> str:
             return f"Hello {person['name']}"

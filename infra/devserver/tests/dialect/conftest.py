@@ -50,7 +50,7 @@ RECORDED = recordings()
 START_MODE = recordings("12-*.json")
 
 
-def build(client: inngest.Inngest) -> list[inngest.Function]:
+def build(client: inngest.Inngest) -> list[inngest.Function[Any]]:
     @client.create_function(fn_id="two-steps", trigger=inngest.TriggerEvent(event="rec/go"))
     async def two_steps(ctx: inngest.Context) -> Any:
         k = ctx.event.data.get("k")

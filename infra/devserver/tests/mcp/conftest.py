@@ -18,7 +18,7 @@ def build_functions(client: inngest.Inngest, state: dict[str, Any]) -> list[Any]
     @client.create_function(fn_id="mcp-add", trigger=inngest.TriggerEvent(event="mcp/add"))
     async def add(ctx: inngest.Context) -> dict[str, int]:
         async def compute() -> int:
-            return int(ctx.event.data["a"]) + int(ctx.event.data["b"])
+            return int(str(ctx.event.data["a"])) + int(str(ctx.event.data["b"]))
 
         return {"sum": await ctx.step.run("add", compute)}
 
