@@ -1,9 +1,9 @@
 """The MCP tools that drive the engine, each one or a few REST calls through the engine client.
 
-Same names, argument spellings and answers as the real dev server's tools (protocol §8.4): runs
-as the v2 API gives them (`{"data": ...}`), a run's status in the dashboard's spellings
-(`Completed`, step rows from the trace). An engine error becomes a tool error naming the status
-and the engine's own words.
+Same names, argument spellings and answers as the real dev server's tools
+(infra/devserver/docs/rest-api.md#mcp): runs as the v2 API gives them (`{"data": ...}`), a run's
+status in the dashboard's spellings (`Completed`, step rows from the trace). An engine error
+becomes a tool error naming the status and the engine's own words.
 """
 
 from __future__ import annotations
