@@ -17,15 +17,8 @@ from engine_client import AsyncEngineClient, EngineError, RunSummary
 from mcp.server.mcpserver.exceptions import ToolError
 
 from devserver.dashboard.engine_extras import PendingLookup, with_pending
-from devserver.dashboard.views import (
-    RunRow,
-    StepRow,
-    error_parts,
-    pick,
-    run_row,
-    step_rows,
-    to_datetime,
-)
+from devserver.dashboard.steps_view import StepRow, step_rows
+from devserver.dashboard.views import RunRow, error_parts, pick, run_row, to_datetime
 
 T = TypeVar("T")
 

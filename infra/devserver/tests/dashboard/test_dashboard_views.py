@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from devserver.dashboard.catalog import templates_for
-from devserver.dashboard.views import error_parts, pretty, redact, step_rows
+from devserver.dashboard.steps_view import step_rows
+from devserver.dashboard.views import error_parts, pretty, redact
 
 FIELDS = frozenset({"email", "token"})
 

@@ -16,6 +16,7 @@ from devserver.dashboard.catalog import templates_for
 from devserver.dashboard.engine_extras import pending_lookup_for, sync_errors, with_pending
 from devserver.dashboard.functions_view import load_functions
 from devserver.dashboard.settings import DashboardSettings
+from devserver.dashboard.steps_view import step_rows
 from devserver.dashboard.views import (
     RunRow,
     error_parts,
@@ -24,7 +25,6 @@ from devserver.dashboard.views import (
     pick,
     pretty,
     run_row,
-    step_rows,
     to_datetime,
 )
 
