@@ -183,11 +183,14 @@ async def check(step: str, db: Database) -> None:
         await eventually(issued, "ord_1004 refunded")
         assert (await actions(db, "cust_002")).count("refund_issued") == 1
     elif step == "002 D5, reject":
-
+        # The decision makes the request `rejected` before the gate resumes and audits the
+        # block (audit-refund-blocked): wait for both.
         async def rejected() -> bool:
-            return await refund_status(db, "cust_001", "ord_1001") == "rejected"
+            return await refund_status(db, "cust_001", "ord_1001") == "rejected" and (
+                "refund_blocked" in await actions(db, "cust_001")
+            )
 
-        await eventually(rejected, "ord_1001 rejected")
+        await eventually(rejected, "ord_1001 rejected and its block audited")
         seen = await actions(db, "cust_001")
         assert seen.count("refund_blocked") == 1 and "refund_issued" not in seen
     else:
