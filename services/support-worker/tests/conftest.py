@@ -195,6 +195,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 # -- harness for running the functions through inngest.experimental.mocked ---------------------
 
 import asyncio  # noqa: E402
+import dataclasses  # noqa: E402
 from collections.abc import Coroutine  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import TypeVar  # noqa: E402
@@ -254,7 +255,7 @@ class Conversation:
             message_id=self.message_id,
             provider_message_id=f"pm-{self.message_id}",
             customer_id=self.customer_id,
-            customer_tier=self.tier,  # type: ignore[arg-type]
+            customer_tier=self.tier,
             ticket_id=self.ticket_id,
             received_at=datetime.now(UTC),
         )
@@ -271,6 +272,12 @@ class Harness:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
+
+    def replace_deps(self, **changes: Any) -> None:
+        """Swap dependencies (`model=...`, `payments=...`): the deps are frozen, so the functions
+        are built again with the new ones, as the app would build them."""
+        self.deps = dataclasses.replace(self.deps, **changes)
+        self.functions = {fn.local_id: fn for fn in create_functions(self.client, self.deps)}
 
     def trigger(
         self,

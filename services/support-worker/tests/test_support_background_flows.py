@@ -24,7 +24,7 @@ from service_kit.models import (
 )
 from shared_events import TicketResolved
 from sqlalchemy import select
-from support_worker.functions import NO_REVIEW_HEADER
+from support_worker.functions.escalate_with_human_approval import NO_REVIEW_HEADER
 
 
 def scalars(harness: Any, query: Any) -> list[Any]:

@@ -335,8 +335,10 @@ def test_openai_agent_pausing_twice_loops_until_no_approvals_remain(
         "request_refund", {"order_id": second, "reason": "dup", "amount_cents": None}, "call_3"
     )
     fake_openai.script_reply("Hi, both refunds are on their way.")
-    harness.deps.model = ModelConfig(
-        openai_api_key="sk-test", openai_base_url=fake_openai.base_url, openai_model="gpt-test"
+    harness.replace_deps(
+        model=ModelConfig(
+            openai_api_key="sk-test", openai_base_url=fake_openai.base_url, openai_model="gpt-test"
+        )
     )
     result = harness.trigger(
         "handle-customer-email",
@@ -361,7 +363,9 @@ def test_refund_for_someone_elses_order_is_declined_without_a_request(
         "request_refund", {"order_id": "ord_1001", "reason": "x", "amount_cents": None}, "c1"
     )
     fake_openai.script_reply("Sorry, I could not find that order on your account.")
-    harness.deps.model = ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    harness.replace_deps(
+        model=ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    )
     result = harness.trigger("handle-customer-email", convo.event())
     assert result.status is mocked.Status.COMPLETED, result.error
     assert result.output["refunds"] == {"ord_1001": "invalid"}
@@ -374,7 +378,9 @@ def test_provider_declining_an_approved_refund_blocks_it(harness: Any, fake_stri
     from support_worker.payments import StripePayments
 
     fake_stripe.decline = True
-    harness.deps.payments = StripePayments("sk_test_fake_key_123", api_base=fake_stripe.origin)
+    harness.replace_deps(
+        payments=StripePayments("sk_test_fake_key_123", api_base=fake_stripe.origin)
+    )
     convo = harness.conversation(
         subject="Refund", body="Please refund {order}.", order_amounts=(20_000, 2_500)
     )

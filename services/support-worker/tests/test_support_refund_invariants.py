@@ -226,7 +226,7 @@ def test_a_run_that_died_after_the_hold_is_finished_by_a_rerun_without_a_second_
     order_id = convo.order_ids[-1]
     stubs = {f"score-refund-risk-{order_id}": {"score": 0.1, "level": "low", "reasons": []}}
     ledger = harness.deps.payments
-    harness.deps.payments = ProviderDown()
+    harness.replace_deps(payments=ProviderDown())
     failed = harness.trigger("handle-customer-email", convo.event(), stubs=stubs)
     assert failed.status is mocked.Status.FAILED
 
@@ -243,7 +243,7 @@ def test_a_run_that_died_after_the_hold_is_finished_by_a_rerun_without_a_second_
 
     assert harness.run(state()) == ("issuing", 2_500)  # held, not issued
 
-    harness.deps.payments = ledger
+    harness.replace_deps(payments=ledger)
     rerun = harness.trigger("handle-customer-email", convo.event(), stubs=stubs)
     assert rerun.status is mocked.Status.COMPLETED, rerun.error
     assert rerun.output["refunds"] == {order_id: "issued"}

@@ -45,7 +45,9 @@ def test_an_event_naming_another_customers_ticket_loads_none_of_that_thread(
     forged = dataclasses.replace(forger, ticket_id=victim.ticket_id)
 
     fake_openai.script_reply("Hi, how can I help?")
-    harness.deps.model = ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    harness.replace_deps(
+        model=ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    )
     result = harness.trigger("handle-customer-email", forged.event())
 
     assert result.status is mocked.Status.COMPLETED, result.error
@@ -65,7 +67,9 @@ def test_the_customers_own_thread_is_still_loaded(harness: Any, fake_openai: Any
     add_message(harness, convo, reply_id, "Second: any news?")
 
     fake_openai.script_reply("Hi, we are on it.")
-    harness.deps.model = ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    harness.replace_deps(
+        model=ModelConfig(openai_api_key="sk-test", openai_base_url=fake_openai.base_url)
+    )
     result = harness.trigger(
         "handle-customer-email", dataclasses.replace(convo, message_id=reply_id).event()
     )

@@ -1,7 +1,7 @@
 """Nerve's event catalog: typed Inngest events, function references and their JSON Schemas.
 
 Domain code may import the models (they do not import `inngest` until a helper needs it);
-`shared_events.steps` and `shared_events.refs.invoke` are for a service's `functions.py`.
+`shared_events.steps` and `shared_events.refs.invoke` are for a service's `functions` module.
 """
 
 from .base import EventDataError, EventModel

@@ -1,6 +1,6 @@
 """Typed wrappers around the step API, so a service never touches raw event dicts.
 
-Used only from a service's `functions.py` (the Inngest boundary).
+Used only from a service's `functions` module or package (the Inngest boundary).
 """
 
 from __future__ import annotations

@@ -31,8 +31,10 @@ class FlowConfig:
     trace_model_io: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class SupportWorkerDeps:
+    """What the functions are built with (`functions.create_functions(client, deps)`)."""
+
     db: Database
     flow: FlowConfig = field(default_factory=FlowConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
