@@ -6,7 +6,7 @@ writes a second row for one logical action. Methods open their own transaction a
 records (ids and short summaries); email bodies never leave this package except toward the agent.
 """
 
-from .background import BackgroundRepository, DraftRef, TicketText
+from .background import BackgroundRepository, DraftRef
 from .base import (
     ACTOR,
     DEFAULT_SUPPORT_ADDRESS,
@@ -17,7 +17,10 @@ from .base import (
 from .conversations import ConversationRepository, CustomerRecord
 from .escalations import EscalationRepository
 from .hand_sent import HandSentRepository, StoredInlineEmail, UnmatchedDecision
-from .refunds import RefundNotHeld, RefundRecord, RefundRepository, RefundReservation
+from .refund_records import RefundNotHeld, RefundRecord, RefundReservation
+from .refunds import RefundRepository
+from .ticket_embeddings import TicketEmbeddingRepository, TicketText
+from .weekly_metrics import WeeklyMetricsRepository
 
 
 class SupportRepository(
@@ -25,6 +28,8 @@ class SupportRepository(
     RefundRepository,
     EscalationRepository,
     BackgroundRepository,
+    TicketEmbeddingRepository,
+    WeeklyMetricsRepository,
     HandSentRepository,
 ):
     """Every query and write the support worker's flows make."""
@@ -39,6 +44,7 @@ __all__ = [
     "NotFound",
     "RefundNotHeld",
     "RefundRecord",
+    "RefundRepository",
     "RefundReservation",
     "StoredInlineEmail",
     "SupportRepository",

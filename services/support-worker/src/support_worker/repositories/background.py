@@ -1,42 +1,28 @@
-"""System-of-record access for the scheduled and background flows: health checks, follow-ups,
-embeddings, weekly metrics and failed refunds (domain code: never imports inngest)."""
+"""System-of-record access for the outreach the background flows draft: health checks, follow-ups
+and failed refunds (domain code: never imports inngest). Embeddings: `ticket_embeddings.py`;
+weekly metrics: `weekly_metrics.py`."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from service_kit.audit import AuditAction
 from service_kit.ids import new_id
 from service_kit.models import (
-    AuditLog,
     Customer,
     Draft,
     Message,
     Order,
     RefundRequest,
     Ticket,
-    TicketEmbedding,
-    WeeklyMetrics,
     utcnow,
 )
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..embeddings import content_hash, cosine_similarity
-from .base import AuditContext, NotFound, RepositoryBase, insert_ignoring_duplicates
-
-UTC_MIDNIGHT = time(0, 0)
-
-
-@dataclass(frozen=True)
-class TicketText:
-    ticket_id: str
-    customer_id: str
-    summary: str
-    text: str
+from .base import AuditContext, NotFound, RepositoryBase, day_start, insert_ignoring_duplicates
 
 
 @dataclass(frozen=True)
@@ -46,19 +32,15 @@ class DraftRef:
     ticket_id: str | None
 
 
-def _day_start(day: date) -> datetime:
-    from datetime import UTC
-
-    return datetime.combine(day, UTC_MIDNIGHT, tzinfo=UTC)
-
-
 class BackgroundRepository(RepositoryBase):
+    """Proactive outreach, feedback requests and failed-refund follow-ups, once each."""
+
     # -- health checks ------------------------------------------------------------------------
 
     async def eligible_for_health_check(self, today: date) -> list[tuple[str, str]]:
         """(customer_id, tier) of Pro/Enterprise customers without proactive outreach in the
         7 days before `today`."""
-        since = _day_start(today) - timedelta(days=7)
+        since = day_start(today) - timedelta(days=7)
         async with self.db.session() as session:
             recent = select(Draft.customer_id).where(
                 Draft.kind == "proactive", Draft.created_at >= since
@@ -79,7 +61,7 @@ class BackgroundRepository(RepositoryBase):
             customer = await session.get(Customer, customer_id)
             if customer is None:
                 raise NotFound(f"customer {customer_id} does not exist")
-            since = _day_start(check_date) - timedelta(days=30)
+            since = day_start(check_date) - timedelta(days=30)
             open_tickets = await _count(
                 session,
                 select(func.count())
@@ -175,121 +157,6 @@ class BackgroundRepository(RepositoryBase):
                 payload={"draft_id": draft_id, "message_id": message_id},
             )
             return message_id
-
-    # -- embeddings ---------------------------------------------------------------------------
-
-    async def ticket_texts(self, ticket_ids: list[str]) -> list[TicketText]:
-        async with self.db.session() as session:
-            tickets = (await session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))).all()
-            texts = []
-            for ticket in sorted(tickets, key=lambda t: ticket_ids.index(t.id)):
-                bodies = (
-                    await session.scalars(
-                        select(Message.body_text)
-                        .where(Message.ticket_id == ticket.id)
-                        .order_by(Message.created_at)
-                    )
-                ).all()
-                text = "\n".join([ticket.subject, *(body[:1000] for body in bodies)])
-                texts.append(TicketText(ticket.id, ticket.customer_id, ticket.subject[:200], text))
-            return texts
-
-    async def store_embeddings(
-        self,
-        items: list[tuple[TicketText, list[float]]],
-        *,
-        model: str,
-        batch_id: str,
-    ) -> int:
-        """Upsert one row per ticket (ticket_id is the key); returns how many were written."""
-        async with self.db.transaction() as session:
-            for ticket, vector in items:
-                row = await session.get(TicketEmbedding, ticket.ticket_id)
-                digest = content_hash(ticket.text)
-                if row is None:
-                    session.add(
-                        TicketEmbedding(
-                            ticket_id=ticket.ticket_id,
-                            customer_id=ticket.customer_id,
-                            model=model,
-                            dimensions=len(vector),
-                            vector=vector,
-                            content_hash=digest,
-                            summary=ticket.summary,
-                            batch_id=batch_id,
-                        )
-                    )
-                else:
-                    row.model, row.dimensions, row.vector = model, len(vector), vector
-                    row.content_hash, row.summary, row.batch_id = digest, ticket.summary, batch_id
-            return len(items)
-
-    async def nearest_tickets(
-        self, vector: list[float], *, model: str, limit: int, exclude: str | None = None
-    ) -> list[tuple[str, str, float]]:
-        """(ticket_id, summary, score) of the most similar embedded tickets."""
-        async with self.db.session() as session:
-            rows = (
-                await session.scalars(
-                    select(TicketEmbedding).where(TicketEmbedding.model == model).limit(5000)
-                )
-            ).all()
-        scored = [
-            (row.ticket_id, row.summary, cosine_similarity(vector, list(row.vector)))
-            for row in rows
-            if row.ticket_id != exclude
-        ]
-        scored.sort(key=lambda item: item[2], reverse=True)
-        return scored[:limit]
-
-    # -- weekly metrics -----------------------------------------------------------------------
-
-    async def compute_weekly_metrics(
-        self, week_start: date, *, run_id: str | None
-    ) -> dict[str, Any]:
-        start = _day_start(week_start)
-        end = start + timedelta(days=7)
-        async with self.db.transaction() as session:
-            rows = await session.execute(
-                select(AuditLog.action, func.count())
-                .where(AuditLog.created_at >= start, AuditLog.created_at < end)
-                .group_by(AuditLog.action)
-            )
-            counts = {action: int(count) for action, count in rows.all()}
-            pairs = await session.execute(
-                select(Draft.created_at, Message.created_at)
-                .join(Message, Message.id == Draft.message_id)
-                .where(Draft.kind == "reply", Draft.created_at >= start, Draft.created_at < end)
-            )
-            seconds = [
-                max(0.0, (drafted - received).total_seconds()) for drafted, received in pairs.all()
-            ]
-            figures: dict[str, Any] = {
-                "week_start": week_start.isoformat(),
-                "conversations_handled": counts.get("message_received", 0),
-                "replies_sent": counts.get("message_sent", 0),
-                "refunds_issued": counts.get("refund_issued", 0),
-                "refunds_blocked": counts.get("refund_blocked", 0),
-                "escalations": {
-                    outcome: counts.get(f"escalation_{outcome}", 0)
-                    for outcome in ("approved", "edited", "rejected", "timed_out")
-                },
-                "median_seconds_to_draft": statistics.median(seconds) if seconds else None,
-            }
-            row = (
-                await session.scalars(
-                    select(WeeklyMetrics).where(WeeklyMetrics.week_start == week_start)
-                )
-            ).first()
-            if row is None:
-                session.add(
-                    WeeklyMetrics(
-                        id=new_id("wkm"), week_start=week_start, figures=figures, run_id=run_id
-                    )
-                )
-            else:
-                row.figures, row.run_id, row.computed_at = figures, run_id, utcnow()
-            return figures
 
     # -- failed refunds -----------------------------------------------------------------------
 

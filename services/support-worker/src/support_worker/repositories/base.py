@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from service_kit.audit import AuditAction, record_audit
@@ -37,6 +38,11 @@ class AuditContext:
 
     run_id: str | None = None
     function_id: str | None = None
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
 # The address outbound replies come from unless SUPPORT_ADDRESS says otherwise.
