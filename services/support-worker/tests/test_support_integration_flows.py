@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +17,6 @@ from devserver.testing import (
     EngineHandle,
     runs_for_event,
     send_events,
-    serve_app,
-    sync_app,
     wait_for_run,
 )
 from service_kit.db import Database
@@ -27,28 +24,7 @@ from service_kit.ids import new_id
 from service_kit.models import Approval, AuditLog, Escalation, Message, Ticket, TicketEmbedding
 from shared_events import EscalationDecisionMade, SupportDraftCreated, TicketResolved
 from sqlalchemy import select
-from support_worker.app import create_app
-from support_worker.settings import SupportSettings
-
-
-@asynccontextmanager
-async def support_worker(
-    engine: EngineHandle, database_url: str, **overrides: Any
-) -> AsyncIterator[str]:
-    settings = SupportSettings(
-        environment="test",
-        database_url=database_url,
-        inngest_dev="1",
-        inngest_base_url=engine.base_url,
-        log_json=False,
-        log_level="WARNING",
-        # Short batch window: a ticket resolved by one test must not hold another's batch open.
-        embed_batch_timeout_seconds=overrides.pop("embed_batch_timeout_seconds", 1),
-        **overrides,
-    )
-    with serve_app(create_app(settings)) as base:
-        await sync_app(engine, base + "/api/inngest")
-        yield base
+from support_live import serve_support_worker
 
 
 @pytest.fixture
@@ -93,7 +69,9 @@ async def test_follow_up_closes_the_ticket_after_the_sleep(
     make_conversation: Callable[..., Any],
 ) -> None:
     convo = await make_conversation(db, "Export", "How do I export my data?", "pro", (1000,))
-    async with support_worker(inngest_engine, primary_database_url, follow_up_delay_seconds=1):
+    async with serve_support_worker(
+        inngest_engine, primary_database_url, follow_up_delay_seconds=1
+    ):
         draft_id = await reply_first(inngest_engine, convo)
         [event_id] = await send_events(
             inngest_engine, [draft_created(convo, draft_id, f"test-{draft_id}-x")]
@@ -111,7 +89,9 @@ async def test_a_new_email_from_the_customer_cancels_the_follow_up(
     make_conversation: Callable[..., Any],
 ) -> None:
     convo = await make_conversation(db, "Export", "How do I export my data?", "pro", (1000,))
-    async with support_worker(inngest_engine, primary_database_url, follow_up_delay_seconds=600):
+    async with serve_support_worker(
+        inngest_engine, primary_database_url, follow_up_delay_seconds=600
+    ):
         draft_id = await reply_first(inngest_engine, convo)
         [follow_up_event] = await send_events(
             inngest_engine, [draft_created(convo, draft_id, f"test-{draft_id}-y")]
@@ -147,7 +127,9 @@ async def test_partial_batch_runs_once_after_the_batch_timeout(
         )
         for c in convos
     ]
-    async with support_worker(inngest_engine, primary_database_url, embed_batch_timeout_seconds=1):
+    async with serve_support_worker(
+        inngest_engine, primary_database_url, embed_batch_timeout_seconds=1
+    ):
         event_ids = await send_events(inngest_engine, events)
         run = await wait_for_run(inngest_engine, event_ids[0], timeout=60)
         run_ids = set()
@@ -176,7 +158,9 @@ async def test_escalation_edit_posts_the_reviewers_text(
 ) -> None:
     convo = await make_conversation(db, "Unacceptable", "Unacceptable! Lawyer!", "pro", (1000,))
     edited = "Hello from a senior colleague: we will fix this today."
-    async with support_worker(inngest_engine, primary_database_url, escalation_timeout_seconds=15):
+    async with serve_support_worker(
+        inngest_engine, primary_database_url, escalation_timeout_seconds=15
+    ):
         event = convo.event()
         [event_id] = await send_events(
             inngest_engine, [{"name": event.name, "data": event.data, "id": event.id}]

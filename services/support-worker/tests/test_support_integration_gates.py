@@ -6,80 +6,43 @@ counterpart answers 500) closes its refund / escalation rows through the engine'
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import inngest
 import pytest
 from devserver.testing import (
     EngineHandle,
-    make_client,
-    running_app,
-    runs_for_event,
     send_events,
-    serve_app,
-    sync_app,
 )
 from service_kit.db import Database
 from service_kit.ids import new_id
 from service_kit.models import Approval, AuditLog, Escalation, RefundRequest
 from shared_events import (
-    SCORE_REFUND_RISK,
-    CustomerEscalationRequested,
     EscalationDecisionMade,
     RefundApprovalDecided,
-    RiskAssessment,
 )
 from sqlalchemy import select, update
-from support_worker.app import create_app
+from support_live import (
+    eventually,
+    held_risk_worker,
+    pending_escalation,
+    serve_support_worker,
+    the_run,
+)
 from support_worker.settings import SupportSettings
 
 GATE = "support-worker-escalate-with-human-approval"
 
 
-@asynccontextmanager
-async def support_worker(engine: EngineHandle, database_url: str) -> AsyncIterator[str]:
-    settings = SupportSettings(
-        environment="test",
-        database_url=database_url,
-        inngest_dev="1",
-        inngest_base_url=engine.base_url,
-        log_json=False,
-        log_level="WARNING",
-        embed_batch_timeout_seconds=1,
-    )
-    # The defaults, asserted: a gate that only ends by timing out would hang these tests.
-    assert settings.refund_approval_timeout_seconds == settings.escalation_timeout_seconds == 14400
-    with serve_app(create_app(settings)) as base:
-        await sync_app(engine, base + "/api/inngest")
-        yield base
-
-
-@asynccontextmanager
-async def held_risk_worker(engine: EngineHandle) -> AsyncIterator[threading.Event]:
-    """A stand-in risk-worker whose scoring waits until the returned event is set: the refund
-    gate is held after its request exists and before its wait for a reviewer is registered."""
-    release = threading.Event()
-    client = make_client(engine, SCORE_REFUND_RISK.app_id)
-
-    @client.create_function(
-        fn_id=SCORE_REFUND_RISK.function_id, trigger=inngest.TriggerEvent(event="test/never")
-    )
-    async def score_refund_risk(ctx: inngest.Context) -> dict[str, Any]:
-        await asyncio.to_thread(release.wait, 120)
-        return RiskAssessment(score=0.9, level="high", reasons=["held"]).model_dump()
-
-    async with running_app(engine, client, [score_refund_risk]):
-        try:
-            yield release
-        finally:
-            release.set()
+def support_worker(engine: EngineHandle, database_url: str) -> AbstractAsyncContextManager[str]:
+    """The app with the DEFAULT gate timeouts, asserted: a gate that only ends by timing out
+    would hang these tests."""
+    defaults = SupportSettings(environment="test")
+    assert defaults.refund_approval_timeout_seconds == defaults.escalation_timeout_seconds == 14400
+    return serve_support_worker(engine, database_url)
 
 
 @pytest.fixture
@@ -87,34 +50,6 @@ async def db(primary_database_url: str) -> AsyncIterator[Database]:
     database = Database(primary_database_url)
     yield database
     await database.dispose()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def the_run(engine: EngineHandle, event_id: str, *, ended: bool) -> dict[str, Any]:
-    """The one run of `event_id` (once it exists, or once it ended: `ended_at` and `output`).
-    Read from the run list, not its status name: the real dev server lists a finished run's
-    status as `Scheduled`."""
-
-    async def found() -> dict[str, Any] | None:
-        runs = await runs_for_event(engine, event_id)
-        if not runs:
-            return None
-        run = runs[0]
-        if ended and not (run.get("ended_at") and run.get("output") is not None):
-            return None
-        return run
-
-    result: dict[str, Any] = await eventually(found, f"the run of {event_id}")
-    return result
 
 
 async def gateway_decides(
@@ -165,32 +100,6 @@ async def gateway_decides(
             decided_at=now,
         )
     await send_events(engine, [event.to_wire(id=f"{kind}-decision-{request_id}")])
-
-
-async def pending_escalation(db: Database, convo: Any) -> tuple[str, dict[str, Any]]:
-    """An escalation as the email flow leaves it (pending), and its gate's trigger event."""
-    escalation_id = new_id("esc")
-    async with db.transaction() as session:
-        session.add(
-            Escalation(
-                id=escalation_id,
-                idempotency_key=f"escalation-{convo.message_id}",
-                customer_id=convo.customer_id,
-                ticket_id=convo.ticket_id,
-                message_id=convo.message_id,
-                reason="the customer asked for a manager",
-                draft_text="We are sorry; a senior colleague is on it.",
-                status="pending",
-            )
-        )
-    requested = CustomerEscalationRequested(
-        escalation_id=escalation_id,
-        customer_id=convo.customer_id,
-        ticket_id=convo.ticket_id,
-        message_id=convo.message_id,
-        reason="the customer asked for a manager",
-    )
-    return escalation_id, requested.to_wire(id=f"escalation-{escalation_id}")
 
 
 async def row(db: Database, model: Any, row_id: str) -> Any:
