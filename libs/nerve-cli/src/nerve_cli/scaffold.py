@@ -1,7 +1,11 @@
 """`nerve new-service NAME`: a new service from the template in `templates/service/`.
 
-The result follows the service layout (settings, domain handlers without inngest, functions.py,
-app.py, __main__.py, tests) and subscribes to one catalog event through its typed model.
+The result has the layout the real services have: `app.py` (FastAPI, the functions served at
+/api/inngest), a `functions` package with one module per Inngest function (named after its id)
+and `__init__.py` listing them, domain code that never imports inngest (`domain.py`, `deps.py`),
+`settings.py`, `__main__.py`, and `tests/` mirroring them (the domain without Inngest, the
+functions through the SDK's mock, the app, the boundary). It subscribes to one catalog event
+through its typed model.
 """
 
 from __future__ import annotations
@@ -42,13 +46,16 @@ def scaffold_service(name: str, *, dest: Path, event: str, port: int = 8010) -> 
     if root.exists():
         raise ScaffoldError(f"{root} already exists; pick another name or remove it")
     package = name.replace("-", "_")
+    event_slug = re.sub(r"[^a-z0-9]+", "-", event.lower()).strip("-")
+    fn_module = f"on_{event_slug.replace('-', '_')}"
     values = {
         "name": name,
         "package": package,
         "title": name.replace("-", " ").title(),
         "class_prefix": "".join(part.title() for part in name.split("-")),
         "event": event,
-        "event_slug": re.sub(r"[^a-z0-9]+", "-", event.lower()).strip("-"),
+        "fn_id": f"on-{event_slug}",
+        "fn_module": fn_module,
         "model": model.__name__,
         "port": str(port),
         "sample": repr(sample_data(model)),
@@ -58,11 +65,17 @@ def scaffold_service(name: str, *, dest: Path, event: str, port: int = 8010) -> 
         f"src/{package}/__init__.py": "__init__.py.tmpl",
         f"src/{package}/py.typed": None,
         f"src/{package}/settings.py": "settings.py.tmpl",
-        f"src/{package}/handlers.py": "handlers.py.tmpl",
-        f"src/{package}/functions.py": "functions.py.tmpl",
+        f"src/{package}/deps.py": "deps.py.tmpl",
+        f"src/{package}/domain.py": "domain.py.tmpl",
+        f"src/{package}/functions/__init__.py": "functions_init.py.tmpl",
+        f"src/{package}/functions/{fn_module}.py": "function.py.tmpl",
         f"src/{package}/app.py": "app.py.tmpl",
         f"src/{package}/__main__.py": "__main__.py.tmpl",
-        f"tests/test_{package}_handlers.py": "test_handlers.py.tmpl",
+        "tests/conftest.py": "conftest.py.tmpl",
+        f"tests/test_{package}_domain.py": "test_domain.py.tmpl",
+        f"tests/test_{package}_functions.py": "test_functions.py.tmpl",
+        f"tests/test_{package}_app.py": "test_app.py.tmpl",
+        f"tests/test_{package}_boundary.py": "test_boundary.py.tmpl",
     }
     for relative, template in files.items():
         target = root / relative
