@@ -10,10 +10,11 @@ from typing import Any
 
 import inngest
 from shared_events import CustomerHealthCheckRequested, SupportDraftCreated
+from shared_events.steps import send_event
 
 from ..deps import SupportWorkerDeps
 from ..repositories import NotFound
-from .steps import audit_context, emit_draft_created, final_on
+from .steps import audit_context, final_on
 
 FN_ID = "customer-health-check"
 
@@ -43,9 +44,11 @@ def create(client: inngest.Inngest, deps: SupportWorkerDeps) -> inngest.Function
             return ref.draft_id
 
         draft_id = await ctx.step.run("draft-outreach", draft_outreach)
-        await emit_draft_created(
+        await send_event(
             ctx.step,
+            "emit-draft-created",
             SupportDraftCreated(draft_id=draft_id, customer_id=check.customer_id, kind="proactive"),
+            id=f"draft-created-{draft_id}",
         )
         return {"customer_id": check.customer_id, "draft_id": draft_id}
 

@@ -24,7 +24,7 @@ from ..deps import DbSupportBackend, SupportWorkerDeps
 from ..repositories import AuditContext, NotFound
 from .inline_email import claim_checked_email
 from .refund_gate import decide_refund
-from .steps import agent_step_summary, audit_context, emit_draft_created, final_on
+from .steps import agent_step_summary, audit_context, final_on
 
 FN_ID = "handle-customer-email"
 
@@ -235,8 +235,9 @@ class EmailRun:
 
             await self.step.run("audit-sent", audit_sent)
 
-        await emit_draft_created(
+        await send_event(
             self.step,
+            "emit-draft-created",
             SupportDraftCreated(
                 draft_id=draft_id,
                 customer_id=email.customer_id,
@@ -244,6 +245,7 @@ class EmailRun:
                 message_id=email.message_id,
                 kind="reply",
             ),
+            id=f"draft-created-{draft_id}",
         )
         return {
             "status": "escalated" if escalated else "replied",

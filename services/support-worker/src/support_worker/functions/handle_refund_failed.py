@@ -9,9 +9,9 @@ from typing import Any
 
 import inngest
 from shared_events import StripeChargeRefundFailed, SupportDraftCreated
+from shared_events.steps import send_event
 
 from ..deps import SupportWorkerDeps
-from .steps import emit_draft_created
 
 FN_ID = "handle-refund-failed"
 
@@ -43,14 +43,16 @@ def create(client: inngest.Inngest, deps: SupportWorkerDeps) -> inngest.Function
         ref = await ctx.step.run("draft-follow-up", draft_follow_up)
         if ref is None:
             return {"status": "no_matching_ticket"}
-        await emit_draft_created(
+        await send_event(
             ctx.step,
+            "emit-draft-created",
             SupportDraftCreated(
                 draft_id=ref["draft_id"],
                 customer_id=ref["customer_id"],
                 ticket_id=ref["ticket_id"],
                 kind="refund_failed",
             ),
+            id=f"draft-created-{ref['draft_id']}",
         )
         return {"status": "drafted", **ref}
 

@@ -1,4 +1,5 @@
-"""What the support worker's functions share: the app id, the error mapping and common steps.
+"""What the support worker's functions share: the app id, the error mapping, the audit context
+and the agent steps' summary.
 
 The function modules and the gates import from here; domain code never does (it imports inngest).
 """
@@ -10,8 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import inngest
-from shared_events import SupportDraftCreated
-from shared_events.steps import send_event
 
 from ..agent import AgentOutcome, redact
 from ..repositories import AuditContext
@@ -32,11 +31,6 @@ def final_on(*errors: type[Exception]) -> Iterator[None]:
 def audit_context(ctx: inngest.Context, function_id: str) -> AuditContext:
     """Who writes the run's audit rows: this run of `function_id`."""
     return AuditContext(run_id=ctx.run_id, function_id=function_id)
-
-
-async def emit_draft_created(step: inngest.Step, created: SupportDraftCreated) -> None:
-    """Step `emit-draft-created`: announce a draft, deduplicated by its id."""
-    await send_event(step, "emit-draft-created", created, id=f"draft-created-{created.draft_id}")
 
 
 def agent_step_summary(
