@@ -18,9 +18,10 @@ import pytest
 from inngest.experimental import mocked
 from notifier.channels import LocalSinkChannel, SlackWebhookChannel
 from notifier.fakes import FakeSlackWebhook
-from notifier.functions import NotifierDeps, create_functions, ops_alert_loop_guard
+from notifier.functions import NotifierDeps, create_functions
 from notifier.messages import DecisionLinks
 from notifier.routing import Routes
+from notifier.subscriptions import ops_alert_loop_guard
 from service_kit.db import Database
 from service_kit.decision_tokens import decision_url, issue_decision_token, read_decision_token
 from service_kit.ids import new_id
