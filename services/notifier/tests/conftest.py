@@ -11,7 +11,7 @@ import pytest
 # The engine fixture, re-exported: `pytest_plugins` is refused in a non-root conftest when the
 # whole repository is collected.
 from devserver.testing import inngest_engine  # noqa: F401
-from notifier.fakes import FakeSlackWebhook
+from nerve_testing.fakes import FakeSlackWebhook
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from devserver.testing import (
     send_events,
     wait_for_run,
 )
+from nerve_testing.fakes import FakeSlackWebhook, SmtpSink
 from notifier.channels import LocalSinkChannel, SlackWebhookChannel, SmtpConfig, SmtpEmailChannel
-from notifier.fakes import FakeSlackWebhook, SmtpSink
 from notifier.functions import NotifierDeps
 from notifier.functions import create_functions as notifier_functions
 from notifier.messages import DecisionLinks

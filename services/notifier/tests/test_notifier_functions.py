@@ -16,8 +16,8 @@ import httpx
 import inngest
 import pytest
 from inngest.experimental import mocked
+from nerve_testing.fakes import FakeSlackWebhook
 from notifier.channels import LocalSinkChannel, SlackWebhookChannel
-from notifier.fakes import FakeSlackWebhook
 from notifier.functions import NotifierDeps, create_functions
 from notifier.messages import DecisionLinks
 from notifier.routing import Routes
