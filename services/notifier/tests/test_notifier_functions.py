@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 import inngest
 from inngest.experimental import mocked
 from nerve_testing.fakes import FakeSlackWebhook
+from notifier.functions import NotifierDeps, create_functions
+from notifier.messages import DecisionLinks
+from notifier.routing import Routes
 from notifier.subscriptions import ops_alert_loop_guard
 from notifier_harness import DECISION_SECRET, GATEWAY_URL, SENT, Harness, invoked, rows_for
 from service_kit.db import Database
@@ -27,11 +30,18 @@ from shared_events import (
 )
 
 
-def test_functions_keep_their_ids_triggers_and_order(harness: Harness) -> None:
+def test_functions_keep_their_ids_triggers_and_order() -> None:
     """The subscription table builds the same functions the engine has synced before."""
+    client = mocked.Inngest(app_id="notifier", is_production=False)
+    deps = NotifierDeps(
+        db=Database("sqlite+aiosqlite://"),  # never connected: only the configs are read
+        routes=Routes(),
+        channels={},
+        decision_links=DecisionLinks(issue=None),
+    )
     triggers = {
-        fn_id: [(t.event, t.expression) for t in fn.get_config("http://n.test").main.triggers]
-        for fn_id, fn in harness.functions.items()
+        fn.local_id: [(t.event, t.expression) for t in fn.get_config("http://n.test").main.triggers]
+        for fn in create_functions(client, deps)
     }
     assert triggers == {
         "deliver-notification": [("notifier/notification.deliver", None)],
