@@ -2,8 +2,8 @@
 
 One `platform` per session: the engine, the four services (started with `nerve_cli.stack`, the
 same supervisor as `make dev`), one shared database, and the outer-edge fakes (a Slack incoming
-webhook and an SMTP server from `notifier.fakes`). Tests talk to it through webhooks, decision
-links, the engine's REST API (`engine_client.EngineClient`, what the `nerve` CLI uses), the
+webhook and an SMTP server from `nerve_testing.fakes`). Tests talk to it through webhooks,
+decision links, the engine's REST API (`engine_client.EngineClient`, what the `nerve` CLI uses), the
 database and the fakes. Scenarios isolate themselves with unique message ids / customers.
 
 Engine (NERVE_E2E_ENGINE):
@@ -49,7 +49,7 @@ from nerve_cli.stack import (
     StackConfig,
     raise_keyboard_interrupt_on_termination,
 )
-from notifier.fakes import FakeSlackWebhook, SmtpSink
+from nerve_testing.fakes import FakeSlackWebhook, SmtpSink
 
 sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: make the sibling importable
 from compose_engines import (

@@ -49,8 +49,9 @@ NOT_SHIPPED = {
     # Test fixtures shipped inside the packages, imported only by the test suites (which run in
     # the workspace environment); the start test below proves no app imports them.
     "service_kit.testing": {"pytest", "pytest_asyncio", "nerve_migrations"},
-    "notifier.fakes": {"aiosmtpd"},
 }
+# Test-only workspace packages (the root `dev` group installs them): never in an image.
+DEV_ONLY_PACKAGES = ("nerve_testing",)
 
 
 @dataclass(frozen=True)
@@ -412,3 +413,25 @@ def test_a_service_image_refuses_to_start_with_a_published_secret(
     assert "ADMIN_API_TOKEN (published in the Nerve repository)" in output, output[-2000:]
     assert "GENERIC_SOURCES.helpdesk.secret (published in the Nerve repository)" in output
     assert "local-compose-admin-8b44" not in output  # the value itself is never echoed
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=[i.service for i in IMAGES])
+def test_no_image_installs_the_test_only_packages(
+    image: Image, environments: dict[str, Path], outside: Path
+) -> None:
+    venv = environments[image.member]
+    found = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.util, sys; "
+            "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m)))",
+            *DEV_ONLY_PACKAGES,
+        ],
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.split() == [], f"the {image.service} image ships {found.stdout.strip()}"

@@ -1,6 +1,6 @@
 """The four services in-process (each service's own `create_app`, served over real HTTP and
 synced with the engine), the engine from `devserver.testing` (or INNGEST_BASE_URL), and the
-outer-edge fakes from `notifier.fakes`:
+outer-edge fakes from `nerve_testing.fakes`:
 
 - one `stripe/charge.refund.failed` (a signed Stripe webhook into the gateway) runs
   support-worker, risk-worker and notifier once each, and the Slack fake receives exactly one
@@ -38,8 +38,8 @@ from devserver.testing import (  # noqa: F401  (inngest_engine: the engine fixtu
 )
 from ingest_gateway.app import create_app as create_gateway
 from ingest_gateway.settings import GatewaySettings
+from nerve_testing.fakes import FakeSlackWebhook, SmtpSink
 from notifier.app import create_app as create_notifier
-from notifier.fakes import FakeSlackWebhook, SmtpSink
 from notifier.settings import NotifierSettings
 from risk_worker.app import create_app as create_risk_worker
 from risk_worker.settings import RiskSettings

@@ -1,4 +1,8 @@
-"""Fixtures for the gateway tests.
+"""Fixtures for the gateway tests (the shared settings factory and secrets: `gateway_helpers.py`).
+
+`make_gateway` / `gateway` start the app with its lifespan against a recording Event API;
+`offline_gateway` starts it with publishing off (nothing listens at the Event API URL, the relay
+is disabled) for tests whose subject is what a request does before publishing.
 
 `RecordingEventAPI` is a local HTTP server speaking the Inngest Event API (`POST /e/{key}`, an
 array of events, `{"ids": [...], "status": 200}`) that records what it receives. It is used where
@@ -9,29 +13,31 @@ called, so before that the address refuses connections: an engine that is really
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
 import uvicorn
+from asgi_lifespan import LifespanManager
 
 # The engine fixture, re-exported: `pytest_plugins` is refused in a non-root conftest when the
 # whole repository is collected.
 from devserver.testing import inngest_engine  # noqa: F401
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from ingest_gateway.app import create_app
 from service_kit.ids import new_ulid
 
-STRIPE_SECRET = "whsec_test_gateway_0123456789abcdef"
-POSTMARK_USER = "postmark-inbound"
-POSTMARK_PASSWORD = "pm-test-password-0123456789"
-DECISION_SECRET = "decision-test-secret-0123456789"
-ADMIN_TOKEN = "admin-test-token-0123456789"
-GENERIC_SECRET = "generic-test-secret-0123456789"
+sys.path.insert(0, os.path.dirname(__file__))  # importlib mode: make the siblings importable
+from gateway_helpers import SECRETS, GatewayFactory, GatewaySecrets, gateway_settings
 
 
 @dataclass
@@ -208,3 +214,67 @@ def waiting_request() -> Any:
     """`await waiting_request(database_url, "refund" | "escalation", status=None)`: the id of a
     request row waiting for a reviewer (see `_waiting_request`)."""
     return _waiting_request
+
+
+# Fast retries and a small body limit, so the relay and the 413 path are quick to observe.
+HTTP_TEST_SETTINGS: dict[str, Any] = {
+    "outbox_retry_base_seconds": 0.05,
+    "outbox_retry_max_seconds": 0.3,
+    "outbox_idle_poll_seconds": 0.5,
+    "max_body_bytes": 64 * 1024,
+}
+
+
+@pytest_asyncio.fixture
+async def make_gateway(
+    database_url: str, event_api: RecordingEventAPI
+) -> AsyncIterator[GatewayFactory]:
+    """Start gateway apps (lifespan included) on the session database, publishing to the
+    recording Event API: `await make_gateway(**settings_overrides)` returns a client.
+
+    `secrets=` configures other credentials; `raise_app_exceptions=False` lets an unhandled
+    error reach the client as the 500 a sender sees."""
+    stack: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+
+    async def make(
+        *,
+        secrets: GatewaySecrets = SECRETS,
+        raise_app_exceptions: bool = True,
+        **overrides: Any,
+    ) -> httpx.AsyncClient:
+        settings = gateway_settings(
+            database_url,
+            event_api_url=event_api.base_url,
+            secrets=secrets,
+            **{**HTTP_TEST_SETTINGS, **overrides},
+        )
+        manager = LifespanManager(create_app(settings), startup_timeout=30, shutdown_timeout=30)
+        await manager.__aenter__()
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
+        client = httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
+        stack.append((manager, client))
+        return client
+
+    yield make
+    for manager, client in reversed(stack):
+        await client.aclose()
+        await manager.__aexit__(None, None, None)
+
+
+@pytest_asyncio.fixture
+async def gateway(make_gateway: GatewayFactory) -> httpx.AsyncClient:
+    """A gateway publishing to the recording Event API (`event_api`)."""
+    return await make_gateway()
+
+
+@pytest_asyncio.fixture
+async def offline_gateway(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway that publishes nothing (no Event API, relay off) and rate-limits nobody."""
+    settings = gateway_settings(
+        database_url, rate_limit_requests=100_000, outbox_relay_enabled=False
+    )
+    async with LifespanManager(create_app(settings)) as manager:
+        # raise_app_exceptions=False: an unhandled error must show up as the 500 a sender sees.
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+            yield client

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from typing import Any
 
@@ -22,27 +21,23 @@ from devserver.testing import (
     serve_app,
     sync_app,
 )
+from gateway_helpers import basic_auth, gateway_settings
 from ingest_gateway.app import create_app
 from ingest_gateway.settings import GatewaySettings
 from service_kit.db import Database
 from service_kit.models import OutboxEvent
 from sqlalchemy import select
 
-USER, PASSWORD = "pm-engine", "pm-engine-password-0123456789"
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+AUTH = basic_auth()
 
 
 def _settings(engine: EngineHandle, database_url: str, **overrides: Any) -> GatewaySettings:
-    return GatewaySettings(  # type: ignore[call-arg]
-        _env_file=None,
-        environment="test",
-        database_url=database_url,
+    return gateway_settings(
+        database_url,
+        event_api_url=engine.base_url,
         inngest_dev="0" if engine.signing_key else "1",
-        inngest_base_url=engine.base_url,
         inngest_event_key=engine.event_key,
         inngest_signing_key=engine.signing_key,
-        postmark_inbound_username=USER,
-        postmark_inbound_password=PASSWORD,
         outbox_retry_base_seconds=0.05,
         outbox_retry_max_seconds=0.5,
         log_level="WARNING",

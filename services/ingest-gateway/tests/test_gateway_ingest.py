@@ -1,37 +1,21 @@
-"""Accepting deliveries against the real system of record (SQLite and Postgres)."""
+"""Accepting Postmark deliveries against the real system of record (SQLite and Postgres):
+customers, tickets and threads, messages, one outbox row each. Stripe and generic deliveries:
+test_gateway_ingest_stripe.py; reviewer decisions: test_gateway_ingest_decisions.py."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from ingest_gateway import decisions
-from ingest_gateway.http_body import GatewayHTTPError
-from ingest_gateway.ingest import (
-    accept_generic,
-    accept_postmark,
-    accept_stripe,
-    postmark_event_id,
-)
+from gateway_helpers import count_rows
+from ingest_gateway.ingest import accept_postmark, postmark_event_id
 from ingest_gateway.postgres_fast_path import accept_postmark_fast
 from ingest_gateway.postmark import parse_inbound
-from ingest_gateway.stripe_webhooks import parse_event
 from service_kit.db import Database
-from service_kit.decision_tokens import issue_decision_token, read_decision_token
-from service_kit.models import (
-    Approval,
-    Customer,
-    Escalation,
-    InboundWebhook,
-    Message,
-    OutboxEvent,
-    RefundRequest,
-    Ticket,
-)
-from shared_events import CustomerEmailReceived, TicketResolved
+from service_kit.models import Customer, Message, OutboxEvent, Ticket
+from shared_events import CustomerEmailReceived
 from sqlalchemy import func, select
 
 
@@ -48,21 +32,12 @@ def _postmark(message_id: str, sender: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _count(db: Database, model: Any, *where: Any) -> int:
-    async with db.session() as session:
-        return int(
-            (
-                await session.execute(select(func.count()).select_from(model).where(*where))
-            ).scalar_one()
-        )
-
-
 async def test_postmark_email_is_stored_once_with_one_outbox_row(database: Database) -> None:
     message_id = f"pm-{uuid.uuid4()}"
     email = parse_inbound(_postmark(message_id, "ada@example.com"))
     results = [await accept_postmark(database, email) for _ in range(3)]
     assert [r.status for r in results] == ["accepted", "duplicate", "duplicate"]
-    assert await _count(database, Message, Message.provider_message_id == message_id) == 1
+    assert await count_rows(database, Message, Message.provider_message_id == message_id) == 1
     async with database.session() as session:
         message = (
             await session.execute(select(Message).where(Message.provider_message_id == message_id))
@@ -107,8 +82,8 @@ async def test_concurrent_first_emails_from_one_new_sender_make_one_customer(
     emails = [parse_inbound(_postmark(f"pm-{uuid.uuid4()}", sender)) for _ in range(8)]
     results = await asyncio.gather(*(accept_postmark(database, e) for e in emails))
     assert all(r.status == "accepted" for r in results)
-    assert await _count(database, Customer, Customer.email == sender) == 1
-    assert await _count(database, Message, Message.from_address == sender) == 8
+    assert await count_rows(database, Customer, Customer.email == sender) == 1
+    assert await count_rows(database, Message, Message.from_address == sender) == 8
 
 
 async def test_concurrent_duplicate_deliveries_store_one_message(database: Database) -> None:
@@ -116,9 +91,10 @@ async def test_concurrent_duplicate_deliveries_store_one_message(database: Datab
     email = parse_inbound(_postmark(message_id, "grace@example.com"))
     results = await asyncio.gather(*(accept_postmark(database, email) for _ in range(5)))
     assert sorted(r.status for r in results) == ["accepted"] + ["duplicate"] * 4
-    assert await _count(database, Message, Message.provider_message_id == message_id) == 1
+    assert await count_rows(database, Message, Message.provider_message_id == message_id) == 1
     assert (
-        await _count(database, OutboxEvent, OutboxEvent.event_id == f"postmark-{message_id}") == 1
+        await count_rows(database, OutboxEvent, OutboxEvent.event_id == f"postmark-{message_id}")
+        == 1
     )
 
 
@@ -209,9 +185,9 @@ async def test_a_forged_reply_to_another_customers_thread_opens_the_senders_own_
     # The event the agent runs on names the forger's own ticket and customer.
     assert (outbox["ticket_id"], outbox["customer_id"]) == (forged_ticket.id, forger_customer)
     # The victim's conversation is untouched: still their one message.
-    assert await _count(database, Message, Message.ticket_id == victim_ticket.id) == 1
+    assert await count_rows(database, Message, Message.ticket_id == victim_ticket.id) == 1
     assert (
-        await _count(
+        await count_rows(
             database, Message, Message.from_address == forger, Message.ticket_id == victim_ticket.id
         )
         == 0
@@ -223,173 +199,4 @@ async def test_a_forged_reply_to_another_customers_thread_opens_the_senders_own_
     again["Headers"] = forged_payload["Headers"]
     await accept_postmark(database, parse_inbound(again))
     assert (await _ticket_of(database, again_id)).id == forged_ticket.id
-    assert await _count(database, Message, Message.ticket_id == victim_ticket.id) == 1
-
-
-def _stripe(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "object": "event",
-        "type": event_type,
-        "data": {"object": obj},
-    }
-
-
-async def test_dispute_is_stored_with_the_order_customer(database: Database) -> None:
-    payload = _stripe(
-        "charge.dispute.created",
-        {
-            "id": "dp_1",
-            "object": "dispute",
-            "amount": 1999,
-            "charge": "ch_seed_1001",
-            "currency": "usd",
-            "reason": "fraudulent",
-        },
-    )
-    result = await accept_stripe(database, parse_event(payload))
-    again = await accept_stripe(database, parse_event(payload))
-    assert (result.status, again.status) == ("accepted", "duplicate")
-    async with database.session() as session:
-        row = (
-            await session.execute(
-                select(InboundWebhook).where(
-                    InboundWebhook.source == "stripe", InboundWebhook.external_id == payload["id"]
-                )
-            )
-        ).scalar_one()
-        outbox = (
-            await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == payload["id"]))
-        ).scalar_one()
-    assert row.event_type == "stripe/charge.dispute.created"
-    assert row.payload["customer_id"] == "cust_001"
-    assert outbox.payload["customer_id"] == "cust_001"
-    assert outbox.payload["dispute_id"] == "dp_1"
-
-
-async def test_customer_from_metadata_when_no_order_matches(database: Database) -> None:
-    payload = _stripe(
-        "charge.refunded",
-        {
-            "id": f"ch_{uuid.uuid4().hex[:10]}",
-            "object": "charge",
-            "amount_refunded": 500,
-            "currency": "usd",
-            "metadata": {"customer_id": "cust_003"},
-        },
-    )
-    await accept_stripe(database, parse_event(payload))
-    async with database.session() as session:
-        outbox = (
-            await session.execute(select(OutboxEvent).where(OutboxEvent.event_id == payload["id"]))
-        ).scalar_one()
-    assert outbox.event_name == "stripe/charge.refunded"
-    assert outbox.payload["customer_id"] == "cust_003"
-
-
-async def test_unknown_stripe_type_stores_nothing(database: Database) -> None:
-    payload = _stripe("customer.created", {"id": "cus_1"})
-    result = await accept_stripe(database, parse_event(payload))
-    assert result.status == "ignored"
-    assert await _count(database, InboundWebhook, InboundWebhook.external_id == payload["id"]) == 0
-    assert await _count(database, OutboxEvent, OutboxEvent.event_id == payload["id"]) == 0
-
-
-async def test_generic_delivery_once(database: Database) -> None:
-    ticket = f"tkt_{uuid.uuid4().hex[:8]}"
-    event = TicketResolved(ticket_id=ticket, customer_id="cust_002", resolved_by="helpdesk")
-    first = await accept_generic(database, source="helpdesk", external_id=ticket, event=event)
-    second = await accept_generic(database, source="helpdesk", external_id=ticket, event=event)
-    assert (first.status, second.status) == ("accepted", "duplicate")
-    assert await _count(database, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{ticket}") == 1
-
-
-SECRET = "decision-ingest-secret-0123456789"
-
-
-async def test_decision_is_stored_before_publishing_and_single_use(
-    database: Database, database_url: str, waiting_request: Any
-) -> None:
-    request_id = await waiting_request(database_url, "refund")
-    token = issue_decision_token(
-        SECRET, kind="refund", request_id=request_id, reviewer="lead", ttl=timedelta(hours=1)
-    )
-    claims = read_decision_token(SECRET, token)
-    recorded = await decisions.record_decision(database, claims, "approve", None)
-    async with database.session() as session:
-        approval = (
-            await session.execute(select(Approval).where(Approval.request_id == request_id))
-        ).scalar_one()
-        outbox = (
-            await session.execute(
-                select(OutboxEvent).where(OutboxEvent.event_id == f"refund-decision-{request_id}")
-            )
-        ).scalar_one()
-    assert approval.id == recorded.approval_id
-    assert (approval.decision, approval.reviewer, approval.token_id) == (
-        "approve",
-        "lead",
-        claims.jti,
-    )
-    assert outbox.payload["approved"] is True
-    assert outbox.payload["approval_id"] == approval.id
-
-    # The same token again, or another token for the same request: 409, nothing new queued.
-    other = read_decision_token(
-        SECRET,
-        issue_decision_token(SECRET, kind="refund", request_id=request_id, reviewer="lead", ttl=60),
-    )
-    for again in (claims, other):
-        with pytest.raises(GatewayHTTPError) as caught:
-            await decisions.record_decision(database, again, "reject", None)
-        assert caught.value.status_code == 409
-    assert await _count(database, Approval, Approval.request_id == request_id) == 1
-
-
-@pytest.mark.parametrize("kind", ["refund", "escalation"])
-async def test_concurrent_approve_and_reject_apply_exactly_one(
-    database: Database, database_url: str, waiting_request: Any, kind: str
-) -> None:
-    # Two reviewers press approve and reject at the same moment (twice each, separate tokens):
-    # the conditional UPDATE on the request row lets exactly one decision through.
-    request_id = await waiting_request(database_url, kind)
-    attempts = ["approve", "reject", "approve", "reject"]
-    claims = [
-        read_decision_token(
-            SECRET,
-            issue_decision_token(
-                SECRET,
-                kind=kind,  # type: ignore[arg-type]
-                request_id=request_id,
-                reviewer=f"r{i}-{decision}",
-                ttl=60,
-            ),
-        )
-        for i, decision in enumerate(attempts)
-    ]
-    outcomes = await asyncio.gather(
-        *(
-            decisions.record_decision(database, c, decision, None)
-            for c, decision in zip(claims, attempts, strict=True)
-        ),
-        return_exceptions=True,
-    )
-    recorded = [o for o in outcomes if isinstance(o, decisions.RecordedDecision)]
-    refused = [o for o in outcomes if isinstance(o, GatewayHTTPError) and o.status_code == 409]
-    assert len(recorded) == 1 and len(refused) == 3, outcomes
-    [winner] = recorded
-    async with database.session() as session:
-        [approval] = (
-            await session.scalars(select(Approval).where(Approval.request_id == request_id))
-        ).all()
-        model = RefundRequest if kind == "refund" else Escalation
-        row = await session.get(model, request_id)
-        queued = (
-            await session.scalars(
-                select(OutboxEvent).where(OutboxEvent.event_id.like(f"%{request_id}"))
-            )
-        ).all()
-    assert approval.id == winner.approval_id and approval.decision == winner.decision
-    assert row is not None
-    assert row.status == ("approved" if winner.decision == "approve" else "rejected")
-    assert len(queued) == 1 and queued[0].payload["approval_id"] == winner.approval_id
+    assert await count_rows(database, Message, Message.ticket_id == victim_ticket.id) == 1

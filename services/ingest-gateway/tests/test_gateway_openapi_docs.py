@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway_helpers import gateway_settings
 from ingest_gateway.app import create_app
-from ingest_gateway.settings import GatewaySettings
 
 
 def test_every_webhook_and_decision_endpoint_has_a_summary_and_a_description(
     tmp_path: Path,
 ) -> None:
-    settings = GatewaySettings(  # type: ignore[call-arg]
-        _env_file=None, environment="test", database_url=f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"
-    )
+    settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
     spec = create_app(settings).openapi()
     documented = {
         ("/webhooks/postmark/inbound", "post"): "postmark-{MessageID}",

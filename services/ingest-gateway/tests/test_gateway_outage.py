@@ -4,20 +4,18 @@ is reachable, every one is delivered exactly once (0 lost, 0 duplicates)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from gateway_helpers import basic_auth, gateway_settings
 from ingest_gateway.app import create_app
-from ingest_gateway.settings import GatewaySettings
 from service_kit.db import Database
 from service_kit.models import Message, OutboxEvent
 from sqlalchemy import func, select
 
-USER, PASSWORD = "pm", "outage-test-password-0123"
 WEBHOOKS = 200
 
 
@@ -37,21 +35,16 @@ def _payload(message_id: str, n: int) -> dict[str, Any]:
 async def test_engine_down_while_200_webhooks_arrive(
     primary_database_url: str, unreachable_event_api: Any, wait_until: Any
 ) -> None:
-    settings = GatewaySettings(  # type: ignore[call-arg]
-        _env_file=None,
-        environment="test",
-        database_url=primary_database_url,
-        inngest_dev="1",
-        inngest_base_url=unreachable_event_api.base_url,
-        postmark_inbound_username=USER,
-        postmark_inbound_password=PASSWORD,
+    settings = gateway_settings(
+        primary_database_url,
+        event_api_url=unreachable_event_api.base_url,
         rate_limit_requests=10_000,
         outbox_retry_base_seconds=0.05,
         outbox_retry_max_seconds=0.5,
         outbox_idle_poll_seconds=0.5,
         outbox_publish_timeout_seconds=1,
     )
-    auth = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    auth = basic_auth()["Authorization"]
     run = uuid.uuid4().hex[:8]
     message_ids = [f"outage-{run}-{n}" for n in range(WEBHOOKS)]
     async with LifespanManager(create_app(settings)) as manager:

@@ -10,13 +10,8 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from ingest_gateway.ingest import accept_generic
-from ingest_gateway.outbox import (
-    EventPublisher,
-    OutboxRelay,
-    OutboxStore,
-    RetryPolicy,
-    publish_due,
-)
+from ingest_gateway.outbox import EventPublisher, OutboxRelay, publish_due
+from ingest_gateway.outbox_store import OutboxStore, RetryPolicy
 from service_kit.db import Database
 from service_kit.models import OutboxEvent
 from shared_events import TicketResolved

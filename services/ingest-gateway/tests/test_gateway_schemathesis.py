@@ -21,17 +21,11 @@ import requests
 import schemathesis
 import stripe
 from devserver.testing import serve_app
+from gateway_helpers import SECRETS, gateway_settings
 from hypothesis import HealthCheck, given, settings
 from ingest_gateway.app import create_app
 from ingest_gateway.generic import sign
-from ingest_gateway.settings import GatewaySettings
 from service_kit.decision_tokens import issue_decision_token
-
-STRIPE_SECRET = "whsec_fuzz_0123456789abcdef"
-PM_USER, PM_PASSWORD = "pm-fuzz", "pm-fuzz-password-0123456789"
-DECISION_SECRET = "decision-fuzz-secret-0123456789"
-ADMIN_TOKEN = "admin-fuzz-token-0123456789"
-GENERIC_SECRET = "generic-fuzz-secret-0123456789"
 
 
 class SignEverything(requests.auth.AuthBase):
@@ -46,17 +40,17 @@ class SignEverything(requests.auth.AuthBase):
         parts = urlsplit(request.url or "")
         path = parts.path
         if path == "/webhooks/postmark/inbound":
-            request.prepare_auth((PM_USER, PM_PASSWORD))
+            request.prepare_auth((SECRETS.postmark_user, SECRETS.postmark_password))
         elif path == "/webhooks/stripe":
             request.headers["Stripe-Signature"] = stripe.WebhookSignature.generate_signature_header(
-                raw.decode("utf-8", "replace"), STRIPE_SECRET
+                raw.decode("utf-8", "replace"), SECRETS.stripe
             )
         elif path.startswith("/webhooks/generic/"):
-            request.headers["X-Nerve-Signature"] = sign(GENERIC_SECRET, raw)
+            request.headers["X-Nerve-Signature"] = sign(SECRETS.generic, raw)
             if hashlib.sha256(path.encode()).digest()[0] % 2 == 0:
                 request.url = urlunsplit(parts._replace(path="/webhooks/generic/helpdesk"))
         elif path.startswith("/api/tickets/"):
-            request.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+            request.headers["Authorization"] = f"Bearer {SECRETS.admin}"
         elif path.startswith("/decisions/"):
             seed = hashlib.sha256(path.encode()).digest()[0]
             if seed % 2 == 0:
@@ -64,7 +58,7 @@ class SignEverything(requests.auth.AuthBase):
                 waiting = self.waiting[kind]
                 fresh = waiting.pop() if waiting else None
                 token = issue_decision_token(
-                    DECISION_SECRET,
+                    SECRETS.decision,
                     kind=kind,
                     request_id=fresh or f"fuzz_{seed}_{hashlib.sha256(raw).hexdigest()[:8]}",
                     reviewer="fuzzer",
@@ -76,27 +70,10 @@ class SignEverything(requests.auth.AuthBase):
 
 @pytest.fixture(scope="module")
 def gateway_url(primary_database_url: str) -> Iterator[str]:
-    config = GatewaySettings(  # type: ignore[call-arg]
-        _env_file=None,
-        environment="test",
-        database_url=primary_database_url,
-        inngest_dev="1",
-        # Nothing listens here: publishing fails and retries, which must never surface as a 5xx.
-        inngest_base_url="http://127.0.0.1:9",
-        postmark_inbound_username=PM_USER,
-        postmark_inbound_password=PM_PASSWORD,
-        stripe_webhook_secret=STRIPE_SECRET,
-        decision_token_secret=DECISION_SECRET,
-        admin_api_token=ADMIN_TOKEN,
-        generic_sources={
-            "helpdesk": {
-                "secret": GENERIC_SECRET,
-                "event": "ticket/resolved",
-                "id_path": "ticket.id",
-                "fields": {"ticket_id": "ticket.id", "customer_id": "ticket.customer"},
-                "constants": {"resolved_by": "helpdesk"},
-            }
-        },
+    # Nothing listens at the Event API URL: publishing fails and retries, which must never
+    # surface as a 5xx.
+    config = gateway_settings(
+        primary_database_url,
         rate_limit_requests=100_000,
         outbox_relay_enabled=False,
         log_level="WARNING",

@@ -3,87 +3,51 @@ unexpected error is logged with its traceback, answered 500, and loses nothing a
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-import stripe
-from asgi_lifespan import LifespanManager
+from gateway_helpers import (
+    POSTMARK,
+    GatewayFactory,
+    GatewaySecrets,
+    basic_auth,
+    count_rows,
+    stripe_signed,
+)
 from ingest_gateway import ingest
-from ingest_gateway.app import create_app
 from ingest_gateway.generic import sign
-from ingest_gateway.settings import GatewaySettings
 from redis.asyncio import Redis
-from service_kit.db import Database
 from service_kit.decision_tokens import issue_decision_token
 from service_kit.models import InboundWebhook, OutboxEvent
-from sqlalchemy import func, select
 
-# Distinct, greppable values: each must never appear in a log line.
-PM_USER = "pm-user-" + uuid.uuid4().hex[:8]
-PM_PASSWORD = "pm-pass-" + uuid.uuid4().hex
-STRIPE_SECRET = "whsec_" + uuid.uuid4().hex
-DECISION_SECRET = "decision-" + uuid.uuid4().hex
-ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
-GENERIC_SECRET = "generic-" + uuid.uuid4().hex
+# Distinct, greppable values of this run only: each must never appear in a log line.
+SECRETS = GatewaySecrets.unique()
 EVENT_KEY = "eventkey" + uuid.uuid4().hex
-POSTMARK = "/webhooks/postmark/inbound"
-
-Factory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
-@pytest_asyncio.fixture
-async def make_gateway(database_url: str, event_api: Any) -> AsyncIterator[Factory]:
-    managers: list[tuple[LifespanManager, httpx.AsyncClient]] = []
+@pytest.fixture
+def make_gateway(make_gateway: GatewayFactory) -> GatewayFactory:
+    """conftest's gateways, with this module's secrets and event key; an unhandled error reaches
+    the client as the 500 a sender sees."""
 
     async def make(**overrides: Any) -> httpx.AsyncClient:
-        values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "inngest_dev": "1",
-            "inngest_base_url": event_api.base_url,
-            "inngest_event_key": EVENT_KEY,
-            "postmark_inbound_username": PM_USER,
-            "postmark_inbound_password": PM_PASSWORD,
-            "stripe_webhook_secret": STRIPE_SECRET,
-            "decision_token_secret": DECISION_SECRET,
-            "admin_api_token": ADMIN_TOKEN,
-            "generic_sources": {
-                "helpdesk": {
-                    "secret": GENERIC_SECRET,
-                    "event": "ticket/resolved",
-                    "id_path": "ticket.id",
-                    "fields": {"ticket_id": "ticket.id", "customer_id": "ticket.customer"},
-                    "constants": {"resolved_by": "helpdesk"},
-                }
-            },
-            "outbox_idle_poll_seconds": 0.2,
-            **overrides,
-        }
-        settings = GatewaySettings(_env_file=None, **values)  # type: ignore[call-arg]
-        manager = LifespanManager(create_app(settings), startup_timeout=30, shutdown_timeout=30)
-        await manager.__aenter__()
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        client = httpx.AsyncClient(transport=transport, base_url="http://gw.test")
-        managers.append((manager, client))
-        return client
+        return await make_gateway(
+            secrets=SECRETS,
+            raise_app_exceptions=False,
+            **{"inngest_event_key": EVENT_KEY, "outbox_idle_poll_seconds": 0.2, **overrides},
+        )
 
-    yield make
-    for manager, client in reversed(managers):
-        await client.aclose()
-        await manager.__aexit__(None, None, None)
+    return make
 
 
-def basic(user: str = PM_USER, password: str = PM_PASSWORD) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+def basic(password: str = SECRETS.postmark_password) -> dict[str, str]:
+    return basic_auth(SECRETS.postmark_user, password)
 
 
 def mail(message_id: str | None = None) -> dict[str, Any]:
@@ -97,12 +61,6 @@ def mail(message_id: str | None = None) -> dict[str, Any]:
         "TextBody": "Please refund the second charge.",
         "Headers": [{"Name": "Message-ID", "Value": f"<{message_id}@mail.example.com>"}],
     }
-
-
-def stripe_request(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    body = json.dumps(event)
-    signature = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET)
-    return body, {"Stripe-Signature": signature, "Content-Type": "application/json"}
 
 
 def refund_failed() -> dict[str, Any]:
@@ -124,21 +82,11 @@ def refund_failed() -> dict[str, Any]:
     }
 
 
-async def _count(database_url: str, model: Any, *where: Any) -> int:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            query = select(func.count()).select_from(model).where(*where)
-            return int((await session.execute(query)).scalar_one())
-    finally:
-        await db.dispose()
-
-
 # -- no secret in a log line -----------------------------------------------------------------
 
 
 async def test_no_secret_or_token_in_any_log_line(
-    make_gateway: Factory,
+    make_gateway: GatewayFactory,
     event_api: Any,
     wait_until: Any,
     capsys: pytest.CaptureFixture[str],
@@ -149,25 +97,30 @@ async def test_no_secret_or_token_in_any_log_line(
     refused and malformed variants; then every secret and token value is searched for in the
     captured output."""
     gateway = await make_gateway(log_level="DEBUG")
-    secrets = [PM_PASSWORD, STRIPE_SECRET, DECISION_SECRET, ADMIN_TOKEN, GENERIC_SECRET, EVENT_KEY]
+    secrets = [
+        SECRETS.postmark_password,
+        SECRETS.stripe,
+        SECRETS.decision,
+        SECRETS.admin,
+        SECRETS.generic,
+        EVENT_KEY,
+    ]
     secrets.append(basic()["Authorization"].split()[1])  # the base64 credentials
 
     accepted = await gateway.post(POSTMARK, json=mail(), headers=basic())
     assert accepted.status_code == 200
-    wrong_password = PM_PASSWORD[::-1]
+    wrong_password = SECRETS.postmark_password[::-1]
     secrets += [wrong_password, basic(password=wrong_password)["Authorization"].split()[1]]
     refused = await gateway.post(POSTMARK, json=mail(), headers=basic(password=wrong_password))
     assert refused.status_code == 401
 
     event = refund_failed()
-    body, headers = stripe_request(event)
-    secrets.append(headers["Stripe-Signature"].split("v1=")[1])
-    assert (
-        await gateway.post("/webhooks/stripe", content=body, headers=headers)
-    ).status_code == 200
+    signed = stripe_signed(event, secret=SECRETS.stripe)
+    secrets.append(signed["headers"]["Stripe-Signature"].split("v1=")[1])
+    assert (await gateway.post("/webhooks/stripe", **signed)).status_code == 200
 
     generic_body = json.dumps({"ticket": {"id": f"t-{uuid.uuid4().hex}", "customer": "cust_004"}})
-    signature = sign(GENERIC_SECRET, generic_body.encode())
+    signature = sign(SECRETS.generic, generic_body.encode())
     secrets.append(signature.removeprefix("sha256="))
     response = await gateway.post(
         "/webhooks/generic/helpdesk",
@@ -178,7 +131,7 @@ async def test_no_secret_or_token_in_any_log_line(
 
     tokens = [
         issue_decision_token(
-            DECISION_SECRET,
+            SECRETS.decision,
             kind="refund",
             # a refund waiting for a reviewer: a decision for an unknown request is 404
             request_id=await waiting_request(database_url, "refund"),
@@ -202,14 +155,14 @@ async def test_no_secret_or_token_in_any_log_line(
     assert (await gateway.get(f"/decisions/{tampered}")).status_code == 401
     # Unmatched paths and query strings carrying a token.
     assert (await gateway.get(f"/decisions/{tokens[1]}/extra")).status_code == 404
-    assert (await gateway.get(f"/nowhere/{tokens[1]}?token={ADMIN_TOKEN}")).status_code == 404
+    assert (await gateway.get(f"/nowhere/{tokens[1]}?token={SECRETS.admin}")).status_code == 404
     assert (await gateway.get(f"/healthz?api_key={tokens[1]}")).status_code == 200
 
     ticket = await gateway.post(
-        "/api/tickets/tkt_missing/resolve", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        "/api/tickets/tkt_missing/resolve", headers={"Authorization": f"Bearer {SECRETS.admin}"}
     )
     assert ticket.status_code == 404
-    wrong_bearer = ADMIN_TOKEN[::-1]
+    wrong_bearer = SECRETS.admin[::-1]
     secrets.append(wrong_bearer)
     denied = await gateway.post(
         "/api/tickets/tkt_missing/resolve", headers={"Authorization": f"Bearer {wrong_bearer}"}
@@ -260,7 +213,7 @@ async def limiter_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 async def test_unauthenticated_flood_does_not_starve_the_real_sender(
-    make_gateway: Factory, limiter_settings: dict[str, Any]
+    make_gateway: GatewayFactory, limiter_settings: dict[str, Any]
 ) -> None:
     gateway = await make_gateway(**limiter_settings)
     flood = [
@@ -287,17 +240,15 @@ async def test_unauthenticated_flood_does_not_starve_the_real_sender(
         for _ in range(10)
     ]
     assert unsigned == [401] * 3 + [429] * 7
-    body, headers = stripe_request(refund_failed())
-    assert (
-        await gateway.post("/webhooks/stripe", content=body, headers=headers)
-    ).status_code == 200
+    signed = stripe_signed(refund_failed(), secret=SECRETS.stripe)
+    assert (await gateway.post("/webhooks/stripe", **signed)).status_code == 200
 
 
 # -- an unexpected error -----------------------------------------------------------------------
 
 
 async def test_unexpected_error_is_logged_with_traceback_and_loses_nothing(
-    make_gateway: Factory,
+    make_gateway: GatewayFactory,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -308,7 +259,7 @@ async def test_unexpected_error_is_logged_with_traceback_and_loses_nothing(
         body = json.dumps({"ticket": {"id": ticket_id, "customer": "cust_004"}}).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Nerve-Signature": sign(GENERIC_SECRET, body),
+            "X-Nerve-Signature": sign(SECRETS.generic, body),
         }
         return {"content": body, "headers": headers}
 
@@ -335,11 +286,15 @@ async def test_unexpected_error_is_logged_with_traceback_and_loses_nothing(
 
     # What was accepted before is intact; the failed delivery left nothing half-written (its
     # inbound_webhooks row rolled back with it), so the sender's retry is accepted in full.
-    assert await _count(database_url, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{first}") == 1
-    assert await _count(database_url, InboundWebhook, InboundWebhook.external_id == second) == 0
+    assert (
+        await count_rows(database_url, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{first}")
+        == 1
+    )
+    assert await count_rows(database_url, InboundWebhook, InboundWebhook.external_id == second) == 0
     monkeypatch.setattr(ingest.store, "add_outbox", real_add_outbox)
     retried = await gateway.post("/webhooks/generic/helpdesk", **signed(second))
     assert (retried.status_code, retried.json()["status"]) == (200, "accepted")
     assert (
-        await _count(database_url, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{second}") == 1
+        await count_rows(database_url, OutboxEvent, OutboxEvent.event_id == f"helpdesk-{second}")
+        == 1
     )

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from nerve_testing.fakes import FakeSlackWebhook, SmtpSink
 from notifier.channels import (
     Link,
     LocalSinkChannel,
@@ -16,7 +17,6 @@ from notifier.channels import (
     SmtpEmailChannel,
     TransientDeliveryError,
 )
-from notifier.fakes import FakeSlackWebhook, SmtpSink
 
 MESSAGE = OutboundMessage(
     dedup_key="test:1",

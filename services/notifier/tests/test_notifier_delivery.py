@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from nerve_testing.fakes import FakeSlackWebhook
 from notifier.channels import (
     LocalSinkChannel,
     OutboundMessage,
@@ -12,7 +13,6 @@ from notifier.channels import (
     TransientDeliveryError,
 )
 from notifier.delivery import deliver_notification, record_notifications
-from notifier.fakes import FakeSlackWebhook
 from notifier.routing import Routes
 from service_kit.db import Database
 from service_kit.ids import new_id

@@ -11,11 +11,9 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from devserver.testing import (
@@ -26,25 +24,18 @@ from devserver.testing import (
     send_events,
     wait_for_run,
 )
+from nerve_testing.fakes import FakeSlackWebhook, SmtpSink
 from notifier.channels import LocalSinkChannel, SlackWebhookChannel, SmtpConfig, SmtpEmailChannel
-from notifier.fakes import FakeSlackWebhook, SmtpSink
 from notifier.functions import NotifierDeps
 from notifier.functions import create_functions as notifier_functions
 from notifier.messages import DecisionLinks
 from notifier.routing import Routes
+from notifier_harness import PerCallHttp, Platform
 from risk_worker.functions import RiskDeps
 from risk_worker.functions import create_functions as risk_functions
-from service_kit.db import Database
 from service_kit.decision_tokens import decision_url, issue_decision_token
 from service_kit.ids import new_id
-from service_kit.models import (
-    AuditLog,
-    Customer,
-    InboundWebhook,
-    Notification,
-    RiskProfile,
-    utcnow,
-)
+from service_kit.models import AuditLog, RiskProfile
 from service_kit.testing import loop_free_database
 from shared_events import (
     RefundApprovalRequested,
@@ -54,59 +45,6 @@ from shared_events import (
 from sqlalchemy import func, select
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
-
-
-class PerCallHttp:
-    """Channels built per send, so no client is shared across the app thread's loop."""
-
-    def __init__(self, make: Any) -> None:
-        self._make = make
-
-    async def send(self, message: Any) -> Any:
-        async with httpx.AsyncClient() as http:
-            return await self._make(http).send(message)
-
-
-@dataclass
-class Platform:
-    engine: EngineHandle
-    db: Database
-    slack: FakeSlackWebhook
-    smtp: SmtpSink
-
-    async def notifications(self, dedup_prefix: str) -> list[Notification]:
-        async with self.db.session() as session:
-            rows = await session.scalars(
-                select(Notification).where(Notification.dedup_key.like(f"{dedup_prefix}%"))
-            )
-            return list(rows)
-
-    async def new_customer(self, *, age_days: int) -> str:
-        customer_id = new_id("cust")
-        async with self.db.transaction() as session:
-            session.add(
-                Customer(
-                    id=customer_id,
-                    email=f"{customer_id}@example.com",
-                    name="Integration Customer",
-                    tier="standard",
-                    created_at=utcnow() - timedelta(days=age_days),
-                )
-            )
-        return customer_id
-
-    async def stored_delivery(self, event_type: str, customer_id: str, evt: str) -> None:
-        """What the gateway stores before publishing (the risk rules count these rows)."""
-        async with self.db.transaction() as session:
-            session.add(
-                InboundWebhook(
-                    id=new_id("wh"),
-                    source="stripe",
-                    external_id=evt,
-                    event_type=event_type,
-                    payload={"customer_id": customer_id, "charge_id": "ch_x"},
-                )
-            )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -1,31 +1,25 @@
 """Every notifier subscription through `inngest.experimental.mocked` (real DB, fake Slack).
 
 Subscriptions are tested with the `deliver-*` invoke stubbed (what they compose and record);
-`deliver-notification` is tested by triggering it with its invoke payload (what reaches Slack).
+`deliver-notification` itself, triggered with its invoke payload (what reaches Slack), is tested
+in test_notifier_deliver_function.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import inngest
-import pytest
 from inngest.experimental import mocked
-from notifier.channels import LocalSinkChannel, SlackWebhookChannel
-from notifier.fakes import FakeSlackWebhook
-from notifier.functions import NotifierDeps, create_functions, ops_alert_loop_guard
+from nerve_testing.fakes import FakeSlackWebhook
+from notifier.functions import NotifierDeps, create_functions
 from notifier.messages import DecisionLinks
 from notifier.routing import Routes
+from notifier.subscriptions import ops_alert_loop_guard
+from notifier_harness import DECISION_SECRET, GATEWAY_URL, SENT, Harness, invoked, rows_for
 from service_kit.db import Database
-from service_kit.decision_tokens import decision_url, issue_decision_token, read_decision_token
+from service_kit.decision_tokens import read_decision_token
 from service_kit.ids import new_id
-from service_kit.models import Notification
-from service_kit.testing import loop_free_database
 from shared_events import (
     EscalationReviewRequested,
     InngestFunctionFailed,
@@ -34,87 +28,39 @@ from shared_events import (
     StripeChargeRefundFailed,
     SupportDraftCreated,
 )
-from sqlalchemy import select
-
-DECISION_SECRET = "test-decision-secret-0123456789"
-GATEWAY_URL = "http://gateway.test"
 
 
-def decision_links() -> DecisionLinks:
-    def issue(kind: str, request_id: str) -> str:
-        token = issue_decision_token(
-            DECISION_SECRET,
-            kind=kind,  # type: ignore[arg-type]
-            request_id=request_id,
-            reviewer="support-lead",
-            ttl=timedelta(hours=4),
-        )
-        return decision_url(GATEWAY_URL, token)
-
-    return DecisionLinks(issue=issue)
-
-
-@pytest.fixture
-async def loop_free_db(database_url: str) -> AsyncIterator[Database]:
-    db = loop_free_database(database_url)
-    yield db
-    await db.dispose()
-
-
-class Harness:
-    """The notifier's functions on a mocked client, wired to a fake Slack and the test DB."""
-
-    def __init__(self, db: Database, slack: FakeSlackWebhook, *, slack_for: frozenset[str]) -> None:
-        self.client = mocked.Inngest(app_id="notifier", is_production=False)
-        self.routes = Routes(slack_destinations=slack_for)
-        # The channels run inside mocked's per-step event loops: a fresh httpx client per send.
-        self.deps = NotifierDeps(
-            db=db,
-            routes=self.routes,
-            channels={"slack": _PerCallSlack(slack), "local": LocalSinkChannel()},
-            decision_links=decision_links(),
-        )
-        self.functions = {fn.local_id: fn for fn in create_functions(self.client, self.deps)}
-
-    async def trigger(
-        self, fn_id: str, event: inngest.Event, step_stubs: dict[str, object] | None = None
-    ) -> Any:
-        return await asyncio.to_thread(
-            mocked.trigger, self.functions[fn_id], event, self.client, step_stubs=step_stubs
-        )
-
-
-class _PerCallSlack:
-    name = "slack"
-
-    def __init__(self, fake: FakeSlackWebhook) -> None:
-        self._urls = {d: fake.url(d) for d in ("reviewers", "approvals", "support", "risk", "ops")}
-
-    async def send(self, message: Any) -> Any:
-        async with httpx.AsyncClient() as http:
-            return await SlackWebhookChannel(http, self._urls).send(message)
-
-
-@pytest.fixture
-def harness(loop_free_db: Database, slack: FakeSlackWebhook) -> Harness:
-    return Harness(loop_free_db, slack, slack_for=frozenset({"support", "ops", "approvals"}))
-
-
-SENT = {"notification_id": "stub", "outcome": "sent", "channel": "stub", "detail": "stub"}
-
-
-async def rows_for(db: Database, dedup_prefix: str) -> list[Notification]:
-    async with db.session() as session:
-        found = await session.scalars(
-            select(Notification)
-            .where(Notification.dedup_key.like(f"{dedup_prefix}%"))
-            .order_by(Notification.channel)
-        )
-        return list(found)
-
-
-def invoked(data: dict[str, Any]) -> inngest.Event:
-    return inngest.Event(name="inngest/function.invoked", data=data)
+def test_functions_keep_their_ids_triggers_and_order() -> None:
+    """The subscription table builds the same functions the engine has synced before."""
+    client = mocked.Inngest(app_id="notifier", is_production=False)
+    deps = NotifierDeps(
+        db=Database("sqlite+aiosqlite://"),  # never connected: only the configs are read
+        routes=Routes(),
+        channels={},
+        decision_links=DecisionLinks(issue=None),
+    )
+    triggers = {
+        fn.local_id: [(t.event, t.expression) for t in fn.get_config("http://n.test").main.triggers]
+        for fn in create_functions(client, deps)
+    }
+    assert triggers == {
+        "deliver-notification": [("notifier/notification.deliver", None)],
+        "ping-reviewer-on-draft": [("support/draft.created", None)],
+        "request-refund-approval": [("refund/approval.requested", None)],
+        "request-escalation-review": [("escalation/review.requested", None)],
+        "post-refund-failure-to-support": [("stripe/charge.refund.failed", None)],
+        "alert-high-risk-profile": [("risk/profile.updated", "event.data.level == 'high'")],
+        "alert-ops-on-function-failure": [("inngest/function.failed", None)],
+    }
+    assert list(triggers) == [
+        "deliver-notification",
+        "ping-reviewer-on-draft",
+        "request-refund-approval",
+        "request-escalation-review",
+        "post-refund-failure-to-support",
+        "alert-high-risk-profile",
+        "alert-ops-on-function-failure",
+    ]
 
 
 async def test_draft_created_pings_reviewers(harness: Harness, loop_free_db: Database) -> None:
@@ -280,77 +226,3 @@ def test_failed_ops_alert_delivery_does_not_alert_again() -> None:
     )
     assert ops_alert_loop_guard(failed_delivery) == "delivering an ops alert failed"
     assert ops_alert_loop_guard(other_delivery) is None
-
-
-async def test_deliver_4xx_fails_without_a_second_post(
-    harness: Harness, loop_free_db: Database, slack: FakeSlackWebhook
-) -> None:
-    run_id = new_id("run")
-    event = InngestFunctionFailed(function_id="risk-worker-x", run_id=run_id)
-    await harness.trigger(
-        "alert-ops-on-function-failure",
-        inngest.Event(name=event.name, data=event.to_data()),
-        {"deliver-slack": SENT},
-    )
-    [row] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
-    slack.fail_next(403, "action_prohibited")
-    result = await harness.trigger(
-        "deliver-notification",
-        invoked(
-            {
-                "notification_id": row.id,
-                "destination": "ops",
-                "channel": "slack",
-                "kind": "ops_alert",
-                "throttle_key": "slack:ops",
-            }
-        ),
-    )
-    assert result.status is mocked.Status.FAILED
-    assert isinstance(result.error, inngest.NonRetriableError)
-    assert "action_prohibited" in str(result.error)
-    # mocked re-runs failed functions regardless of NonRetriableError; Slack still saw one post
-    assert slack.attempts == [("/services/T000/ops/fake", 403)]
-    [failed] = await rows_for(loop_free_db, f"ops-alert:{run_id}")
-    assert failed.status == "failed"
-    # a replay of the subscription does not try again (no second post, no second failure)
-    replay = await harness.trigger(
-        "alert-ops-on-function-failure", inngest.Event(name=event.name, data=event.to_data())
-    )
-    assert replay.output["deliveries"] == [{"notification_id": row.id, "outcome": "failed_before"}]
-    assert len(slack.attempts) == 1
-
-
-async def test_deliver_5xx_is_retried_by_the_step_and_sent_once(
-    harness: Harness, loop_free_db: Database, slack: FakeSlackWebhook
-) -> None:
-    draft_id = new_id("drf")
-    event = SupportDraftCreated(draft_id=draft_id, customer_id="cust_003").to_event(id=draft_id)
-    # route reviewer pings to Slack for this test
-    harness.deps.routes = type(harness.routes)(slack_destinations=frozenset({"reviewers"}))
-    await harness.trigger("ping-reviewer-on-draft", event, {"deliver-slack": SENT})
-    [row] = await rows_for(loop_free_db, f"draft-created:{draft_id}")
-    slack.fail_next(500, "internal_error", times=2)
-    result = await harness.trigger(
-        "deliver-notification",
-        invoked(
-            {
-                "notification_id": row.id,
-                "destination": "reviewers",
-                "channel": "slack",
-                "kind": "reviewer_ping",
-                "throttle_key": "slack:reviewers",
-            }
-        ),
-    )
-    assert result.status is mocked.Status.COMPLETED, result.error
-    assert [status for _, status in slack.attempts] == [500, 500, 200]
-    assert len(slack.posts) == 1
-    [sent] = await rows_for(loop_free_db, f"draft-created:{draft_id}")
-    assert (sent.status, sent.attempts) == ("sent", 3)
-
-
-async def test_deliver_rejects_a_malformed_payload(harness: Harness) -> None:
-    result = await harness.trigger("deliver-notification", invoked({"notification_id": ""}))
-    assert result.status is mocked.Status.FAILED
-    assert "invalid deliver request" in str(result.error)

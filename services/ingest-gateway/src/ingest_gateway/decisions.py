@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from . import store
+from . import decision_store, store
 from .http_body import GatewayHTTPError
 
 Decision = Literal["approve", "edit", "reject"]
@@ -103,7 +103,9 @@ def _event(claims: DecisionClaims, decision: str, approval_id: str, at: datetime
 
 async def existing_decision(db: Database, claims: DecisionClaims) -> Approval | None:
     async with db.session() as session:
-        return await store.find_approval(session, kind=claims.kind, request_id=claims.request_id)
+        return await decision_store.find_approval(
+            session, kind=claims.kind, request_id=claims.request_id
+        )
 
 
 async def request_status(session: AsyncSession, kind: str, request_id: str) -> str | None:
@@ -192,7 +194,7 @@ async def record_decision(
                 status = await request_status(session, claims.kind, claims.request_id)
                 _refuse_unless_waiting(claims, status)
                 raise _AlreadyDecided()  # it was waiting a moment ago: a concurrent decision
-            await store.insert_approval(
+            await decision_store.insert_approval(
                 session,
                 approval_id=approval_id,
                 kind=claims.kind,

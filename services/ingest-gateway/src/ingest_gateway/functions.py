@@ -14,7 +14,8 @@ from typing import Any
 
 import inngest
 
-from .outbox import EventPublisher, OutboxStore, publish_due
+from .outbox import EventPublisher, publish_due
+from .outbox_store import OutboxStore
 from .settings import GatewaySettings
 
 

@@ -19,7 +19,7 @@ from service_kit.decision_tokens import (
 from shared_events import TicketResolved
 from starlette.requests import Request
 
-from . import store
+from . import decision_store, store
 from .auth import check_bearer
 from .bounds import clean_text
 from .context import GatewayContext, gateway_context
@@ -274,11 +274,11 @@ async def resolve_ticket(
     event_id = f"ticket-resolved-{ticket_id}"
     now = datetime.now(UTC)
     async with context.db.transaction() as session:
-        ticket = await store.find_ticket(session, ticket_id)
+        ticket = await decision_store.find_ticket(session, ticket_id)
         if ticket is None:
             raise GatewayHTTPError(404, f"unknown ticket {ticket_id!r}")
         customer_id = ticket.customer_id
-        await store.mark_ticket_resolved(
+        await decision_store.mark_ticket_resolved(
             session, ticket_id=ticket_id, resolved_by=resolved_by, at=now
         )
         event = TicketResolved(

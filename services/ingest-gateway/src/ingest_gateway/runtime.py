@@ -7,7 +7,8 @@ from service_kit.db import Database, backend_name
 
 from .context import GatewayContext
 from .functions import OutboxPorts
-from .outbox import EventPublisher, OutboxRelay, OutboxStore, RetryPolicy
+from .outbox import EventPublisher, OutboxRelay
+from .outbox_store import OutboxStore, RetryPolicy
 from .postgres_fast_path import create_fast_path
 from .rate_limit import create_rate_limiter
 from .settings import GatewaySettings

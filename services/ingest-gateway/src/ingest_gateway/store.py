@@ -11,6 +11,8 @@ row:
 - inbound_webhooks: unique (source, external_id) -> a Stripe / generic delivery is stored once;
 - outbox: unique event_id (the Inngest idempotency id).
 
+Reviewer decisions (approvals, resolving a ticket) are written by `decision_store.py`.
+
 The statements are built once per dialect and executed with parameters: the webhook path runs
 thousands of times a second, and building SQLAlchemy constructs per request costs more CPU than
 executing them. Functions accept an `AsyncConnection` (the webhook hot path: Core only) or an
@@ -24,17 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service_kit.ids import new_id
-from service_kit.models import (
-    Approval,
-    Customer,
-    InboundWebhook,
-    Message,
-    Order,
-    OutboxEvent,
-    Ticket,
-)
+from service_kit.models import Customer, InboundWebhook, Message, Order, OutboxEvent, Ticket
 from shared_events import EventModel
-from sqlalchemy import Insert, Select, Table, bindparam, select, update
+from sqlalchemy import Insert, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -45,7 +39,6 @@ _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 _TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
-_APPROVALS: Table = Approval.__table__  # type: ignore[assignment]
 
 
 class _Statements:
@@ -284,55 +277,4 @@ async def add_outbox(
             "created_at": now,
             "updated_at": now,
         },
-    )
-
-
-async def insert_approval(
-    session: AsyncSession,
-    *,
-    approval_id: str,
-    kind: str,
-    request_id: str,
-    decision: str,
-    reviewer: str,
-    edited_text: str | None,
-    token_id: str,
-    decided_at: datetime,
-) -> None:
-    """Plain INSERT: a second decision (kind, request_id) or a reused token id raises
-    IntegrityError, which the caller turns into 409."""
-    await session.execute(
-        _APPROVALS.insert().values(
-            id=approval_id,
-            kind=kind,
-            request_id=request_id,
-            decision=decision,
-            reviewer=reviewer,
-            edited_text=edited_text,
-            token_id=token_id,
-            decided_at=decided_at,
-            created_at=decided_at,
-        )
-    )
-
-
-async def find_approval(session: AsyncSession, *, kind: str, request_id: str) -> Approval | None:
-    return (
-        await session.execute(
-            select(Approval).where(Approval.kind == kind, Approval.request_id == request_id)
-        )
-    ).scalar_one_or_none()
-
-
-async def find_ticket(session: AsyncSession, ticket_id: str) -> Ticket | None:
-    return await session.get(Ticket, ticket_id)
-
-
-async def mark_ticket_resolved(
-    session: AsyncSession, *, ticket_id: str, resolved_by: str, at: datetime
-) -> None:
-    await session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.status.not_in(("resolved", "closed")))
-        .values(status="resolved", resolved_by=resolved_by, resolved_at=at, updated_at=at)
     )

@@ -1,7 +1,8 @@
 """The notifier's Inngest functions: the only module here that imports `inngest`.
 
-Subscriptions compose a message and record it (one row per channel, natural dedup key), then
-invoke `deliver-notification` once per row. Every delivery goes through that one function so
+Each row of `subscriptions.SUBSCRIPTIONS` becomes one function built by `_create_subscription`:
+it composes the row's message and records it (one row per channel, natural dedup key), then
+invokes `deliver-notification` once per row. Every delivery goes through that one function so
 Inngest's throttle can hold each Slack webhook to Slack's published rate (1 message per second
 per webhook): the throttle key is the channel + destination (one webhook per destination).
 """
@@ -10,33 +11,40 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import inngest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service_kit.db import Database
-from shared_events import (
-    EscalationReviewRequested,
-    EventModel,
-    InngestFunctionFailed,
-    RefundApprovalRequested,
-    RiskProfileUpdated,
-    StripeChargeRefundFailed,
-    SupportDraftCreated,
-)
 
 from . import messages
 from .channels import Channel, OutboundMessage, PermanentDeliveryError, TransientDeliveryError
 from .delivery import deliver_notification, record_notifications
 from .routing import Routes
+from .subscriptions import (
+    APP_ID,
+    DELIVER_FN_ID,
+    OPS_ALERT_FN_ID,
+    SUBSCRIPTIONS,
+    MessageContext,
+    Subscription,
+    customer_of,
+)
 
-APP_ID = "notifier"
-DELIVER_FN_ID = "deliver-notification"
+__all__ = [
+    "APP_ID",
+    "DELIVER_FN_ID",
+    "DELIVER_TRIGGER",
+    "OPS_ALERT_FN_ID",
+    "DeliverRequest",
+    "NotifierDeps",
+    "create_functions",
+]
+
 # The SDK requires a trigger; nothing publishes this event: the function is invoked.
 DELIVER_TRIGGER = "notifier/notification.deliver"
-OPS_ALERT_FN_ID = "alert-ops-on-function-failure"
 
 
 @dataclass
@@ -64,6 +72,15 @@ class DeliverRequest(BaseModel):
 
 
 def create_functions(client: inngest.Inngest, deps: NotifierDeps) -> list[inngest.Function[Any]]:
+    """`deliver-notification`, then one function per row of `SUBSCRIPTIONS`, in table order."""
+    deliver_fn = _create_deliver(client, deps)
+    return [
+        deliver_fn,
+        *(_create_subscription(client, deps, deliver_fn, row) for row in SUBSCRIPTIONS),
+    ]
+
+
+def _create_deliver(client: inngest.Inngest, deps: NotifierDeps) -> inngest.Function[Any]:
     @client.create_function(
         fn_id=DELIVER_FN_ID,
         name="Deliver one notification (throttled per Slack webhook)",
@@ -101,154 +118,89 @@ def create_functions(client: inngest.Inngest, deps: NotifierDeps) -> list[innges
 
         return await ctx.step.run(f"send-{request.channel}", send)
 
-    deliver_fn = deliver
+    return deliver
 
-    async def notify(
-        ctx: inngest.Context,
-        compose: functools.partial[OutboundMessage],
-        *,
-        customer_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Record the message (one row per channel), then deliver each row once."""
 
-        async def record() -> list[dict[str, Any]]:
-            message = compose()
-            rows = await record_notifications(
-                deps.db, message, deps.routes, run_id=ctx.run_id, customer_id=customer_id
-            )
-            return [
-                {**row.to_summary(), "kind": message.kind, "dedup_key": message.dedup_key}
-                for row in rows
-            ]
-
-        recorded = await ctx.step.run("record-notification", record)
-        deliveries: list[dict[str, Any]] = []
-        for row in recorded:
-            if row["status"] in ("sent", "failed"):
-                # A replay: sent stays sent; a permanent failure (4xx) is not retried by a
-                # replay either (reset the row to pending to send it again on purpose).
-                outcome = "already_sent" if row["status"] == "sent" else "failed_before"
-                deliveries.append({"notification_id": row["id"], "outcome": outcome})
-                continue
-            payload = DeliverRequest(
-                notification_id=row["id"],
-                destination=row["destination"],
-                channel=row["channel"],
-                kind=row["kind"],
-                throttle_key=deps.routes.throttle_key(
-                    row["channel"], row["destination"], row["id"]
-                ),
-            )
-            try:
-                result = await ctx.step.invoke(
-                    f"deliver-{row['channel']}",
-                    function=deliver_fn,
-                    data=payload.model_dump(),
-                    timeout=deps.deliver_timeout,
-                )
-            except inngest.StepError as error:
-                # deliver-notification failed for good: its own failure is the dead-letter
-                # signal (an ops alert); this run reports it without failing a second time.
-                deliveries.append(
-                    {"notification_id": row["id"], "outcome": "failed", "error": error.message}
-                )
-                continue
-            deliveries.append(dict(result) if isinstance(result, dict) else {"result": result})
-        return {
-            "dedup_key": recorded[0]["dedup_key"] if recorded else None,
-            "deliveries": deliveries,
-        }
-
-    def parse(model: type[EventModel], ctx: inngest.Context) -> Any:
-        return model.from_event(ctx.event)
+def _create_subscription(
+    client: inngest.Inngest,
+    deps: NotifierDeps,
+    deliver_fn: inngest.Function[Any],
+    row: Subscription[Any],
+) -> inngest.Function[Any]:
+    """One subscription: parse -> (skip?) -> record the composed message -> deliver each row."""
 
     @client.create_function(
-        fn_id="ping-reviewer-on-draft",
-        name="Reviewer ping: a draft is ready",
-        trigger=SupportDraftCreated.trigger(),
+        fn_id=row.fn_id, name=row.name, trigger=row.event.trigger(if_exp=row.if_exp)
     )
-    async def ping_reviewer(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(SupportDraftCreated, ctx)
-        return await notify(
-            ctx, functools.partial(messages.draft_review_ping, event), customer_id=event.customer_id
-        )
-
-    @client.create_function(
-        fn_id="request-refund-approval",
-        name="Approval request: refund",
-        trigger=RefundApprovalRequested.trigger(),
-    )
-    async def request_refund_approval(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(RefundApprovalRequested, ctx)
-        compose = functools.partial(messages.refund_approval_request, event, deps.decision_links)
-        return await notify(ctx, compose, customer_id=event.customer_id)
-
-    @client.create_function(
-        fn_id="request-escalation-review",
-        name="Approval request: escalation",
-        trigger=EscalationReviewRequested.trigger(),
-    )
-    async def request_escalation_review(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(EscalationReviewRequested, ctx)
-        compose = functools.partial(messages.escalation_review_request, event, deps.decision_links)
-        return await notify(ctx, compose, customer_id=event.customer_id)
-
-    @client.create_function(
-        fn_id="post-refund-failure-to-support",
-        name="Slack: a Stripe refund failed",
-        trigger=StripeChargeRefundFailed.trigger(),
-    )
-    async def post_refund_failure(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(StripeChargeRefundFailed, ctx)
-        return await notify(
-            ctx,
-            functools.partial(messages.refund_failed_post, event),
-            customer_id=event.customer_id,
-        )
-
-    @client.create_function(
-        fn_id="alert-high-risk-profile",
-        name="Alert: a customer became high risk",
-        trigger=RiskProfileUpdated.trigger(if_exp="event.data.level == 'high'"),
-    )
-    async def alert_high_risk(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(RiskProfileUpdated, ctx)
-        if event.level != "high":  # the trigger filters; this guards a replay with other data
-            return {"skipped": f"level is {event.level}"}
-        event_key = ctx.event.id or str(ctx.event.ts)
-        compose = functools.partial(messages.high_risk_alert, event, event_key)
-        return await notify(ctx, compose, customer_id=event.customer_id)
-
-    @client.create_function(
-        fn_id=OPS_ALERT_FN_ID,
-        name="Ops alert: a run failed (dead letter)",
-        trigger=InngestFunctionFailed.trigger(),
-    )
-    async def alert_ops(ctx: inngest.Context) -> dict[str, Any]:
-        event = parse(InngestFunctionFailed, ctx)
-        skip = ops_alert_loop_guard(event)
+    async def subscription(ctx: inngest.Context) -> dict[str, Any]:
+        event = row.event.from_event(ctx.event)
+        skip = row.skip(event)
         if skip:
             return {"skipped": skip}
-        return await notify(ctx, functools.partial(messages.ops_failure_alert, event))
+        context = MessageContext(
+            decision_links=deps.decision_links, event_key=ctx.event.id or str(ctx.event.ts)
+        )
+        compose = functools.partial(row.compose, event, context)
+        return await _notify(ctx, deps, deliver_fn, compose, customer_id=customer_of(event))
 
-    return [
-        deliver_fn,
-        ping_reviewer,
-        request_refund_approval,
-        request_escalation_review,
-        post_refund_failure,
-        alert_high_risk,
-        alert_ops,
-    ]
+    return subscription
 
 
-def ops_alert_loop_guard(event: InngestFunctionFailed) -> str | None:
-    """A failing ops alert must not raise another ops alert (an endless loop when the ops
-    channel itself is broken). Its failure stays visible in the notifications table."""
-    if event.function_id == f"{APP_ID}-{OPS_ALERT_FN_ID}":
-        return "the ops alert function itself failed"
-    if event.function_id == f"{APP_ID}-{DELIVER_FN_ID}":
-        original = event.event.get("data") or {}
-        if isinstance(original, dict) and original.get("kind") == "ops_alert":
-            return "delivering an ops alert failed"
-    return None
+async def _notify(
+    ctx: inngest.Context,
+    deps: NotifierDeps,
+    deliver_fn: inngest.Function[Any],
+    compose: Callable[[], OutboundMessage],
+    *,
+    customer_id: str | None,
+) -> dict[str, Any]:
+    """Record the message (one row per channel), then deliver each row once."""
+
+    async def record() -> list[dict[str, Any]]:
+        message = compose()
+        rows = await record_notifications(
+            deps.db, message, deps.routes, run_id=ctx.run_id, customer_id=customer_id
+        )
+        return [
+            {**row.to_summary(), "kind": message.kind, "dedup_key": message.dedup_key}
+            for row in rows
+        ]
+
+    recorded = await ctx.step.run("record-notification", record)
+    deliveries = [await _deliver_row(ctx, deps, deliver_fn, row) for row in recorded]
+    return {
+        "dedup_key": recorded[0]["dedup_key"] if recorded else None,
+        "deliveries": deliveries,
+    }
+
+
+async def _deliver_row(
+    ctx: inngest.Context,
+    deps: NotifierDeps,
+    deliver_fn: inngest.Function[Any],
+    row: dict[str, Any],
+) -> dict[str, Any]:
+    if row["status"] in ("sent", "failed"):
+        # A replay: sent stays sent; a permanent failure (4xx) is not retried by a
+        # replay either (reset the row to pending to send it again on purpose).
+        outcome = "already_sent" if row["status"] == "sent" else "failed_before"
+        return {"notification_id": row["id"], "outcome": outcome}
+    payload = DeliverRequest(
+        notification_id=row["id"],
+        destination=row["destination"],
+        channel=row["channel"],
+        kind=row["kind"],
+        throttle_key=deps.routes.throttle_key(row["channel"], row["destination"], row["id"]),
+    )
+    try:
+        result = await ctx.step.invoke(
+            f"deliver-{row['channel']}",
+            function=deliver_fn,
+            data=payload.model_dump(),
+            timeout=deps.deliver_timeout,
+        )
+    except inngest.StepError as error:
+        # deliver-notification failed for good: its own failure is the dead-letter
+        # signal (an ops alert); this run reports it without failing a second time.
+        return {"notification_id": row["id"], "outcome": "failed", "error": error.message}
+    return dict(result) if isinstance(result, dict) else {"result": result}

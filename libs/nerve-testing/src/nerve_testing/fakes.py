@@ -1,4 +1,4 @@
-"""Local stand-ins for the outer edge, speaking the real protocols (for tests and demos).
+"""Local stand-ins for the outer edge, speaking the real protocols (for tests).
 
 - `FakeSlackWebhook`: an HTTP server accepting Slack incoming-webhook POSTs on any path,
   answering `200 ok` (or scripted failures), recording every JSON body it accepted.
