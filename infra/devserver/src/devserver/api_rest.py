@@ -69,7 +69,7 @@ async def runs_for_event(engine: Engine, event_id: str) -> list[RunState]:
 
 
 async def load_run(engine: Engine, run_id: str) -> RunState | None:
-    cached = engine._cache.get(run_id)
+    cached = engine.runs.cached(run_id)
     if cached is not None:
         return cached
     row = await engine.store.fetch_one(select(t.runs).where(t.runs.c.run_id == run_id))
@@ -88,7 +88,7 @@ async def v0_batch(run_id: str, request: Request) -> Response:
 @router_v0.get("/runs/{run_id}/actions")
 async def v0_actions(run_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    run = await engine.get_run(run_id)
+    run = await engine.runs.get(run_id)
     if run is None or run.terminal:
         return error(410, "run state not found")
     return JSONResponse(run.memos)

@@ -138,7 +138,7 @@ async def v2_run_rerun(run_id: str, request: Request) -> Response:
             return v2_error(400, "missing_field", "fromStep.stepId is required")
     engine = engine_of(request)
     try:
-        new_run_id = await engine.rerun(run_id, from_step=step_id)
+        new_run_id = await engine.scheduler.rerun(run_id, from_step=step_id)
     except KeyError:
         return v2_error(400, "invalid_request", "Step not found in original run")
     except LookupError as exc:
@@ -269,7 +269,7 @@ async def v2_function_invoke(app_id: str, function_id: str, request: Request) ->
         earlier = await earlier_invoke_run(engine, fn, key)
         if earlier is not None:
             return JSONResponse(v2_envelope({"runId": earlier}), 409)
-    event_id = await engine.invoke_function(fn, data, idempotency_key=key)
+    event_id = await engine.ingest.invoke_function(fn, data, idempotency_key=key)
     debounced = bool(fn.config.get("debounce"))  # a debounced invoke never runs at once
     run = await wait_for_event_run(engine, event_id, 0.5 if debounced else INVOKE_WAIT_S)
     if run is None and debounced:

@@ -123,9 +123,9 @@ def parse_run_query(request: Request, *, max_limit: int) -> RunQuery | JSONRespo
     query.app_ids = [a for a in params(request, "app_id", "appId") if a]
     query.function_ids = [f for f in params(request, "function_id", "functionId") if f]
     for name in ("from", "until"):
-        raw = param(request, name)
-        if raw:
-            parsed = _parse_time(name, raw)
+        moment = param(request, name)
+        if moment:
+            parsed = _parse_time(name, moment)
             if isinstance(parsed, JSONResponse):
                 return parsed
             setattr(query, f"{name}_ms", parsed)

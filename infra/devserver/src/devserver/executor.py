@@ -7,19 +7,24 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
-from sqlalchemy import delete, insert, update
+from sqlalchemy import update
 
 from devserver import store as t
-from devserver.http1 import HttpError
-from devserver.queue import Job
+from devserver.events import EventFeed
+from devserver.http1 import Http1Client, HttpError
+from devserver.lifecycle import RunLifecycle
+from devserver.progress import RunProgress, job_delete, job_insert
+from devserver.queue import Job, JobQueue, new_job
+from devserver.registry import FunctionDef, Registry
+from devserver.runcache import RunCache
 from devserver.runstate import RunState
 from devserver.signing import sign_body
-from devserver.store import Op
+from devserver.store import Op, Store
 from devserver.util import (
     MAX_STEP_OUTPUT_BYTES,
     dumps,
@@ -28,18 +33,13 @@ from devserver.util import (
     parse_iso_ms,
     parse_time_or_duration_ms,
 )
-from devserver.waits import MAX_SLEEP_MS
-
-if TYPE_CHECKING:
-    from devserver.engine import Engine
-    from devserver.registry import FunctionDef
+from devserver.waits import MAX_SLEEP_MS, Waits
 
 log = logging.getLogger("devserver.executor")
 
 MAX_STEPS = 1000
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 SDK_REQUEST_TIMEOUT_S = 7200.0  # as Inngest: 2 h per SDK request
-BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
 
 
 class CallOutcome:
@@ -67,43 +67,37 @@ def _error_object(body: Any, fallback: str) -> dict[str, Any]:
     return {"error": fallback, "name": "Error", "message": fallback}
 
 
-class ExecutorMixin:
-    # ------------------------------------------------------------------ dispatch
-    async def _handle_job(self: Engine, job: Job) -> None:
-        if job.kind == "timer":
-            self.queue.remove(job)
-            await self._fire_timer(job)
-            return
-        run = await self.get_run(job.run_id)
-        if run is None or run.terminal or job.removed:
-            if job.kind != "timer":
-                await self.store.write([self.job_delete(job)])
-            self.queue.remove(job)
-            return
-        if job.kind in ("start", "discovery", "step"):
-            await self._call_sdk(job)
-        elif job.kind == "sleep":
-            await self._resolve_from_job(job, None)
-        elif job.kind == "pause_timeout":
-            await self._pause_timeout(job)
-        elif job.kind == "ai":
-            await self._ai_call(job)
-        elif job.kind == "run_timeout":
-            await self._run_timeout(job)
-        else:
-            log.error("unknown job kind %s", job.kind)
-            await self.store.write([self.job_delete(job)])
-            self.queue.remove(job)
+class Executor:
+    """Calls the SDK for start / discovery / step jobs and applies its answer."""
 
-    def _backoff_ms(self: Engine, attempt: int) -> int:
-        if self.settings.retry_interval > 0:
-            return int(self.settings.retry_interval * 1000)
-        base = BACKOFF_TABLE_S[min(attempt, len(BACKOFF_TABLE_S) - 1)]
-        return int((base + random.uniform(0, 30)) * 1000)
+    def __init__(
+        self,
+        *,
+        signing_key: str | None,
+        store: Store,
+        runs: RunCache,
+        queue: JobQueue,
+        registry: Registry,
+        progress: RunProgress,
+        waits: Waits,
+        lifecycle: RunLifecycle,
+        feed: EventFeed,
+        sdk_http: Http1Client,
+    ) -> None:
+        self._signing_key = signing_key
+        self._store = store
+        self._runs = runs
+        self._queue = queue
+        self._registry = registry
+        self._progress = progress
+        self._waits = waits
+        self._lifecycle = lifecycle
+        self._feed = feed
+        self._sdk_http = sdk_http
 
     # ------------------------------------------------------------------ SDK call
     def _request(
-        self: Engine, run: RunState, job: Job, fn: FunctionDef
+        self, run: RunState, job: Job, fn: FunctionDef
     ) -> tuple[str, bytes, dict[str, str]]:
         step_id = job.step_hash or "step"
         stack = list(run.memos.keys())
@@ -150,14 +144,14 @@ class ExecutorMixin:
             if len(content) > MAX_REQUEST_BYTES:
                 body["events"] = []
                 content = dumps(body).encode()
-        if self.settings.signing_key:
-            content, signature = sign_body(body, self.settings.signing_key)
+        if self._signing_key:
+            content, signature = sign_body(body, self._signing_key)
             headers["x-inngest-signature"] = signature
         return _call_url(fn.url, step_id), content, headers
 
-    async def _post(self: Engine, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
+    async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> CallOutcome:
         try:
-            response = await self.sdk_http.request(
+            response = await self._sdk_http.request(
                 "POST", url, headers=headers, body=content, timeout=SDK_REQUEST_TIMEOUT_S
             )
         except HttpError as error:
@@ -190,95 +184,75 @@ class ExecutorMixin:
             )
         return CallOutcome(status, body, resp_headers, None)
 
-    async def _call_sdk(self: Engine, job: Job) -> None:
-        run = await self.get_run(job.run_id)
+    async def call(self, job: Job) -> None:
+        """Run a start, discovery or step job: one SDK request, its outcome written."""
+        run = await self._runs.get(job.run_id)
         if run is None or run.terminal:
             return
-        fn = self.registry.all_functions.get(run.function_slug)
+        fn = self._registry.all_functions.get(run.function_slug)
         if fn is None:
-            async with self.lock(run.run_id):
-                ops: list[Op] = [self.job_delete(job)]
-                error = {
-                    "error": "function not found",
-                    "name": "Error",
-                    "message": f"function {run.function_slug} is not registered",
-                }
-                emitted = self.finalize_ops(run, "Failed", ops=ops, error=error)
-                await self.store.write(ops)
-            await self.after_finalize(run, emitted)
+            await self._fail_unregistered(run, job)
             return
         if run.started_at is None:
-            async with self.lock(run.run_id):
-                if run.started_at is None:
-                    run.started_at = now_ms()
-                    run.status = "Running"
-                    await self.store.write(
-                        [
-                            (
-                                update(t.runs).where(t.runs.c.run_id == run.run_id),
-                                {"started_at": run.started_at, "status": "Running"},
-                            )
-                        ]
-                    )
-                    self._finish_timeout_job(fn, run)
+            await self._mark_started(run, fn)
         url, content, headers = self._request(run, job, fn)
         started = now_ms()
         outcome = await self._post(url, content, headers)
         ended = now_ms()
         emitted: list[dict[str, Any]] = []
         follow: list[Job] = []
-        async with self.lock(run.run_id):
-            current = await self.get_run(run.run_id)
+        async with self._runs.lock(run.run_id):
+            current = await self._runs.get(run.run_id)
             if current is None or current.terminal or job.removed:
                 return  # cancelled while in flight: results are discarded
             run = current
             ops: list[Op] = []
             emitted = self._apply_outcome(run, job, fn, outcome, started, ended, ops, follow)
-            await self.store.write(ops)
+            await self._store.write(ops)
         if run.terminal:
-            await self.after_finalize(run, emitted)
+            await self._lifecycle.after_finalize(run, emitted)
             return
         if job not in follow:
-            self.queue.remove(job)
-        for new_job in follow:
-            self.queue.push(new_job)
+            self._queue.remove(job)
+        for new in follow:
+            self._queue.push(new)
         for event in emitted:
-            self.enqueue_event(event)
+            self._feed.put(event)
 
-    def _attempt_op(
-        self: Engine,
-        run: RunState,
-        job: Job,
-        *,
-        step_hash: str,
-        step_name: str,
-        op: str,
-        started: int,
-        ended: int,
-        status: str,
-        error: Any = None,
-        output: Any = None,
-    ) -> Op:
-        return (
-            insert(t.attempts),
-            {
-                "id": new_ulid(),
-                "run_id": run.run_id,
-                "job_kind": job.kind,
-                "step_hash": step_hash,
-                "step_name": step_name,
-                "op": op,
-                "attempt": job.attempt,
-                "started_at": started,
-                "ended_at": ended,
-                "status": status,
-                "error": None if error is None else dumps(error),
-                "output": None if output is None else dumps(output),
-            },
-        )
+    async def _fail_unregistered(self, run: RunState, job: Job) -> None:
+        async with self._runs.lock(run.run_id):
+            ops: list[Op] = [job_delete(job)]
+            error = {
+                "error": "function not found",
+                "name": "Error",
+                "message": f"function {run.function_slug} is not registered",
+            }
+            emitted = self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+            await self._store.write(ops)
+        await self._lifecycle.after_finalize(run, emitted)
+
+    async def _mark_started(self, run: RunState, fn: FunctionDef) -> None:
+        """First SDK call of the run: Running, and its `timeouts.finish` clock starts."""
+        async with self._runs.lock(run.run_id):
+            if run.started_at is not None:
+                return
+            run.started_at = now_ms()
+            run.status = "Running"
+            ops: list[Op] = [
+                (
+                    update(t.runs).where(t.runs.c.run_id == run.run_id),
+                    {"started_at": run.started_at, "status": "Running"},
+                )
+            ]
+            timeout = self._waits.finish_timeout_job(fn, run)
+            if timeout is not None:
+                ops.append(job_insert(timeout))
+            await self._store.write(ops)
+        if timeout is not None:
+            self._queue.push(timeout)
 
     def _retry_or_fail(
-        self: Engine,
+        self,
         run: RunState,
         job: Job,
         fn: FunctionDef,
@@ -290,24 +264,19 @@ class ExecutorMixin:
         retry_after: str | None = None,
     ) -> list[dict[str, Any]]:
         if no_retry or job.attempt + 1 >= fn.max_attempts:
-            ops.append(self.job_delete(job))
-            return self.finalize_ops(run, "Failed", ops=ops, error=error)
-        delay = self._backoff_ms(job.attempt)
+            ops.append(job_delete(job))
+            return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+        delay = self._progress.backoff_ms(job.attempt)
         if retry_after:
             delay = _retry_after_ms(retry_after, delay)
         job.attempt += 1
         job.run_at = now_ms() + delay
-        ops.append(
-            (
-                update(t.jobs).where(t.jobs.c.job_id == job.job_id),
-                {"attempt": job.attempt, "run_at": job.run_at},
-            )
-        )
+        ops.append(self._progress.reschedule_op(job))
         follow.append(job)
         return []
 
     def _apply_outcome(
-        self: Engine,
+        self,
         run: RunState,
         job: Job,
         fn: FunctionDef,
@@ -321,7 +290,7 @@ class ExecutorMixin:
             message = outcome.transport_error or f"invalid status code: {outcome.status}"
             error = _error_object(outcome.body, message)
             ops.append(
-                self._attempt_op(
+                self._progress.attempt_op(
                     run,
                     job,
                     step_hash=job.step_hash,
@@ -345,9 +314,9 @@ class ExecutorMixin:
                 retry_after=outcome.headers.get("retry-after"),
             )
         if outcome.status == 200:
-            ops.append(self.job_delete(job))
+            ops.append(job_delete(job))
             ops.append(
-                self._attempt_op(
+                self._progress.attempt_op(
                     run,
                     job,
                     step_hash="",
@@ -359,7 +328,7 @@ class ExecutorMixin:
                     output=outcome.body,
                 )
             )
-            return self.finalize_ops(run, "Completed", ops=ops, output=outcome.body)
+            return self._lifecycle.finalize_ops(run, "Completed", ops=ops, output=outcome.body)
         op_list = outcome.body if isinstance(outcome.body, list) else []
         valid = [o for o in op_list if isinstance(o, Mapping) and isinstance(o.get("id"), str)]
         if not valid:
@@ -372,7 +341,7 @@ class ExecutorMixin:
         return self._apply_ops(run, job, fn, valid, outcome, started, ended, ops, follow)
 
     def _apply_ops(
-        self: Engine,
+        self,
         run: RunState,
         job: Job,
         fn: FunctionDef,
@@ -386,9 +355,9 @@ class ExecutorMixin:
         emitted: list[dict[str, Any]] = []
         if len(run.memos) + len(op_list) > MAX_STEPS:
             message = f"The function run exceeded the step limit of {MAX_STEPS} steps."
-            ops.append(self.job_delete(job))
+            ops.append(job_delete(job))
             error = {"error": message, "name": "StepLimitError", "message": message}
-            return self.finalize_ops(run, "Failed", ops=ops, error=error)
+            return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
         if len(op_list) > 1:
             run.force_plan = True
         race = False
@@ -415,11 +384,11 @@ class ExecutorMixin:
                         "message": f"step {name!r} output is {size} bytes; the limit is "
                         f"{MAX_STEP_OUTPUT_BYTES} bytes",
                     }
-                    ops.append(self.job_delete(job))
-                    return self.finalize_ops(run, "Failed", ops=ops, error=error)
-                self._memo_op(run, step_hash, name, kind, memo, ops)
+                    ops.append(job_delete(job))
+                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+                self._progress.memo_op(run, step_hash, name, kind, memo, ops)
                 ops.append(
-                    self._attempt_op(
+                    self._progress.attempt_op(
                         run,
                         job,
                         step_hash=step_hash,
@@ -440,7 +409,7 @@ class ExecutorMixin:
                     kind == "StepFailed" or outcome.no_retry or job.attempt + 1 >= fn.max_attempts
                 )
                 ops.append(
-                    self._attempt_op(
+                    self._progress.attempt_op(
                         run,
                         job,
                         step_hash=step_hash,
@@ -456,7 +425,7 @@ class ExecutorMixin:
                     memo_error = dict(raw_error) or dict(error)
                     memo_error.setdefault("name", error["name"])
                     memo_error.setdefault("message", error["message"])
-                    self._memo_op(run, step_hash, name, kind, {"error": memo_error}, ops)
+                    self._progress.memo_op(run, step_hash, name, kind, {"error": memo_error}, ops)
                     resolved.append(step_hash)
                 else:
                     retry = True
@@ -465,45 +434,45 @@ class ExecutorMixin:
                 # enqueue a second job for the same step.
                 continue
             elif kind == "StepPlanned":
-                new_job = self.new_job(run, "step", step_hash=step_hash)
-                ops.append(self.job_insert(new_job))
-                follow.append(new_job)
+                new = new_job(run, "step", step_hash=step_hash)
+                ops.append(job_insert(new))
+                follow.append(new)
                 new_pending.add(step_hash)
             elif kind == "Sleep":
                 try:
                     wake = _sleep_until(op, opts)
                 except ValueError as exc:
                     error = {"error": str(exc), "name": "InvalidSleep", "message": str(exc)}
-                    ops.append(self.job_delete(job))
-                    return self.finalize_ops(run, "Failed", ops=ops, error=error)
-                new_job = self.new_job(
+                    ops.append(job_delete(job))
+                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+                new = new_job(
                     run, "sleep", step_hash=step_hash, run_at=wake, payload={"name": name}
                 )
-                ops.append(self.job_insert(new_job))
-                follow.append(new_job)
+                ops.append(job_insert(new))
+                follow.append(new)
                 new_pending.add(step_hash)
             elif kind == "WaitForEvent":
-                failure = self._wait_op(run, step_hash, name, op, opts, ops, follow)
+                failure = self._waits.wait_op(run, step_hash, name, op, opts, ops, follow)
                 if failure is not None:
-                    ops.append(self.job_delete(job))
-                    return self.finalize_ops(run, "Failed", ops=ops, error=failure)
+                    ops.append(job_delete(job))
+                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=failure)
                 new_pending.add(step_hash)
             elif kind == "InvokeFunction":
-                emitted.extend(self._invoke_op(run, fn, step_hash, name, opts, ops, follow))
+                emitted.extend(self._waits.invoke_op(run, fn, step_hash, name, opts, ops, follow))
                 new_pending.add(step_hash)
             elif kind == "AIGateway":
-                new_job = self.new_job(
+                new = new_job(
                     run, "ai", step_hash=step_hash, payload={"opts": dict(opts), "name": name}
                 )
-                ops.append(self.job_insert(new_job))
-                follow.append(new_job)
+                ops.append(job_insert(new))
+                follow.append(new)
                 new_pending.add(step_hash)
             else:
                 log.warning("ignoring unsupported opcode %s", kind)
         if retry:
             # Planned siblings were enqueued already; this job is retried for its failed step.
             run.pending |= new_pending
-            self._state_op(run, ops)
+            self._progress.state_op(run, ops)
             error = {"error": "step errored", "name": "Error", "message": "step errored"}
             self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
             return emitted
@@ -514,91 +483,11 @@ class ExecutorMixin:
             run.pending.discard(job.step_hash)
         # The finished job's row becomes the next discovery job when there is one (one UPDATE
         # instead of a DELETE + INSERT on the hot path).
-        if not self._maybe_discover(
+        if not self._progress.maybe_discover(
             run, ops, follow, any_resolved=bool(resolved), race=race, reuse=job
         ):
-            ops.append(self.job_delete(job))
+            ops.append(job_delete(job))
         return emitted
-
-    # ------------------------------------------------------------------ helpers
-    def _memo_op(
-        self: Engine, run: RunState, step_hash: str, step_id: str, op: str, memo: Any, ops: list[Op]
-    ) -> None:
-        if step_hash in run.memos:
-            ops.append(
-                (
-                    delete(t.steps).where(
-                        t.steps.c.run_id == run.run_id, t.steps.c.hash == step_hash
-                    ),
-                    None,
-                )
-            )
-        run.memos[step_hash] = memo
-        ops.append(
-            (
-                insert(t.steps),
-                {
-                    "run_id": run.run_id,
-                    "hash": step_hash,
-                    "seq": self.next_seq(),
-                    "step_id": step_id,
-                    "op": op,
-                    "memo": dumps(memo),
-                    "created_at": now_ms(),
-                },
-            )
-        )
-
-    def _state_op(self: Engine, run: RunState, ops: list[Op]) -> None:
-        state = run.state_json()
-        if state == run.saved_state:
-            return  # sequential steps never change it: no write
-        run.saved_state = state
-        ops.append((update(t.runs).where(t.runs.c.run_id == run.run_id), {"state": state}))
-
-    def _maybe_discover(
-        self: Engine,
-        run: RunState,
-        ops: list[Op],
-        follow: list[Job],
-        *,
-        any_resolved: bool,
-        race: bool,
-        reuse: Job | None = None,
-    ) -> bool:
-        """Enqueue discovery when nothing is pending (or in race mode after any completion).
-        Returns True when `reuse` (a finished job) was turned into that discovery job."""
-        reused = False
-        if not run.pending or (race and any_resolved):
-            if not run.pending:
-                run.force_plan = False
-            if reuse is not None:
-                reuse.kind = "discovery"
-                reuse.step_hash = ""
-                reuse.attempt = 0
-                reuse.run_at = now_ms()
-                reuse.payload = None
-                reuse.removed = False
-                ops.append(
-                    (
-                        update(t.jobs).where(t.jobs.c.job_id == reuse.job_id),
-                        {
-                            "kind": "discovery",
-                            "step_hash": "",
-                            "attempt": 0,
-                            "run_at": reuse.run_at,
-                            "payload": None,
-                        },
-                    )
-                )
-                follow.append(reuse)
-                reused = True
-            else:
-                discovery = self.new_job(run, "discovery")
-                ops.append(self.job_insert(discovery))
-                follow.append(discovery)
-        self._state_op(run, ops)
-        return reused
 
 
 @functools.lru_cache(maxsize=4096)
@@ -627,8 +516,6 @@ def _retry_after_ms(value: str, fallback: int) -> int:
             try:
                 delay = parse_iso_ms(value) - now
             except ValueError:
-                from email.utils import parsedate_to_datetime
-
                 delay = int(parsedate_to_datetime(value).timestamp() * 1000) - now
     except (ValueError, TypeError):
         return fallback

@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse(public_error(413, "Invalid request: body too large"), 413)
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            result = await engine.register(raw, headers)
+            result = await engine.sync.register(raw, headers)
         except RegistrationError as exc:
             return JSONResponse(exc.body, exc.status)
         return JSONResponse(result)
@@ -173,7 +173,7 @@ def create_app(settings: Settings) -> FastAPI:
                 400, f"too many events: {len(payload)} > {MAX_EVENTS_PER_REQUEST}"
             )
         try:
-            ids = await engine.accept_events(
+            ids = await engine.ingest.accept_events(
                 payload, seed=request.headers.get("x-inngest-event-id-seed")
             )
         except EventError as exc:
@@ -195,7 +195,7 @@ def create_app(settings: Settings) -> FastAPI:
         except ValueError as exc:
             return JSONResponse(public_error(400, f"invalid JSON: {exc}"), 400)
         data = body.get("data") if isinstance(body, dict) else None
-        event_id = await engine.invoke_function(fn, data if isinstance(data, dict) else {})
+        event_id = await engine.ingest.invoke_function(fn, data if isinstance(data, dict) else {})
         return JSONResponse({"id": event_id, "status": 200})
 
     @app.get("/dev")

@@ -1,26 +1,26 @@
-"""Waiting parts of a run: sleeps, wait_for_event and invoke pauses (and their timeouts), the
-AI gateway call of `step.ai.infer`, and run-level timeouts. The protocol:
-infra/devserver/docs/executor.md#sleep, #wait-for-event, #invoke, #ai-inference and
-#cancellation-and-timeouts."""
+"""Waiting parts of a run: sleeps, wait_for_event and invoke pauses (and their timeouts), and
+run-level timeouts. The protocol: infra/devserver/docs/executor.md#sleep, #wait-for-event,
+#invoke and #cancellation-and-timeouts."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import httpx
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from devserver import store as t
-from devserver.queue import Job
+from devserver.events import internal_event
+from devserver.expressions import compile_expression, interpolate
+from devserver.lifecycle import RunLifecycle
+from devserver.progress import RunProgress, job_delete, job_insert
+from devserver.queue import Job, JobQueue, new_job
+from devserver.registry import FunctionDef
+from devserver.runcache import RunCache
 from devserver.runstate import RunState
-from devserver.store import Op
-from devserver.util import new_ulid, now_ms, parse_time_or_duration_ms
-
-if TYPE_CHECKING:
-    from devserver.engine import Engine
-    from devserver.registry import FunctionDef
+from devserver.store import Op, Store
+from devserver.util import new_ulid, now_ms, parse_duration_ms, parse_time_or_duration_ms
 
 log = logging.getLogger("devserver.waits")
 
@@ -30,57 +30,73 @@ INVOKE_TIMEOUT_ERROR = {
     "name": "InngestInvokeTimeoutError",
     "message": "Timed out waiting for invoked function to complete",
 }
+PAUSE_OPS = {"wait": "WaitForEvent", "invoke": "InvokeFunction"}
 
 
-class WaitsMixin:
-    def _finish_timeout_job(self: Engine, fn: FunctionDef, run: RunState) -> None:
+class Waits:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runs: RunCache,
+        queue: JobQueue,
+        progress: RunProgress,
+        lifecycle: RunLifecycle,
+        pause_names: set[str],
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._queue = queue
+        self._progress = progress
+        self._lifecycle = lifecycle
+        self._pause_names = pause_names
+
+    # ------------------------------------------------------------------ run timeouts
+    @staticmethod
+    def finish_timeout_job(fn: FunctionDef, run: RunState) -> Job | None:
+        """The `timeouts.finish` job of a run that just started (None without one)."""
         timeouts = fn.config.get("timeouts") or {}
         finish = timeouts.get("finish") if isinstance(timeouts, Mapping) else None
         if not finish:
-            return
-        from devserver.util import parse_duration_ms
-
+            return None
         try:
             at = (run.started_at or now_ms()) + parse_duration_ms(str(finish))
         except ValueError:
-            return
-        job = self.new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
-        self.spawn(self._push_durable(job))
+            return None
+        return new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
 
-    async def _push_durable(self: Engine, job: Job) -> None:
-        await self.store.write([self.job_insert(job)])
-        self.queue.push(job)
-
-    async def _run_timeout(self: Engine, job: Job) -> None:
+    async def run_timeout(self, job: Job) -> None:
         which = (job.payload or {}).get("which")
-        run = await self.get_run(job.run_id)
-        await self.store.write([self.job_delete(job)])
-        self.queue.remove(job)
+        run = await self._runs.get(job.run_id)
+        await self._store.write([job_delete(job)])
+        self._queue.remove(job)
         if run is None or run.terminal:
             return
         if which == "start" and run.started_at is not None:
             return
-        await self.cancel_run(run.run_id, reason=f"timeouts.{which} exceeded")
+        await self._lifecycle.cancel(run.run_id, reason=f"timeouts.{which} exceeded")
 
-    async def _resolve_from_job(self: Engine, job: Job, memo: Any) -> None:
-        """A sleep woke up (memo null)."""
+    # ------------------------------------------------------------------ sleeps
+    async def wake(self, job: Job) -> None:
+        """A sleep is over: its memo is null and the run carries on."""
         follow: list[Job] = []
-        async with self.lock(job.run_id):
-            run = await self.get_run(job.run_id)
+        async with self._runs.lock(job.run_id):
+            run = await self._runs.get(job.run_id)
             if run is None or run.terminal or job.removed:
                 return
-            ops: list[Op] = [self.job_delete(job)]
+            ops: list[Op] = [job_delete(job)]
             name = str((job.payload or {}).get("name", ""))
-            self._memo_op(run, job.step_hash, name, "Sleep", memo, ops)
+            self._progress.memo_op(run, job.step_hash, name, "Sleep", None, ops)
             run.pending.discard(job.step_hash)
-            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
-        self.queue.remove(job)
-        for new_job in follow:
-            self.queue.push(new_job)
+            self._progress.maybe_discover(run, ops, follow, any_resolved=True, race=False)
+            await self._store.write(ops)
+        self._queue.remove(job)
+        for new in follow:
+            self._queue.push(new)
 
-    def _wait_op(
-        self: Engine,
+    # ------------------------------------------------------------------ pauses
+    def wait_op(
+        self,
         run: RunState,
         step_hash: str,
         name: str,
@@ -89,11 +105,10 @@ class WaitsMixin:
         ops: list[Op],
         follow: list[Job],
     ) -> dict[str, Any] | None:
+        """Pause for wait_for_event; returns the error that fails the run when it is invalid."""
         event_name = str(opts.get("event") or op.get("name") or "")
         expression = opts.get("if")
         if expression:
-            from devserver.expressions import compile_expression, interpolate
-
             try:
                 expression = interpolate(str(expression), event=run.events[0])
                 compile_expression(expression)
@@ -121,7 +136,7 @@ class WaitsMixin:
         return None
 
     def _pause_ops(
-        self: Engine,
+        self,
         run: RunState,
         kind: str,
         event_name: str,
@@ -134,8 +149,8 @@ class WaitsMixin:
         follow: list[Job],
     ) -> None:
         pause_id = new_ulid()
-        self.pause_names.add(event_name)
-        timeout_job = self.new_job(
+        self._pause_names.add(event_name)
+        timeout_job = new_job(
             run,
             "pause_timeout",
             step_hash=step_hash,
@@ -160,11 +175,11 @@ class WaitsMixin:
                 },
             )
         )
-        ops.append(self.job_insert(timeout_job))
+        ops.append(job_insert(timeout_job))
         follow.append(timeout_job)
 
-    def _invoke_op(
-        self: Engine,
+    def invoke_op(
+        self,
         run: RunState,
         fn: FunctionDef,
         step_hash: str,
@@ -173,6 +188,7 @@ class WaitsMixin:
         ops: list[Op],
         follow: list[Job],
     ) -> list[dict[str, Any]]:
+        """Pause for the invoked run's end; returns the `inngest/function.invoked` event."""
         now = now_ms()
         correlation = f"{run.run_id}.{step_hash}"
         timeout = opts.get("timeout")
@@ -209,32 +225,30 @@ class WaitsMixin:
             "source_fn_id": fn.uuid,
             "source_fn_v": 1,
         }
-        row, normalized = self.internal_event_row(
-            {"name": "inngest/function.invoked", "data": data}
-        )
+        row, normalized = internal_event({"name": "inngest/function.invoked", "data": data})
         ops.append((insert(t.events), row))
         return [normalized]
 
-    async def resume_pause(self: Engine, pause_id: str, run_id: str, memo: Any) -> bool:
+    async def resume_pause(self, pause_id: str, run_id: str, memo: Any) -> bool:
         """Consume a pause exactly once: store the memo and continue the run."""
         follow: list[Job] = []
-        async with self.lock(run_id):
-            row = await self.store.fetch_one(
+        async with self._runs.lock(run_id):
+            row = await self._store.fetch_one(
                 select(t.pauses).where(t.pauses.c.pause_id == pause_id)
             )
-            run = await self.get_run(run_id)
+            run = await self._runs.get(run_id)
             if row is None or run is None or run.terminal:
                 return False
             ops: list[Op] = [(delete(t.pauses).where(t.pauses.c.pause_id == pause_id), None)]
             if row.timeout_job_id:
                 ops.append((delete(t.jobs).where(t.jobs.c.job_id == row.timeout_job_id), None))
-                for job in self.queue.jobs_of_run(run_id):
+                for job in self._queue.jobs_of_run(run_id):
                     if job.job_id == row.timeout_job_id:
-                        self.queue.remove(job)
-            op_name = {"wait": "WaitForEvent", "invoke": "InvokeFunction"}.get(row.kind, row.kind)
-            self._memo_op(run, row.step_hash, row.step_name, op_name, memo, ops)
+                        self._queue.remove(job)
+            op_name = PAUSE_OPS.get(row.kind, row.kind)
+            self._progress.memo_op(run, row.step_hash, row.step_name, op_name, memo, ops)
             ops.append(
-                self._attempt_op(
+                self._progress.attempt_op(
                     run,
                     Job("", run_id, run.function_slug, row.kind),
                     step_hash=row.step_hash,
@@ -247,103 +261,17 @@ class WaitsMixin:
                 )
             )
             run.pending.discard(row.step_hash)
-            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
+            self._progress.maybe_discover(run, ops, follow, any_resolved=True, race=False)
+            await self._store.write(ops)
         for job in follow:
-            self.queue.push(job)
+            self._queue.push(job)
         return True
 
-    async def _pause_timeout(self: Engine, job: Job) -> None:
+    async def pause_timeout(self, job: Job) -> None:
+        """A wait timed out (memo null) or an invoke did (memo: the timeout error)."""
         payload = job.payload or {}
         memo = {"error": INVOKE_TIMEOUT_ERROR} if payload.get("kind") == "invoke" else None
         resumed = await self.resume_pause(str(payload.get("pause_id")), job.run_id, memo)
         if not resumed:
-            await self.store.write([self.job_delete(job)])
-        self.queue.remove(job)
-
-    async def _ai_call(self: Engine, job: Job) -> None:
-        payload = job.payload or {}
-        opts = payload.get("opts") or {}
-        url = str(opts.get("url", ""))
-        headers = {"content-type": "application/json"}
-        auth_key = opts.get("auth_key")
-        fmt = opts.get("format")
-        params: dict[str, str] = {}
-        if auth_key:
-            if fmt == "anthropic":
-                headers["x-api-key"] = str(auth_key)
-            elif fmt == "gemini":
-                params["key"] = str(auth_key)
-            elif fmt == "bedrock":
-                headers["authorization"] = str(auth_key)
-            else:
-                headers["authorization"] = f"Bearer {auth_key}"
-        for key, value in (opts.get("headers") or {}).items():
-            headers[str(key).lower()] = str(value)
-        started = now_ms()
-        memo: Any = None
-        failure: str | None = None
-        body_text = ""
-        try:
-            response = await self.http.post(
-                url, json=opts.get("body"), headers=headers, params=params
-            )
-            body_text = response.text
-            if response.status_code > 299:
-                failure = f"Error making AI request: status {response.status_code}"
-            else:
-                memo = {"data": response.json()}
-        except (httpx.HTTPError, ValueError) as exc:
-            failure = f"Error making AI request: {exc!r}"
-        ended = now_ms()
-        follow: list[Job] = []
-        async with self.lock(job.run_id):
-            run = await self.get_run(job.run_id)
-            if run is None or run.terminal or job.removed:
-                return
-            fn = self.registry.all_functions.get(run.function_slug)
-            max_attempts = fn.max_attempts if fn else 1
-            ops: list[Op] = []
-            name = str(payload.get("name", ""))
-            if failure is not None and job.attempt + 1 < max_attempts:
-                job.attempt += 1
-                job.run_at = now_ms() + self._backoff_ms(job.attempt - 1)
-                ops.append(
-                    (
-                        update(t.jobs).where(t.jobs.c.job_id == job.job_id),
-                        {"attempt": job.attempt, "run_at": job.run_at},
-                    )
-                )
-                follow.append(job)
-            else:
-                if failure is not None:
-                    memo = {
-                        "error": {
-                            "name": "AIGatewayError",
-                            "message": failure,
-                            "stack": body_text,
-                            "data": body_text,
-                        }
-                    }
-                ops.append(self.job_delete(job))
-                self._memo_op(run, job.step_hash, name, "AIGateway", memo, ops)
-                ops.append(
-                    self._attempt_op(
-                        run,
-                        job,
-                        step_hash=job.step_hash,
-                        step_name=name,
-                        op="AIGateway",
-                        started=started,
-                        ended=ended,
-                        status="Failed" if failure else "Completed",
-                        output=memo,
-                    )
-                )
-                run.pending.discard(job.step_hash)
-                self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
-        if job not in follow:
-            self.queue.remove(job)
-        for new_job in follow:
-            self.queue.push(new_job)
+            await self._store.write([job_delete(job)])
+        self._queue.remove(job)
