@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from devserver.progress import RunProgress, job_delete
+from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue
 from devserver.registry import Registry
 from devserver.runcache import RunCache
-from devserver.store import Op, Store
+from devserver.store import Store
 from devserver.util import now_ms
 
 
@@ -81,11 +81,11 @@ class AIGateway:
                 return
             fn = self._registry.all_functions.get(run.function_slug)
             max_attempts = fn.max_attempts if fn else 1
-            ops: list[Op] = []
+            changes = self._store.changes()
             if failure is not None and job.attempt + 1 < max_attempts:
                 job.attempt += 1
                 job.run_at = now_ms() + self._progress.backoff_ms(job.attempt - 1)
-                ops.append(self._progress.reschedule_op(job))
+                changes.jobs.reschedule(job)
                 follow.append(job)
             else:
                 if failure is not None:
@@ -98,24 +98,23 @@ class AIGateway:
                         }
                     }
                 name = str(payload.get("name", ""))
-                ops.append(job_delete(job))
-                self._progress.memo_op(run, job.step_hash, name, "AIGateway", memo, ops)
-                ops.append(
-                    self._progress.attempt_op(
-                        run,
-                        job,
-                        step_hash=job.step_hash,
-                        step_name=name,
-                        op="AIGateway",
-                        started=started,
-                        ended=ended,
-                        status="Failed" if failure else "Completed",
-                        output=memo,
-                    )
+                changes.jobs.delete(job.job_id)
+                self._progress.save_memo(run, job.step_hash, name, "AIGateway", memo, changes)
+                self._progress.record_attempt(
+                    changes,
+                    run,
+                    job,
+                    step_hash=job.step_hash,
+                    step_name=name,
+                    op="AIGateway",
+                    started=started,
+                    ended=ended,
+                    status="Failed" if failure else "Completed",
+                    output=memo,
                 )
                 run.pending.discard(job.step_hash)
-                self._progress.maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self._store.write(ops)
+                self._progress.maybe_discover(run, changes, follow, any_resolved=True, race=False)
+            await self._store.commit(changes)
         if job not in follow:
             self._queue.remove(job)
         for new in follow:

@@ -10,12 +10,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import insert
 
-from devserver import store as t
 from devserver.events import internal_event
 from devserver.registry import Registry
 from devserver.scheduler import BuiltRun, RunScheduler
+from devserver.store import Store
 from devserver.util import iso_ms, now_ms
 
 log = logging.getLogger("devserver.cron")
@@ -43,7 +42,8 @@ def next_cron_ms(expression: str, after_ms: int) -> int:
 
 
 class CronScheduler:
-    def __init__(self, *, registry: Registry, scheduler: RunScheduler) -> None:
+    def __init__(self, *, store: Store, registry: Registry, scheduler: RunScheduler) -> None:
+        self._store = store
         self._registry = registry
         self._scheduler = scheduler
         self._wake = asyncio.Event()
@@ -103,7 +103,7 @@ class CronScheduler:
         if fn is None:
             return
         stamp = iso_ms(at)
-        row, event = internal_event(
+        event = internal_event(
             {
                 "name": "inngest/scheduled.timer",
                 "id": stamp,
@@ -111,7 +111,6 @@ class CronScheduler:
                 "data": {"cron": expression, "scheduledAt": stamp, "fireAt": stamp},
             }
         )
-        row["processed"] = 1
         admission = await self._scheduler.admit(fn, [event], "cron")
         built: list[BuiltRun] = []
         if admission.action == "run":
@@ -124,4 +123,6 @@ class CronScheduler:
                     fn, [event], admission=admission, cron=expression, status="Skipped"
                 )
             )
-        await self._scheduler.commit_runs(built, [(insert(t.events), row)])
+        tick = self._store.changes()
+        tick.events.add(event, received_at=now_ms(), processed=True)
+        await self._scheduler.commit_runs(built, tick)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from devserver.progress import job_delete
 from devserver.queue import Handler, Job, JobQueue
 from devserver.runcache import RunCache
 from devserver.store import Store
@@ -45,5 +44,7 @@ class JobRouter:
         await handler(job)
 
     async def _drop(self, job: Job) -> None:
-        await self._store.write([job_delete(job)])
+        changes = self._store.changes()
+        changes.jobs.delete(job.job_id)
+        await self._store.commit(changes)
         self._queue.remove(job)

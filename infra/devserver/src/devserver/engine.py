@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from devserver import store as t
 from devserver.ai import AIGateway
 from devserver.config import Settings
 from devserver.cron import CronScheduler
+from devserver.database import Database, resolve_database_url
 from devserver.dispatch import JobRouter
 from devserver.events import EventFeed
 from devserver.executor import Executor
@@ -35,14 +34,13 @@ from devserver.http1 import Http1Client
 from devserver.ingest import Ingest
 from devserver.lifecycle import RunLifecycle
 from devserver.progress import RunProgress
-from devserver.queue import Job, JobQueue
+from devserver.queue import JobQueue
 from devserver.registry import Registry
 from devserver.runcache import RunCache
 from devserver.scheduler import RunScheduler
-from devserver.store import Store, resolve_database_url
+from devserver.store import Store
 from devserver.sync import AppSync
 from devserver.timers import FlowTimers
-from devserver.util import loads
 from devserver.waits import Waits
 
 
@@ -50,7 +48,8 @@ class Engine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         url, temp_dir = resolve_database_url(settings.database_url, in_memory=settings.in_memory)
-        self.store = Store(url, temp_dir=temp_dir, durable=not settings.in_memory)
+        self.database = Database(url, temp_dir=temp_dir, durable=not settings.in_memory)
+        self.store = Store(self.database)
         self.registry = Registry()
         self.flow = load_flow_control(self)
         self.queue = JobQueue(self.flow, workers=settings.queue_workers)
@@ -113,7 +112,9 @@ class Engine:
             feed=self.feed,
             pause_names=pause_names,
         )
-        self.cron = CronScheduler(registry=self.registry, scheduler=self.scheduler)
+        self.cron = CronScheduler(
+            store=self.store, registry=self.registry, scheduler=self.scheduler
+        )
         self.sync = AppSync(
             settings=settings,
             store=self.store,
@@ -148,7 +149,8 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         await self.store.open()
         await self.sync.load_registry()
-        await self._restore_jobs()
+        for job in await self.store.jobs.all():
+            self.queue.push(job)
         await self.timers.restore()
         await self.flow.start()
         self.queue.start(self.router.handle)
@@ -164,33 +166,6 @@ class Engine:
         await self.http.aclose()
         await self.sdk_http.close()
         await self.store.close()
-
-    async def _restore_jobs(self) -> None:
-        rows = await self.store.fetch_all(select(t.jobs))
-        keys: dict[str, dict[str, Any]] = {}
-        for row in await self.store.fetch_all(
-            select(t.runs.c.run_id, t.runs.c.run_keys, t.runs.c.priority_ms).where(
-                t.runs.c.run_id.in_(select(t.jobs.c.run_id))
-            )
-        ):
-            keys[row.run_id] = {"keys": loads(row.run_keys) or {}, "priority": row.priority_ms}
-        for row in rows:
-            info = keys.get(row.run_id, {})
-            self.queue.push(
-                Job(
-                    job_id=row.job_id,
-                    run_id=row.run_id,
-                    function_slug=row.function_slug,
-                    kind=row.kind,
-                    step_hash=row.step_hash,
-                    attempt=row.attempt,
-                    run_at=row.run_at,
-                    queued_at=row.queued_at,
-                    payload=loads(row.payload),
-                    priority_ms=int(info.get("priority") or 0),
-                    run_keys=info.get("keys", {}),
-                )
-            )
 
     # ----------------------------------------------------------------- FlowEngine
     async def create_run(

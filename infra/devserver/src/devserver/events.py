@@ -1,8 +1,8 @@
 """Events the engine itself emits (`inngest/*`) and the feed every accepted event goes through.
 
-Anything that emits an event (a finished run, an invoke, a cron tick) stores its row in the same
-transaction as the change that caused it, then puts the event on the `EventFeed`; ingestion takes
-events off the feed in arrival order to schedule runs and resume pauses.
+Anything that emits an event (a finished run, an invoke, a cron tick) stores it with the change
+that caused it (one commit), then puts it on the `EventFeed`; ingestion takes events off the feed
+in arrival order to schedule runs and resume pauses.
 """
 
 from __future__ import annotations
@@ -10,30 +10,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from devserver.util import dumps, new_ulid, now_ms
+from devserver.util import new_ulid, now_ms
 
 
-def internal_event(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(events row, normalized event carrying `_internal_id`) of a server-generated event."""
-    now = now_ms()
+def internal_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The normalized form of a server-generated event, with a new `_internal_id`."""
     internal_id = new_ulid()
     normalized = {
         "id": str(event.get("id") or internal_id),
         "name": event["name"],
         "data": event.get("data") or {},
         "user": {},
-        "ts": int(event.get("ts") or now),
+        "ts": int(event.get("ts") or now_ms()),
     }
-    row = {
-        "internal_id": internal_id,
-        "name": normalized["name"],
-        "event_id": normalized["id"],
-        "ts": normalized["ts"],
-        "received_at": now,
-        "body": dumps(normalized),
-        "processed": 0,
-    }
-    return row, dict(normalized, _internal_id=internal_id)
+    return dict(normalized, _internal_id=internal_id)
 
 
 class EventFeed:

@@ -12,19 +12,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import update
 
-from devserver import store as t
 from devserver.events import EventFeed
 from devserver.http1 import Http1Client, HttpError
 from devserver.lifecycle import RunLifecycle
-from devserver.progress import RunProgress, job_delete, job_insert
+from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
 from devserver.registry import FunctionDef, Registry
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
 from devserver.signing import sign_body
-from devserver.store import Op, Store
+from devserver.store import Changes, Store
 from devserver.util import (
     MAX_STEP_OUTPUT_BYTES,
     dumps,
@@ -206,9 +204,9 @@ class Executor:
             if current is None or current.terminal or job.removed:
                 return  # cancelled while in flight: results are discarded
             run = current
-            ops: list[Op] = []
-            emitted = self._apply_outcome(run, job, fn, outcome, started, ended, ops, follow)
-            await self._store.write(ops)
+            changes = self._store.changes()
+            emitted = self._apply_outcome(run, job, fn, outcome, started, ended, changes, follow)
+            await self._store.commit(changes)
         if run.terminal:
             await self._lifecycle.after_finalize(run, emitted)
             return
@@ -221,14 +219,15 @@ class Executor:
 
     async def _fail_unregistered(self, run: RunState, job: Job) -> None:
         async with self._runs.lock(run.run_id):
-            ops: list[Op] = [job_delete(job)]
+            changes = self._store.changes()
+            changes.jobs.delete(job.job_id)
             error = {
                 "error": "function not found",
                 "name": "Error",
                 "message": f"function {run.function_slug} is not registered",
             }
-            emitted = self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
-            await self._store.write(ops)
+            emitted = self._lifecycle.finalize(run, "Failed", changes, error=error)
+            await self._store.commit(changes)
         await self._lifecycle.after_finalize(run, emitted)
 
     async def _mark_started(self, run: RunState, fn: FunctionDef) -> None:
@@ -238,16 +237,12 @@ class Executor:
                 return
             run.started_at = now_ms()
             run.status = "Running"
-            ops: list[Op] = [
-                (
-                    update(t.runs).where(t.runs.c.run_id == run.run_id),
-                    {"started_at": run.started_at, "status": "Running"},
-                )
-            ]
+            changes = self._store.changes()
+            changes.runs.mark_started(run)
             timeout = self._waits.finish_timeout_job(fn, run)
             if timeout is not None:
-                ops.append(job_insert(timeout))
-            await self._store.write(ops)
+                changes.jobs.add(timeout)
+            await self._store.commit(changes)
         if timeout is not None:
             self._queue.push(timeout)
 
@@ -257,21 +252,21 @@ class Executor:
         job: Job,
         fn: FunctionDef,
         error: dict[str, Any],
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
         *,
         no_retry: bool,
         retry_after: str | None = None,
     ) -> list[dict[str, Any]]:
         if no_retry or job.attempt + 1 >= fn.max_attempts:
-            ops.append(job_delete(job))
-            return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+            changes.jobs.delete(job.job_id)
+            return self._lifecycle.finalize(run, "Failed", changes, error=error)
         delay = self._progress.backoff_ms(job.attempt)
         if retry_after:
             delay = _retry_after_ms(retry_after, delay)
         job.attempt += 1
         job.run_at = now_ms() + delay
-        ops.append(self._progress.reschedule_op(job))
+        changes.jobs.reschedule(job)
         follow.append(job)
         return []
 
@@ -283,24 +278,23 @@ class Executor:
         outcome: CallOutcome,
         started: int,
         ended: int,
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
     ) -> list[dict[str, Any]]:
         if outcome.transport_error is not None or outcome.status not in (200, 206):
             message = outcome.transport_error or f"invalid status code: {outcome.status}"
             error = _error_object(outcome.body, message)
-            ops.append(
-                self._progress.attempt_op(
-                    run,
-                    job,
-                    step_hash=job.step_hash,
-                    step_name="",
-                    op="Function",
-                    started=started,
-                    ended=ended,
-                    status="Failed",
-                    error=error,
-                )
+            self._progress.record_attempt(
+                changes,
+                run,
+                job,
+                step_hash=job.step_hash,
+                step_name="",
+                op="Function",
+                started=started,
+                ended=ended,
+                status="Failed",
+                error=error,
             )
             no_retry = outcome.no_retry and outcome.transport_error is None
             return self._retry_or_fail(
@@ -308,27 +302,26 @@ class Executor:
                 job,
                 fn,
                 error,
-                ops,
+                changes,
                 follow,
                 no_retry=no_retry,
                 retry_after=outcome.headers.get("retry-after"),
             )
         if outcome.status == 200:
-            ops.append(job_delete(job))
-            ops.append(
-                self._progress.attempt_op(
-                    run,
-                    job,
-                    step_hash="",
-                    step_name="",
-                    op="RunComplete",
-                    started=started,
-                    ended=ended,
-                    status="Completed",
-                    output=outcome.body,
-                )
+            changes.jobs.delete(job.job_id)
+            self._progress.record_attempt(
+                changes,
+                run,
+                job,
+                step_hash="",
+                step_name="",
+                op="RunComplete",
+                started=started,
+                ended=ended,
+                status="Completed",
+                output=outcome.body,
             )
-            return self._lifecycle.finalize_ops(run, "Completed", ops=ops, output=outcome.body)
+            return self._lifecycle.finalize(run, "Completed", changes, output=outcome.body)
         op_list = outcome.body if isinstance(outcome.body, list) else []
         valid = [o for o in op_list if isinstance(o, Mapping) and isinstance(o.get("id"), str)]
         if not valid:
@@ -337,8 +330,8 @@ class Executor:
                 "name": "Error",
                 "message": "206 response without a list of opcodes",
             }
-            return self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
-        return self._apply_ops(run, job, fn, valid, outcome, started, ended, ops, follow)
+            return self._retry_or_fail(run, job, fn, error, changes, follow, no_retry=False)
+        return self._apply_ops(run, job, fn, valid, outcome, started, ended, changes, follow)
 
     def _apply_ops(
         self,
@@ -349,15 +342,15 @@ class Executor:
         outcome: CallOutcome,
         started: int,
         ended: int,
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
     ) -> list[dict[str, Any]]:
         emitted: list[dict[str, Any]] = []
         if len(run.memos) + len(op_list) > MAX_STEPS:
             message = f"The function run exceeded the step limit of {MAX_STEPS} steps."
-            ops.append(job_delete(job))
+            changes.jobs.delete(job.job_id)
             error = {"error": message, "name": "StepLimitError", "message": message}
-            return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+            return self._lifecycle.finalize(run, "Failed", changes, error=error)
         if len(op_list) > 1:
             run.force_plan = True
         race = False
@@ -384,21 +377,20 @@ class Executor:
                         "message": f"step {name!r} output is {size} bytes; the limit is "
                         f"{MAX_STEP_OUTPUT_BYTES} bytes",
                     }
-                    ops.append(job_delete(job))
-                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
-                self._progress.memo_op(run, step_hash, name, kind, memo, ops)
-                ops.append(
-                    self._progress.attempt_op(
-                        run,
-                        job,
-                        step_hash=step_hash,
-                        step_name=name,
-                        op=kind,
-                        started=started,
-                        ended=ended,
-                        status="Completed",
-                        output=op.get("data"),
-                    )
+                    changes.jobs.delete(job.job_id)
+                    return self._lifecycle.finalize(run, "Failed", changes, error=error)
+                self._progress.save_memo(run, step_hash, name, kind, memo, changes)
+                self._progress.record_attempt(
+                    changes,
+                    run,
+                    job,
+                    step_hash=step_hash,
+                    step_name=name,
+                    op=kind,
+                    started=started,
+                    ended=ended,
+                    status="Completed",
+                    output=op.get("data"),
                 )
                 resolved.append(step_hash)
             elif kind in ("StepError", "StepFailed"):
@@ -408,24 +400,25 @@ class Executor:
                 final = (
                     kind == "StepFailed" or outcome.no_retry or job.attempt + 1 >= fn.max_attempts
                 )
-                ops.append(
-                    self._progress.attempt_op(
-                        run,
-                        job,
-                        step_hash=step_hash,
-                        step_name=name,
-                        op=kind,
-                        started=started,
-                        ended=ended,
-                        status="Failed",
-                        error=error,
-                    )
+                self._progress.record_attempt(
+                    changes,
+                    run,
+                    job,
+                    step_hash=step_hash,
+                    step_name=name,
+                    op=kind,
+                    started=started,
+                    ended=ended,
+                    status="Failed",
+                    error=error,
                 )
                 if final:
                     memo_error = dict(raw_error) or dict(error)
                     memo_error.setdefault("name", error["name"])
                     memo_error.setdefault("message", error["message"])
-                    self._progress.memo_op(run, step_hash, name, kind, {"error": memo_error}, ops)
+                    self._progress.save_memo(
+                        run, step_hash, name, kind, {"error": memo_error}, changes
+                    )
                     resolved.append(step_hash)
                 else:
                     retry = True
@@ -435,7 +428,7 @@ class Executor:
                 continue
             elif kind == "StepPlanned":
                 new = new_job(run, "step", step_hash=step_hash)
-                ops.append(job_insert(new))
+                changes.jobs.add(new)
                 follow.append(new)
                 new_pending.add(step_hash)
             elif kind == "Sleep":
@@ -443,28 +436,30 @@ class Executor:
                     wake = _sleep_until(op, opts)
                 except ValueError as exc:
                     error = {"error": str(exc), "name": "InvalidSleep", "message": str(exc)}
-                    ops.append(job_delete(job))
-                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=error)
+                    changes.jobs.delete(job.job_id)
+                    return self._lifecycle.finalize(run, "Failed", changes, error=error)
                 new = new_job(
                     run, "sleep", step_hash=step_hash, run_at=wake, payload={"name": name}
                 )
-                ops.append(job_insert(new))
+                changes.jobs.add(new)
                 follow.append(new)
                 new_pending.add(step_hash)
             elif kind == "WaitForEvent":
-                failure = self._waits.wait_op(run, step_hash, name, op, opts, ops, follow)
+                failure = self._waits.wait_op(run, step_hash, name, op, opts, changes, follow)
                 if failure is not None:
-                    ops.append(job_delete(job))
-                    return self._lifecycle.finalize_ops(run, "Failed", ops=ops, error=failure)
+                    changes.jobs.delete(job.job_id)
+                    return self._lifecycle.finalize(run, "Failed", changes, error=failure)
                 new_pending.add(step_hash)
             elif kind == "InvokeFunction":
-                emitted.extend(self._waits.invoke_op(run, fn, step_hash, name, opts, ops, follow))
+                emitted.extend(
+                    self._waits.invoke_op(run, fn, step_hash, name, opts, changes, follow)
+                )
                 new_pending.add(step_hash)
             elif kind == "AIGateway":
                 new = new_job(
                     run, "ai", step_hash=step_hash, payload={"opts": dict(opts), "name": name}
                 )
-                ops.append(job_insert(new))
+                changes.jobs.add(new)
                 follow.append(new)
                 new_pending.add(step_hash)
             else:
@@ -472,9 +467,9 @@ class Executor:
         if retry:
             # Planned siblings were enqueued already; this job is retried for its failed step.
             run.pending |= new_pending
-            self._progress.state_op(run, ops)
+            self._progress.save_state(run, changes)
             error = {"error": "step errored", "name": "Error", "message": "step errored"}
-            self._retry_or_fail(run, job, fn, error, ops, follow, no_retry=False)
+            self._retry_or_fail(run, job, fn, error, changes, follow, no_retry=False)
             return emitted
         run.pending |= new_pending
         for step_hash in resolved:
@@ -484,9 +479,9 @@ class Executor:
         # The finished job's row becomes the next discovery job when there is one (one UPDATE
         # instead of a DELETE + INSERT on the hot path).
         if not self._progress.maybe_discover(
-            run, ops, follow, any_resolved=bool(resolved), race=race, reuse=job
+            run, changes, follow, any_resolved=bool(resolved), race=race, reuse=job
         ):
-            ops.append(job_delete(job))
+            changes.jobs.delete(job.job_id)
         return emitted
 
 

@@ -15,17 +15,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from ulid import ULID
 
-from devserver import store as t
 from devserver.events import EventFeed, internal_event
 from devserver.expressions import compile_expression
 from devserver.lifecycle import RunLifecycle
 from devserver.registry import FunctionDef, Registry
 from devserver.scheduler import BuiltRun, RunScheduler
-from devserver.store import Op, Store
-from devserver.util import MAX_EVENT_BYTES, dumps, loads, new_ulid, now_ms
+from devserver.store import Changes, Store
+from devserver.util import MAX_EVENT_BYTES, dumps, new_ulid, now_ms
 from devserver.waits import Waits
 
 log = logging.getLogger("devserver.ingest")
@@ -135,24 +133,9 @@ class Ingest:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        since = now_ms() - DEDUP_WINDOW_MS
-        for row in await self._store.fetch_all(
-            select(t.events.c.event_id, t.events.c.received_at, t.events.c.internal_id).where(
-                t.events.c.received_at > since
-            )
-        ):
-            if row.event_id != row.internal_id:
-                self._dedup[row.event_id] = row.received_at
-        for row in await self._store.fetch_all(select(t.pauses.c.event_name).distinct()):
-            self._pause_names.add(row.event_name)
-        pending = await self._store.fetch_all(
-            select(t.events.c.body, t.events.c.internal_id)
-            .where(t.events.c.processed == 0)
-            .order_by(t.events.c.internal_id)
-        )
-        for row in pending:
-            event = loads(row.body)
-            event["_internal_id"] = row.internal_id
+        self._dedup.update(await self._store.events.ids_since(now_ms() - DEDUP_WINDOW_MS))
+        self._pause_names.update(await self._store.pauses.event_names())
+        for event in await self._store.events.unprocessed():
             self._feed.put(event)
         self._task = asyncio.create_task(self._loop(), name="devserver-ingest")
 
@@ -179,10 +162,12 @@ class Ingest:
         event: dict[str, Any] = {"name": "inngest/function.invoked", "data": payload}
         if idempotency_key:
             event["id"] = idempotency_key
-        row, normalized = internal_event(event)
-        await self._store.write([(insert(t.events), row)])
-        self._feed.put(normalized)
-        return str(row["internal_id"])
+        invoked = internal_event(event)
+        changes = self._store.changes()
+        changes.events.add(invoked, received_at=now_ms())
+        await self._store.commit(changes)
+        self._feed.put(invoked)
+        return str(invoked["_internal_id"])
 
     async def accept_events(self, payload: Any, *, seed: str | None = None) -> list[str]:
         """Validate, store and queue events from the Event API; returns internal ids in order.
@@ -202,16 +187,10 @@ class Ingest:
             normalized.append(event)
         all_ids = [e["_internal_id"] for e in normalized]
         if seeded:
-            known = {
-                row.internal_id
-                for row in await self._store.fetch_all(
-                    select(t.events.c.internal_id).where(t.events.c.internal_id.in_(all_ids))
-                )
-            }
+            known = await self._store.events.known(all_ids)
             normalized = [e for e in normalized if e["_internal_id"] not in known]
             if not normalized:
                 return all_ids
-        rows = []
         flags = []
         for event in normalized:
             internal_id = event["_internal_id"]
@@ -224,19 +203,9 @@ class Ingest:
                     if len(self._dedup) % 10_000 == 0:
                         self._prune_dedup(now)
             flags.append(duplicate)
-            body = {k: v for k, v in event.items() if k != "_internal_id"}
-            rows.append(
-                {
-                    "internal_id": internal_id,
-                    "name": event["name"],
-                    "event_id": event["id"],
-                    "ts": event["ts"],
-                    "received_at": now,
-                    "body": dumps(body),
-                    "processed": 0,
-                }
-            )
-        await self._store.write([(insert(t.events), rows)])
+        changes = self._store.changes()
+        changes.events.add_many(normalized, received_at=now)
+        await self._store.commit(changes)
         for event, duplicate in zip(normalized, flags, strict=True):
             self._feed.put(event, duplicate)
         return all_ids
@@ -250,13 +219,10 @@ class Ingest:
                 log.exception("processing %d events failed", len(batch))
 
     # ------------------------------------------------------------------ scheduling
-    async def process_event(self, event: dict[str, Any], *, duplicate: bool = False) -> None:
-        await self.process_events([(event, duplicate)])
-
     async def process_events(self, batch: list[tuple[dict[str, Any], bool]]) -> None:
         """Schedule runs for events in arrival order, sharing one commit, then match pauses."""
         built: list[BuiltRun] = []
-        extra: list[Op] = []
+        extra = self._store.changes()
         follow_up: list[dict[str, Any]] = []
         for event, duplicate in batch:
             event_built, event_extra, cancels, event_follow = await self._plan_event(
@@ -265,11 +231,11 @@ class Ingest:
             if cancels:
                 # Singleton cancel: runs planned so far must exist before anything is cancelled.
                 await self._scheduler.commit_runs(built, extra)
-                built, extra = [], []
+                built, extra = [], self._store.changes()
                 for run_id in cancels:
                     await self._lifecycle.cancel(run_id, reason="singleton")
             built.extend(event_built)
-            extra.extend(event_extra)
+            extra.include(event_extra)
             follow_up.extend(event_follow)
         await self._scheduler.commit_runs(built, extra)
         for item in follow_up:
@@ -279,15 +245,14 @@ class Ingest:
 
     async def _plan_event(
         self, event: dict[str, Any], duplicate: bool
-    ) -> tuple[list[BuiltRun], list[Op], list[str], list[dict[str, Any]]]:
+    ) -> tuple[list[BuiltRun], Changes, list[str], list[dict[str, Any]]]:
         name = str(event["name"])
         internal_id = str(event.get("_internal_id") or event["id"])
         built: list[BuiltRun] = []
         cancels: list[str] = []
         follow_up: list[dict[str, Any]] = []
-        extra: list[Op] = [
-            (update(t.events).where(t.events.c.internal_id == internal_id), {"processed": 1})
-        ]
+        extra = self._store.changes()
+        extra.events.mark_processed(internal_id)
         if name == "inngest/function.invoked":
             meta = (event.get("data") or {}).get("_inngest") or {}
             target = self._registry.find(str(meta.get("fn_id", "")))
@@ -333,7 +298,9 @@ class Ingest:
                     )
         return built, extra, cancels, follow_up
 
-    def _invoke_failure(self, event: dict[str, Any], message: str, ops: list[Op]) -> dict[str, Any]:
+    def _invoke_failure(
+        self, event: dict[str, Any], message: str, changes: Changes
+    ) -> dict[str, Any]:
         meta = (event.get("data") or {}).get("_inngest") or {}
         data = {
             "function_id": meta.get("fn_id"),
@@ -342,9 +309,9 @@ class Ingest:
             "correlation_id": meta.get("correlation_id"),
             "_inngest": {"status": "Failed"},
         }
-        row, normalized = internal_event({"name": "inngest/function.finished", "data": data})
-        ops.append((insert(t.events), row))
-        return normalized
+        finished = internal_event({"name": "inngest/function.finished", "data": data})
+        changes.events.add(finished, received_at=now_ms())
+        return finished
 
     @staticmethod
     def _expression_event(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -362,47 +329,34 @@ class Ingest:
         name = str(event["name"])
         if name not in self._pause_names:
             return
-        rows = list(
-            await self._store.fetch_all(
-                select(t.pauses).where(
-                    t.pauses.c.event_name == name, t.pauses.c.kind.in_(("wait", "cancel"))
-                )
-            )
-        )
-        correlation = None
+        pauses = await self._store.pauses.listening(name)
         if name == "inngest/function.finished":
             correlation = (event.get("data") or {}).get("correlation_id")
             if correlation:
-                rows.extend(
-                    await self._store.fetch_all(
-                        select(t.pauses).where(
-                            t.pauses.c.kind == "invoke", t.pauses.c.correlation_id == correlation
-                        )
-                    )
-                )
-        if not rows:
+                pauses.extend(await self._store.pauses.awaiting_invoke(str(correlation)))
+        if not pauses:
             return
         now = now_ms()
         plain = self._expression_event(event)
-        for row in rows:
-            if row.expires_at < now:
+        for pause in pauses:
+            if pause.expires_at < now:
                 continue
-            if row.kind == "invoke":
+            if pause.kind == "invoke":
                 data = event.get("data") or {}
                 if data.get("error") is not None:
                     memo = {"error": data["error"]}
                 else:
                     memo = {"data": data.get("result")}
-                await self._waits.resume_pause(row.pause_id, row.run_id, memo)
+                await self._waits.resume_pause(pause.pause_id, pause.run_id, memo)
                 continue
-            if row.expression and not self._async_matches(row.expression, plain):
+            if pause.expression and not self._async_matches(pause.expression, plain):
                 continue
-            if row.kind == "cancel":
-                if internal_id <= row.run_id:
+            if pause.kind == "cancel":
+                if internal_id <= pause.run_id:
                     continue  # received before the run existed
-                await self._lifecycle.cancel(row.run_id, reason=f"cancelled by event {name}")
+                await self._lifecycle.cancel(pause.run_id, reason=f"cancelled by event {name}")
             else:
-                await self._waits.resume_pause(row.pause_id, row.run_id, plain)
+                await self._waits.resume_pause(pause.pause_id, pause.run_id, plain)
 
     def _async_matches(self, expression: str, event: dict[str, Any]) -> bool:
         try:

@@ -7,16 +7,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, update
-
-from devserver import store as t
 from devserver.events import EventFeed, internal_event
 from devserver.hooks import FlowControl
 from devserver.queue import JobQueue
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
-from devserver.store import Op, Store
-from devserver.util import dumps, new_ulid, now_ms
+from devserver.store import Changes, Store
+from devserver.util import new_ulid, now_ms
 
 log = logging.getLogger("devserver.lifecycle")
 
@@ -50,23 +47,23 @@ class RunLifecycle:
                 "name": "FunctionCancelledError",
                 "message": f"function cancelled: {reason}",
             }
-            ops: list[Op] = []
-            emitted = self.finalize_ops(run, "Cancelled", error=error, ops=ops, reason=reason)
-            await self._store.write(ops)
+            changes = self._store.changes()
+            emitted = self.finalize(run, "Cancelled", changes, error=error, reason=reason)
+            await self._store.commit(changes)
         await self.after_finalize(run, emitted)
         return True
 
-    def finalize_ops(
-        self,
+    @staticmethod
+    def finalize(
         run: RunState,
         status: str,
+        changes: Changes,
         *,
-        ops: list[Op],
         output: Any = None,
         error: Any = None,
         reason: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Mark the run final (ops appended); returns the lifecycle events to emit."""
+        """Mark the run final (written with `changes`); returns the lifecycle events to emit."""
         now = now_ms()
         run.status = status
         run.ended_at = now
@@ -75,26 +72,11 @@ class RunLifecycle:
         if reason:
             run.reason = reason
         run.pending.clear()
-        ops.append(
-            (
-                update(t.runs).where(t.runs.c.run_id == run.run_id),
-                {
-                    "status": status,
-                    "ended_at": now,
-                    "output": None if run.output is None else dumps(run.output),
-                    "error": None if error is None else dumps(error),
-                    "state": run.state_json(),
-                    "reason": run.reason,
-                    "started_at": run.started_at,
-                },
-            )
-        )
-        ops.append((delete(t.jobs).where(t.jobs.c.run_id == run.run_id), None))
-        ops.append((delete(t.pauses).where(t.pauses.c.run_id == run.run_id), None))
+        changes.runs.finish(run)
         stored = []
         for event in lifecycle_events(run, status, output=output, error=error):
-            row, normalized = internal_event(event)
-            ops.append((insert(t.events), row))
+            normalized = internal_event(event)
+            changes.events.add(normalized, received_at=now)
             stored.append(normalized)
         return stored
 

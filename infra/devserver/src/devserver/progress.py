@@ -1,5 +1,6 @@
 """How a run moves forward once a step is settled: memos, attempts, the run's scheduling state,
-the next discovery call and the retry backoff. Shared by the executor and the waits."""
+the next discovery call and the retry backoff. Shared by the executor, the waits and the AI
+gateway."""
 
 from __future__ import annotations
 
@@ -8,36 +9,13 @@ import random
 import time
 from typing import Any
 
-from sqlalchemy import delete, insert, update
-
-from devserver import store as t
 from devserver.queue import Job, new_job
+from devserver.records import Attempt
 from devserver.runstate import RunState
-from devserver.store import Op
-from devserver.util import dumps, new_ulid, now_ms
+from devserver.store import Changes
+from devserver.util import new_ulid, now_ms
 
 BACKOFF_TABLE_S = [15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200]
-
-
-def job_insert(job: Job) -> Op:
-    return (
-        insert(t.jobs),
-        {
-            "job_id": job.job_id,
-            "run_id": job.run_id,
-            "function_slug": job.function_slug,
-            "kind": job.kind,
-            "step_hash": job.step_hash,
-            "attempt": job.attempt,
-            "run_at": job.run_at,
-            "queued_at": job.queued_at,
-            "payload": None if job.payload is None else dumps(job.payload),
-        },
-    )
-
-
-def job_delete(job: Job) -> Op:
-    return (delete(t.jobs).where(t.jobs.c.job_id == job.job_id), None)
 
 
 class RunProgress:
@@ -56,36 +34,26 @@ class RunProgress:
         base = BACKOFF_TABLE_S[min(attempt, len(BACKOFF_TABLE_S) - 1)]
         return int((base + random.uniform(0, 30)) * 1000)
 
-    def memo_op(
-        self, run: RunState, step_hash: str, step_id: str, op: str, memo: Any, ops: list[Op]
+    def save_memo(
+        self, run: RunState, step_hash: str, step_id: str, op: str, memo: Any, changes: Changes
     ) -> None:
-        if step_hash in run.memos:
-            ops.append(
-                (
-                    delete(t.steps).where(
-                        t.steps.c.run_id == run.run_id, t.steps.c.hash == step_hash
-                    ),
-                    None,
-                )
-            )
+        """The step settled with this memo (in memory now, stored with `changes`)."""
+        replace = step_hash in run.memos
         run.memos[step_hash] = memo
-        ops.append(
-            (
-                insert(t.steps),
-                {
-                    "run_id": run.run_id,
-                    "hash": step_hash,
-                    "seq": self.next_seq(),
-                    "step_id": step_id,
-                    "op": op,
-                    "memo": dumps(memo),
-                    "created_at": now_ms(),
-                },
-            )
+        changes.steps.save_memo(
+            run.run_id,
+            step_hash,
+            step_id=step_id,
+            op=op,
+            memo=memo,
+            seq=self.next_seq(),
+            created_at=now_ms(),
+            replace=replace,
         )
 
     @staticmethod
-    def attempt_op(
+    def record_attempt(
+        changes: Changes,
         run: RunState,
         job: Job,
         *,
@@ -97,44 +65,36 @@ class RunProgress:
         status: str,
         error: Any = None,
         output: Any = None,
-    ) -> Op:
-        return (
-            insert(t.attempts),
-            {
-                "id": new_ulid(),
-                "run_id": run.run_id,
-                "job_kind": job.kind,
-                "step_hash": step_hash,
-                "step_name": step_name,
-                "op": op,
-                "attempt": job.attempt,
-                "started_at": started,
-                "ended_at": ended,
-                "status": status,
-                "error": None if error is None else dumps(error),
-                "output": None if output is None else dumps(output),
-            },
+    ) -> None:
+        changes.attempts.add(
+            Attempt(
+                id=new_ulid(),
+                run_id=run.run_id,
+                job_kind=job.kind,
+                step_hash=step_hash,
+                step_name=step_name,
+                op=op,
+                attempt=job.attempt,
+                started_at=started,
+                ended_at=ended,
+                status=status,
+                error=error,
+                output=output,
+            )
         )
 
     @staticmethod
-    def state_op(run: RunState, ops: list[Op]) -> None:
+    def save_state(run: RunState, changes: Changes) -> None:
         state = run.state_json()
         if state == run.saved_state:
             return  # sequential steps never change it: no write
         run.saved_state = state
-        ops.append((update(t.runs).where(t.runs.c.run_id == run.run_id), {"state": state}))
-
-    @staticmethod
-    def reschedule_op(job: Job) -> Op:
-        return (
-            update(t.jobs).where(t.jobs.c.job_id == job.job_id),
-            {"attempt": job.attempt, "run_at": job.run_at},
-        )
+        changes.runs.save_state(run.run_id, state)
 
     def maybe_discover(
         self,
         run: RunState,
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
         *,
         any_resolved: bool,
@@ -154,23 +114,12 @@ class RunProgress:
                 reuse.run_at = now_ms()
                 reuse.payload = None
                 reuse.removed = False
-                ops.append(
-                    (
-                        update(t.jobs).where(t.jobs.c.job_id == reuse.job_id),
-                        {
-                            "kind": "discovery",
-                            "step_hash": "",
-                            "attempt": 0,
-                            "run_at": reuse.run_at,
-                            "payload": None,
-                        },
-                    )
-                )
+                changes.jobs.rewrite(reuse)
                 follow.append(reuse)
                 reused = True
             else:
                 discovery = new_job(run, "discovery")
-                ops.append(job_insert(discovery))
+                changes.jobs.add(discovery)
                 follow.append(discovery)
-        self.state_op(run, ops)
+        self.save_state(run, changes)
         return reused

@@ -9,12 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from sqlalchemy import select
-
-from devserver import store as t
 from devserver.runstate import RunState
 from devserver.store import Store
-from devserver.util import loads
 
 RUN_CACHE_SIZE = 1000
 
@@ -42,16 +38,10 @@ class RunCache:
         if cached is not None:
             self._runs.move_to_end(run_id)
             return cached
-        row = await self._store.fetch_one(select(t.runs).where(t.runs.c.run_id == run_id))
-        if row is None:
+        run = await self._store.runs.get(run_id)
+        if run is None:
             return None
-        run = RunState.from_row(row)
-        memo_rows = await self._store.fetch_all(
-            select(t.steps.c.hash, t.steps.c.memo)
-            .where(t.steps.c.run_id == run_id)
-            .order_by(t.steps.c.seq)
-        )
-        run.memos = {r.hash: loads(r.memo) for r in memo_rows}
+        run.memos = await self._store.steps.memos(run_id)
         if not run.terminal:
             self.remember(run)
         return run

@@ -8,31 +8,22 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
-
-from devserver import store as t
 from devserver.expressions import interpolate
 from devserver.hooks import Admission, FlowControl
-from devserver.progress import RunProgress, job_insert
+from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
+from devserver.records import Pause
 from devserver.registry import FunctionDef, Registry
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
-from devserver.store import Op, Store
-from devserver.util import (
-    dumps,
-    loads,
-    new_ulid,
-    now_ms,
-    parse_duration_ms,
-    parse_time_or_duration_ms,
-)
+from devserver.store import Changes, Store
+from devserver.util import new_ulid, now_ms, parse_duration_ms, parse_time_or_duration_ms
 
 log = logging.getLogger("devserver.scheduler")
 
 ONE_YEAR_MS = 366 * 86_400_000
 
-BuiltRun = tuple[RunState, list[Op], list[Job]]
+BuiltRun = tuple[RunState, Changes, list[Job]]
 
 
 class RunScheduler:
@@ -99,24 +90,17 @@ class RunScheduler:
         )
         # Events travel to the SDK without our internal bookkeeping key.
         run.events = [{k: v for k, v in e.items() if k != "_internal_id"} for e in events]
-        ops: list[Op] = [(insert(t.runs), run.row())]
-        for e in events:
-            internal = str(e.get("_internal_id") or e.get("id"))
-            ops.append((insert(t.run_events), {"event_id": internal, "run_id": run.run_id}))
+        changes = self._store.changes()
+        changes.runs.add(run, [str(e.get("_internal_id") or e.get("id")) for e in events])
         for seq_offset, (step_hash, memo) in enumerate(run.memos.items()):
-            ops.append(
-                (
-                    insert(t.steps),
-                    {
-                        "run_id": run.run_id,
-                        "hash": step_hash,
-                        "seq": self._progress.next_seq() + seq_offset,
-                        "step_id": "",
-                        "op": "Memo",
-                        "memo": dumps(memo),
-                        "created_at": now,
-                    },
-                )
+            changes.steps.save_memo(
+                run.run_id,
+                step_hash,
+                step_id="",
+                op="Memo",
+                memo=memo,
+                seq=self._progress.next_seq() + seq_offset,
+                created_at=now,
             )
         jobs: list[Job] = []
         if status == "Scheduled":
@@ -126,18 +110,17 @@ class RunScheduler:
                 start_at = ts  # a future event ts delays the run start
             start = new_job(run, "start", run_at=start_at)
             jobs.append(start)
-            ops.append(job_insert(start))
-            ops.extend(self._cancel_listener_ops(fn, run, batch_id))
-            jobs.extend(self._timeout_jobs(fn, run, ops))
-        return run, ops, jobs
+            changes.jobs.add(start)
+            self._add_cancel_listeners(fn, run, batch_id, changes)
+            jobs.extend(self._timeout_jobs(fn, run, changes))
+        return run, changes, jobs
 
-    def _cancel_listener_ops(
-        self, fn: FunctionDef, run: RunState, batch_id: str | None
-    ) -> list[Op]:
+    def _add_cancel_listeners(
+        self, fn: FunctionDef, run: RunState, batch_id: str | None, changes: Changes
+    ) -> None:
         if batch_id is not None:
-            return []
+            return
         entries = fn.config.get("cancel") or []
-        ops: list[Op] = []
         now = now_ms()
         for entry in entries:
             if not isinstance(entry, Mapping) or not entry.get("event"):
@@ -155,28 +138,24 @@ class RunScheduler:
                 with contextlib.suppress(ValueError):
                     expires = parse_time_or_duration_ms(str(entry["timeout"]), base_ms=now)
             self._pause_names.add(str(entry["event"]))
-            ops.append(
-                (
-                    insert(t.pauses),
-                    {
-                        "pause_id": new_ulid(),
-                        "run_id": run.run_id,
-                        "kind": "cancel",
-                        "event_name": str(entry["event"]),
-                        "expression": expression or None,
-                        "step_hash": "",
-                        "step_name": "",
-                        "correlation_id": None,
-                        "expires_at": expires,
-                        "timeout_job_id": None,
-                        "created_at": now,
-                    },
+            changes.pauses.add(
+                Pause(
+                    pause_id=new_ulid(),
+                    run_id=run.run_id,
+                    kind="cancel",
+                    event_name=str(entry["event"]),
+                    expression=expression or None,
+                    step_hash="",
+                    step_name="",
+                    correlation_id=None,
+                    expires_at=expires,
+                    timeout_job_id=None,
+                    created_at=now,
                 )
             )
-        return ops
 
     @staticmethod
-    def _timeout_jobs(fn: FunctionDef, run: RunState, ops: list[Op]) -> list[Job]:
+    def _timeout_jobs(fn: FunctionDef, run: RunState, changes: Changes) -> list[Job]:
         timeouts = fn.config.get("timeouts") or {}
         jobs: list[Job] = []
         start = timeouts.get("start") if isinstance(timeouts, Mapping) else None
@@ -187,16 +166,17 @@ class RunScheduler:
                 return jobs
             job = new_job(run, "run_timeout", run_at=at, payload={"which": "start"})
             jobs.append(job)
-            ops.append(job_insert(job))
+            changes.jobs.add(job)
         return jobs
 
-    async def commit_runs(self, built: list[BuiltRun], extra_ops: list[Op] | None = None) -> None:
-        """Write the runs (and extra_ops) in one transaction, then queue their jobs."""
-        ops: list[Op] = []
-        for _, run_ops, _ in built:
-            ops.extend(run_ops)
-        ops.extend(extra_ops or [])
-        await self._store.write(ops)
+    async def commit_runs(self, built: list[BuiltRun], extra: Changes | None = None) -> None:
+        """Write the runs (and `extra`) in one transaction, then queue their jobs."""
+        changes = self._store.changes()
+        for _, run_changes, _ in built:
+            changes.include(run_changes)
+        if extra is not None:
+            changes.include(extra)
+        await self._store.commit(changes)
         for run, _, jobs in built:
             if not run.terminal:
                 self._runs.remember(run)
@@ -231,17 +211,12 @@ class RunScheduler:
             raise LookupError(f"function {old.function_slug} is not registered")
         memos: dict[str, Any] = {}
         if from_step:
-            rows = await self._store.fetch_all(
-                select(t.steps.c.hash, t.steps.c.step_id, t.steps.c.memo)
-                .where(t.steps.c.run_id == run_id)
-                .order_by(t.steps.c.seq)
-            )
             found = False
-            for row in rows:
-                if from_step in (row.hash, row.step_id):
+            for step in await self._store.steps.of_run(run_id):
+                if from_step in (step.hash, step.step_id):
                     found = True
                     break
-                memos[row.hash] = loads(row.memo)
+                memos[step.hash] = step.memo
             if not found:
                 raise KeyError(f"step {from_step!r} not found in run {run_id}")
         admission = await self._flow.admit_event(fn.view, old.events, origin="rerun")

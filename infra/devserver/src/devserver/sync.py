@@ -13,17 +13,15 @@ from typing import Any
 
 import httpx
 import rfc8785
-from sqlalchemy import insert, select, update
 
-from devserver import store as t
 from devserver.config import Settings
 from devserver.cron import parse_cron
 from devserver.expressions import compile_expression
 from devserver.hooks import FlowControl
 from devserver.registry import AppInfo, FunctionDef, Registry
 from devserver.signing import bearer_ok, signature
-from devserver.store import Op, Store
-from devserver.util import dumps, loads, loads_bounded, now_ms
+from devserver.store import Store
+from devserver.util import dumps, loads_bounded, now_ms
 
 log = logging.getLogger("devserver.sync")
 
@@ -126,25 +124,15 @@ class AppSync:
     async def load_registry(self) -> None:
         fns = []
         every: dict[str, FunctionDef] = {}
-        for row in await self._store.fetch_all(select(t.functions)):
-            fn = FunctionDef.from_config(loads(row.config), uuid=row.uuid, app_name=row.app_name)
+        for stored in await self._store.apps.functions():
+            fn = FunctionDef.from_config(stored.config, uuid=stored.uuid, app_name=stored.app_name)
             every[fn.slug] = fn
-            if not row.archived:
+            if not stored.archived:
                 fns.append(fn)
         self._registry.set_functions(fns)
         self._registry.all_functions = every
-        for row in await self._store.fetch_all(select(t.apps)):
-            self._registry.apps[row.name] = AppInfo(
-                name=row.name,
-                id=row.id,
-                url=row.url,
-                sdk=row.sdk,
-                framework=row.framework,
-                checksum=row.checksum,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                error=row.error,
-            )
+        for app in await self._store.apps.apps():
+            self._registry.apps[app.name] = app
         self._on_change()
 
     def start(self) -> None:
@@ -202,7 +190,6 @@ class AppSync:
         url = str(_lookup(body, "url") or "")
         if existing is not None and existing.checksum == checksum:
             return {"ok": True, "modified": False, "app_id": existing.id, "sync_id": sync_id}
-        ops: list[Op] = []
         app = AppInfo(
             name=app_name,
             id=existing.id if existing else str(uuid.uuid4()),
@@ -213,50 +200,19 @@ class AppSync:
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
-        row = {
-            "name": app.name,
-            "id": app.id,
-            "url": app.url,
-            "sdk": app.sdk,
-            "framework": app.framework,
-            "checksum": checksum,
-            "error": None,
-            "created_at": app.created_at,
-            "updated_at": now,
-        }
-        if existing is None:
-            ops.append((insert(t.apps), row))
-        else:
-            ops.append((update(t.apps).where(t.apps.c.name == app_name), row))
-        known = {r.slug: r for r in await self._store.fetch_all(select(t.functions))}
+        changes = self._store.changes()
+        changes.apps.save_app(app, new=existing is None)
+        known = {stored.slug: stored for stored in await self._store.apps.functions()}
         new_slugs = set()
         for config in configs:
             slug = str(config["id"])
             new_slugs.add(slug)
-            found = known.get(slug)
-            values = {
-                "slug": slug,
-                "app_name": app_name,
-                "name": str(config.get("name") or slug),
-                "config": dumps(config),
-                "archived": 0,
-                "updated_at": now,
-            }
-            if found is None:
-                ops.append(
-                    (insert(t.functions), dict(values, uuid=str(uuid.uuid4()), created_at=now))
-                )
-            else:
-                ops.append((update(t.functions).where(t.functions.c.slug == slug), values))
+            new_uuid = None if slug in known else str(uuid.uuid4())
+            changes.apps.save_function(config, app_name=app_name, now=now, new_uuid=new_uuid)
         for slug, found in known.items():
             if found.app_name == app_name and slug not in new_slugs and not found.archived:
-                ops.append(
-                    (
-                        update(t.functions).where(t.functions.c.slug == slug),
-                        {"archived": 1, "updated_at": now},
-                    )
-                )
-        await self._store.write(ops)
+                changes.apps.archive_function(slug, now=now)
+        await self._store.commit(changes)
         await self.load_registry()
         return {"ok": True, "modified": True, "app_id": app.id, "sync_id": sync_id}
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
-from devserver import store as t
 from devserver.hooks import FlowControl
 from devserver.queue import Job, JobQueue
 from devserver.store import Store
-from devserver.util import dumps, loads, new_ulid, now_ms
+from devserver.util import new_ulid, now_ms
 
 
 class FlowTimers:
@@ -23,24 +20,26 @@ class FlowTimers:
         self._jobs: dict[str, Job] = {}
 
     async def restore(self) -> None:
-        for row in await self._store.fetch_all(select(t.timers)):
-            self._push(row.key, row.at_ms)
+        for timer in await self._store.timers.all():
+            self._push(timer.key, timer.at_ms)
 
     async def set(self, timer_key: str, at_ms: int, payload: Mapping[str, Any]) -> None:
         """Replaces any timer with the same key."""
-        await self._store.write(
-            [
-                (delete(t.timers).where(t.timers.c.key == timer_key), None),
-                (insert(t.timers), {"key": timer_key, "at_ms": at_ms, "payload": dumps(payload)}),
-            ]
-        )
+        changes = self._store.changes()
+        changes.timers.set(timer_key, at_ms, payload)
+        await self._store.commit(changes)
         self._push(timer_key, at_ms)
 
     async def clear(self, timer_key: str) -> None:
         old = self._jobs.pop(timer_key, None)
         if old is not None:
             self._queue.remove(old)
-        await self._store.write([(delete(t.timers).where(t.timers.c.key == timer_key), None)])
+        await self._delete(timer_key)
+
+    async def _delete(self, timer_key: str) -> None:
+        changes = self._store.changes()
+        changes.timers.delete(timer_key)
+        await self._store.commit(changes)
 
     def _push(self, timer_key: str, at_ms: int) -> None:
         old = self._jobs.pop(timer_key, None)
@@ -65,9 +64,9 @@ class FlowTimers:
         timer_key = str(payload.get("key"))
         if self._jobs.get(timer_key) is not job:
             return
-        row = await self._store.fetch_one(select(t.timers).where(t.timers.c.key == timer_key))
+        timer = await self._store.timers.get(timer_key)
         self._jobs.pop(timer_key, None)
-        if row is None or row.at_ms != payload.get("at_ms"):
+        if timer is None or timer.at_ms != payload.get("at_ms"):
             return
-        await self._store.write([(delete(t.timers).where(t.timers.c.key == timer_key), None)])
-        await self._flow.on_timer(loads(row.payload))
+        await self._delete(timer_key)
+        await self._flow.on_timer(timer.payload)

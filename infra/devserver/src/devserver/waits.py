@@ -8,18 +8,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
-from devserver import store as t
 from devserver.events import internal_event
 from devserver.expressions import compile_expression, interpolate
 from devserver.lifecycle import RunLifecycle
-from devserver.progress import RunProgress, job_delete, job_insert
+from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
+from devserver.records import Pause
 from devserver.registry import FunctionDef
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
-from devserver.store import Op, Store
+from devserver.store import Changes, Store
 from devserver.util import new_ulid, now_ms, parse_duration_ms, parse_time_or_duration_ms
 
 log = logging.getLogger("devserver.waits")
@@ -68,8 +66,7 @@ class Waits:
     async def run_timeout(self, job: Job) -> None:
         which = (job.payload or {}).get("which")
         run = await self._runs.get(job.run_id)
-        await self._store.write([job_delete(job)])
-        self._queue.remove(job)
+        await self._delete_job(job)
         if run is None or run.terminal:
             return
         if which == "start" and run.started_at is not None:
@@ -84,12 +81,13 @@ class Waits:
             run = await self._runs.get(job.run_id)
             if run is None or run.terminal or job.removed:
                 return
-            ops: list[Op] = [job_delete(job)]
+            changes = self._store.changes()
+            changes.jobs.delete(job.job_id)
             name = str((job.payload or {}).get("name", ""))
-            self._progress.memo_op(run, job.step_hash, name, "Sleep", None, ops)
+            self._progress.save_memo(run, job.step_hash, name, "Sleep", None, changes)
             run.pending.discard(job.step_hash)
-            self._progress.maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self._store.write(ops)
+            self._progress.maybe_discover(run, changes, follow, any_resolved=True, race=False)
+            await self._store.commit(changes)
         self._queue.remove(job)
         for new in follow:
             self._queue.push(new)
@@ -102,7 +100,7 @@ class Waits:
         name: str,
         op: Mapping[str, Any],
         opts: Mapping[str, Any],
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
     ) -> dict[str, Any] | None:
         """Pause for wait_for_event; returns the error that fails the run when it is invalid."""
@@ -130,12 +128,21 @@ class Waits:
                 "name": "Error",
                 "message": "wait_for_event timeout exceeds 366 days",
             }
-        self._pause_ops(
-            run, "wait", event_name, expression or None, step_hash, name, None, expires, ops, follow
+        self._add_pause(
+            run,
+            "wait",
+            event_name,
+            expression or None,
+            step_hash,
+            name,
+            None,
+            expires,
+            changes,
+            follow,
         )
         return None
 
-    def _pause_ops(
+    def _add_pause(
         self,
         run: RunState,
         kind: str,
@@ -145,7 +152,7 @@ class Waits:
         name: str,
         correlation: str | None,
         expires: int,
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
     ) -> None:
         pause_id = new_ulid()
@@ -157,25 +164,22 @@ class Waits:
             run_at=expires,
             payload={"pause_id": pause_id, "kind": kind, "name": name},
         )
-        ops.append(
-            (
-                insert(t.pauses),
-                {
-                    "pause_id": pause_id,
-                    "run_id": run.run_id,
-                    "kind": kind,
-                    "event_name": event_name,
-                    "expression": expression,
-                    "step_hash": step_hash,
-                    "step_name": name,
-                    "correlation_id": correlation,
-                    "expires_at": expires,
-                    "timeout_job_id": timeout_job.job_id,
-                    "created_at": now_ms(),
-                },
+        changes.pauses.add(
+            Pause(
+                pause_id=pause_id,
+                run_id=run.run_id,
+                kind=kind,
+                event_name=event_name,
+                expression=expression,
+                step_hash=step_hash,
+                step_name=name,
+                correlation_id=correlation,
+                expires_at=expires,
+                timeout_job_id=timeout_job.job_id,
+                created_at=now_ms(),
             )
         )
-        ops.append(job_insert(timeout_job))
+        changes.jobs.add(timeout_job)
         follow.append(timeout_job)
 
     def invoke_op(
@@ -185,7 +189,7 @@ class Waits:
         step_hash: str,
         name: str,
         opts: Mapping[str, Any],
-        ops: list[Op],
+        changes: Changes,
         follow: list[Job],
     ) -> list[dict[str, Any]]:
         """Pause for the invoked run's end; returns the `inngest/function.invoked` event."""
@@ -200,7 +204,7 @@ class Waits:
             )
         except ValueError:
             expires = now + MAX_SLEEP_MS
-        self._pause_ops(
+        self._add_pause(
             run,
             "invoke",
             "inngest/function.finished",
@@ -209,7 +213,7 @@ class Waits:
             name,
             correlation,
             expires,
-            ops,
+            changes,
             follow,
         )
         raw_payload = opts.get("payload")
@@ -225,44 +229,42 @@ class Waits:
             "source_fn_id": fn.uuid,
             "source_fn_v": 1,
         }
-        row, normalized = internal_event({"name": "inngest/function.invoked", "data": data})
-        ops.append((insert(t.events), row))
-        return [normalized]
+        invoked = internal_event({"name": "inngest/function.invoked", "data": data})
+        changes.events.add(invoked, received_at=now_ms())
+        return [invoked]
 
     async def resume_pause(self, pause_id: str, run_id: str, memo: Any) -> bool:
         """Consume a pause exactly once: store the memo and continue the run."""
         follow: list[Job] = []
         async with self._runs.lock(run_id):
-            row = await self._store.fetch_one(
-                select(t.pauses).where(t.pauses.c.pause_id == pause_id)
-            )
+            pause = await self._store.pauses.get(pause_id)
             run = await self._runs.get(run_id)
-            if row is None or run is None or run.terminal:
+            if pause is None or run is None or run.terminal:
                 return False
-            ops: list[Op] = [(delete(t.pauses).where(t.pauses.c.pause_id == pause_id), None)]
-            if row.timeout_job_id:
-                ops.append((delete(t.jobs).where(t.jobs.c.job_id == row.timeout_job_id), None))
+            changes = self._store.changes()
+            changes.pauses.delete(pause_id)
+            if pause.timeout_job_id:
+                changes.jobs.delete(pause.timeout_job_id)
                 for job in self._queue.jobs_of_run(run_id):
-                    if job.job_id == row.timeout_job_id:
+                    if job.job_id == pause.timeout_job_id:
                         self._queue.remove(job)
-            op_name = PAUSE_OPS.get(row.kind, row.kind)
-            self._progress.memo_op(run, row.step_hash, row.step_name, op_name, memo, ops)
-            ops.append(
-                self._progress.attempt_op(
-                    run,
-                    Job("", run_id, run.function_slug, row.kind),
-                    step_hash=row.step_hash,
-                    step_name=row.step_name,
-                    op=op_name,
-                    started=row.created_at,
-                    ended=now_ms(),
-                    status="Completed",
-                    output=memo,
-                )
+            op_name = PAUSE_OPS.get(pause.kind, pause.kind)
+            self._progress.save_memo(run, pause.step_hash, pause.step_name, op_name, memo, changes)
+            self._progress.record_attempt(
+                changes,
+                run,
+                Job("", run_id, run.function_slug, pause.kind),
+                step_hash=pause.step_hash,
+                step_name=pause.step_name,
+                op=op_name,
+                started=pause.created_at,
+                ended=now_ms(),
+                status="Completed",
+                output=memo,
             )
-            run.pending.discard(row.step_hash)
-            self._progress.maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self._store.write(ops)
+            run.pending.discard(pause.step_hash)
+            self._progress.maybe_discover(run, changes, follow, any_resolved=True, race=False)
+            await self._store.commit(changes)
         for job in follow:
             self._queue.push(job)
         return True
@@ -273,5 +275,12 @@ class Waits:
         memo = {"error": INVOKE_TIMEOUT_ERROR} if payload.get("kind") == "invoke" else None
         resumed = await self.resume_pause(str(payload.get("pause_id")), job.run_id, memo)
         if not resumed:
-            await self._store.write([job_delete(job)])
+            await self._delete_job(job)
+        else:
+            self._queue.remove(job)
+
+    async def _delete_job(self, job: Job) -> None:
+        changes = self._store.changes()
+        changes.jobs.delete(job.job_id)
+        await self._store.commit(changes)
         self._queue.remove(job)

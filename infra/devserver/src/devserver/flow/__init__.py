@@ -19,4 +19,4 @@ def create_flow_control(engine: FlowEngine) -> FlowController:
     """Factory the engine core looks up (devserver.hooks.load_flow_control)."""
     from devserver.flow.control import FlowController
 
-    return FlowController(engine)
+    return FlowController(engine, store=getattr(engine, "database", None))
