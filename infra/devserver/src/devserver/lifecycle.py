@@ -20,6 +20,14 @@ log = logging.getLogger("devserver.lifecycle")
 LIFECYCLE_EVENTS = ("inngest/function.failed", "inngest/function.finished")
 
 
+class RunFailure(Exception):
+    """The run cannot go on: it fails with `error` (Inngest's error object)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error.get("message"))
+        self.error = error
+
+
 class RunLifecycle:
     def __init__(
         self,

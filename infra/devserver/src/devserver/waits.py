@@ -10,7 +10,7 @@ from typing import Any
 
 from devserver.events import internal_event
 from devserver.expressions import compile_expression, interpolate
-from devserver.lifecycle import RunLifecycle
+from devserver.lifecycle import RunFailure, RunLifecycle
 from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
 from devserver.records import Pause
@@ -93,7 +93,7 @@ class Waits:
             self._queue.push(new)
 
     # ------------------------------------------------------------------ pauses
-    def wait_op(
+    def add_wait(
         self,
         run: RunState,
         step_hash: str,
@@ -101,9 +101,8 @@ class Waits:
         op: Mapping[str, Any],
         opts: Mapping[str, Any],
         changes: Changes,
-        follow: list[Job],
-    ) -> dict[str, Any] | None:
-        """Pause for wait_for_event; returns the error that fails the run when it is invalid."""
+    ) -> Job:
+        """Pause for wait_for_event; returns its timeout job. RunFailure when it is invalid."""
         event_name = str(opts.get("event") or op.get("name") or "")
         expression = opts.get("if")
         if expression:
@@ -111,11 +110,13 @@ class Waits:
                 expression = interpolate(str(expression), event=run.events[0])
                 compile_expression(expression)
             except Exception as exc:
-                return {
-                    "error": f"InvalidExpression: {exc}",
-                    "name": "InvalidExpression",
-                    "message": f"wait_for_event expression is invalid: {exc}",
-                }
+                raise RunFailure(
+                    {
+                        "error": f"InvalidExpression: {exc}",
+                        "name": "InvalidExpression",
+                        "message": f"wait_for_event expression is invalid: {exc}",
+                    }
+                ) from exc
         now = now_ms()
         timeout = opts.get("timeout")
         try:
@@ -123,24 +124,16 @@ class Waits:
         except ValueError:
             expires = now
         if expires - now > MAX_SLEEP_MS:
-            return {
-                "error": "wait timeout too long",
-                "name": "Error",
-                "message": "wait_for_event timeout exceeds 366 days",
-            }
-        self._add_pause(
-            run,
-            "wait",
-            event_name,
-            expression or None,
-            step_hash,
-            name,
-            None,
-            expires,
-            changes,
-            follow,
+            raise RunFailure(
+                {
+                    "error": "wait timeout too long",
+                    "name": "Error",
+                    "message": "wait_for_event timeout exceeds 366 days",
+                }
+            )
+        return self._add_pause(
+            run, "wait", event_name, expression or None, step_hash, name, None, expires, changes
         )
-        return None
 
     def _add_pause(
         self,
@@ -153,8 +146,8 @@ class Waits:
         correlation: str | None,
         expires: int,
         changes: Changes,
-        follow: list[Job],
-    ) -> None:
+    ) -> Job:
+        """The pause and its timeout job (returned, to queue once committed)."""
         pause_id = new_ulid()
         self._pause_names.add(event_name)
         timeout_job = new_job(
@@ -180,9 +173,9 @@ class Waits:
             )
         )
         changes.jobs.add(timeout_job)
-        follow.append(timeout_job)
+        return timeout_job
 
-    def invoke_op(
+    def add_invoke(
         self,
         run: RunState,
         fn: FunctionDef,
@@ -190,9 +183,8 @@ class Waits:
         name: str,
         opts: Mapping[str, Any],
         changes: Changes,
-        follow: list[Job],
-    ) -> list[dict[str, Any]]:
-        """Pause for the invoked run's end; returns the `inngest/function.invoked` event."""
+    ) -> tuple[Job, dict[str, Any]]:
+        """Pause for the invoked run's end: (its timeout job, the `function.invoked` event)."""
         now = now_ms()
         correlation = f"{run.run_id}.{step_hash}"
         timeout = opts.get("timeout")
@@ -204,7 +196,7 @@ class Waits:
             )
         except ValueError:
             expires = now + MAX_SLEEP_MS
-        self._add_pause(
+        timeout_job = self._add_pause(
             run,
             "invoke",
             "inngest/function.finished",
@@ -214,7 +206,6 @@ class Waits:
             correlation,
             expires,
             changes,
-            follow,
         )
         raw_payload = opts.get("payload")
         payload: Mapping[str, Any] = raw_payload if isinstance(raw_payload, Mapping) else {}
@@ -231,7 +222,7 @@ class Waits:
         }
         invoked = internal_event({"name": "inngest/function.invoked", "data": data})
         changes.events.add(invoked, received_at=now_ms())
-        return [invoked]
+        return timeout_job, invoked
 
     async def resume_pause(self, pause_id: str, run_id: str, memo: Any) -> bool:
         """Consume a pause exactly once: store the memo and continue the run."""
