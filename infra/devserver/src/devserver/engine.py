@@ -29,7 +29,7 @@ from devserver.database import Database, resolve_database_url
 from devserver.dispatch import JobRouter
 from devserver.events import EventFeed
 from devserver.executor import Executor
-from devserver.hooks import load_flow_control
+from devserver.flow.control import FlowController
 from devserver.http1 import Http1Client
 from devserver.ingest import Ingest
 from devserver.lifecycle import RunLifecycle
@@ -51,7 +51,7 @@ class Engine:
         self.database = Database(url, temp_dir=temp_dir, durable=not settings.in_memory)
         self.store = Store(self.database)
         self.registry = Registry()
-        self.flow = load_flow_control(self)
+        self.flow = FlowController(self, store=self.database)
         self.queue = JobQueue(self.flow, workers=settings.queue_workers)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(7200.0, connect=10.0),
