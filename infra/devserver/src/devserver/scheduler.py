@@ -3,12 +3,11 @@ listeners and start timeout, and reruns (from the top or from a step)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from devserver.expressions import interpolate
+from devserver.flow.cancel import cancel_listeners, start_deadline
 from devserver.hooks import Admission, FlowControl
 from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
@@ -17,11 +16,9 @@ from devserver.registry import FunctionDef, Registry
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
 from devserver.store import Changes, Store
-from devserver.util import new_ulid, now_ms, parse_duration_ms, parse_time_or_duration_ms
+from devserver.util import new_ulid, now_ms
 
 log = logging.getLogger("devserver.scheduler")
-
-ONE_YEAR_MS = 366 * 86_400_000
 
 BuiltRun = tuple[RunState, Changes, list[Job]]
 
@@ -118,37 +115,20 @@ class RunScheduler:
     def _add_cancel_listeners(
         self, fn: FunctionDef, run: RunState, batch_id: str | None, changes: Changes
     ) -> None:
-        if batch_id is not None:
-            return
-        entries = fn.config.get("cancel") or []
         now = now_ms()
-        for entry in entries:
-            if not isinstance(entry, Mapping) or not entry.get("event"):
-                continue
-            expression = entry.get("if")
-            if expression:
-                try:
-                    expression = interpolate(str(expression), event=run.events[0])
-                except Exception:
-                    log.warning("cancel expression %r could not be interpolated", expression)
-                if expression.strip() == "false":
-                    continue
-            expires = now + ONE_YEAR_MS
-            if entry.get("timeout"):
-                with contextlib.suppress(ValueError):
-                    expires = parse_time_or_duration_ms(str(entry["timeout"]), base_ms=now)
-            self._pause_names.add(str(entry["event"]))
+        for listener in cancel_listeners(fn.config, run.events[0], now, batch=batch_id is not None):
+            self._pause_names.add(listener.event)
             changes.pauses.add(
                 Pause(
                     pause_id=new_ulid(),
                     run_id=run.run_id,
                     kind="cancel",
-                    event_name=str(entry["event"]),
-                    expression=expression or None,
+                    event_name=listener.event,
+                    expression=listener.expression,
                     step_hash="",
                     step_name="",
                     correlation_id=None,
-                    expires_at=expires,
+                    expires_at=listener.expires_at_ms,
                     timeout_job_id=None,
                     created_at=now,
                 )
@@ -156,18 +136,12 @@ class RunScheduler:
 
     @staticmethod
     def _timeout_jobs(fn: FunctionDef, run: RunState, changes: Changes) -> list[Job]:
-        timeouts = fn.config.get("timeouts") or {}
-        jobs: list[Job] = []
-        start = timeouts.get("start") if isinstance(timeouts, Mapping) else None
-        if start:
-            try:
-                at = run.queued_at + parse_duration_ms(str(start))
-            except ValueError:
-                return jobs
-            job = new_job(run, "run_timeout", run_at=at, payload={"which": "start"})
-            jobs.append(job)
-            changes.jobs.add(job)
-        return jobs
+        at = start_deadline(fn.config, queued_ms=run.queued_at)
+        if at is None:
+            return []
+        job = new_job(run, "run_timeout", run_at=at, payload={"which": "start"})
+        changes.jobs.add(job)
+        return [job]
 
     async def commit_runs(self, built: list[BuiltRun], extra: Changes | None = None) -> None:
         """Write the runs (and `extra`) in one transaction, then queue their jobs."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from devserver.events import internal_event
 from devserver.expressions import compile_expression, interpolate
+from devserver.flow.cancel import finish_deadline
 from devserver.lifecycle import RunFailure, RunLifecycle
 from devserver.progress import RunProgress
 from devserver.queue import Job, JobQueue, new_job
@@ -18,7 +19,7 @@ from devserver.registry import FunctionDef
 from devserver.runcache import RunCache
 from devserver.runstate import RunState
 from devserver.store import Changes, Store
-from devserver.util import new_ulid, now_ms, parse_duration_ms, parse_time_or_duration_ms
+from devserver.util import new_ulid, now_ms, parse_time_or_duration_ms
 
 log = logging.getLogger("devserver.waits")
 
@@ -53,13 +54,8 @@ class Waits:
     @staticmethod
     def finish_timeout_job(fn: FunctionDef, run: RunState) -> Job | None:
         """The `timeouts.finish` job of a run that just started (None without one)."""
-        timeouts = fn.config.get("timeouts") or {}
-        finish = timeouts.get("finish") if isinstance(timeouts, Mapping) else None
-        if not finish:
-            return None
-        try:
-            at = (run.started_at or now_ms()) + parse_duration_ms(str(finish))
-        except ValueError:
+        at = finish_deadline(fn.config, started_ms=run.started_at or now_ms())
+        if at is None:
             return None
         return new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
 
