@@ -34,52 +34,76 @@ class RegistrationError(Exception):
 
 
 def _validate_function(flow: FlowControl, config: Any) -> str | None:
+    """Why the server would refuse this function config at sync (None: accepted)."""
     if not isinstance(config, Mapping):
         return "function config must be an object"
     slug = config.get("id")
     if not isinstance(slug, str) or not slug:
         return "function id is required"
-    if not config.get("name"):
-        return f"{slug}: name is required"
-    triggers = config.get("triggers")
+    detail = (
+        ("name is required" if not config.get("name") else None)
+        or _triggers_error(config.get("triggers"))
+        or _steps_error(config.get("steps"))
+        or _cancel_error(config.get("cancel"))
+        or _flow_error(flow, config)
+    )
+    return f"{slug}: {detail}" if detail else None
+
+
+def _triggers_error(triggers: Any) -> str | None:
     if not isinstance(triggers, list) or not triggers:
-        return f"{slug}: at least one trigger is required"
+        return "at least one trigger is required"
     if len(triggers) > 10:
-        return f"{slug}: at most 10 triggers are allowed"
+        return "at most 10 triggers are allowed"
     for trigger in triggers:
-        if not isinstance(trigger, Mapping):
-            return f"{slug}: trigger must be an object"
-        has_event, has_cron = bool(trigger.get("event")), bool(trigger.get("cron"))
-        if has_event == has_cron:
-            return f"{slug}: a trigger needs exactly one of event or cron"
-        if has_cron:
-            try:
-                parse_cron(str(trigger["cron"]))
-            except Exception as exc:
-                return f"{slug}: {exc}"
-        if trigger.get("expression"):
-            error = _compile_error(str(trigger["expression"]), restrictive=False)
-            if error:
-                return f"{slug}: trigger expression: {error}"
-    steps = config.get("steps")
+        error = _trigger_error(trigger)
+        if error:
+            return error
+    return None
+
+
+def _trigger_error(trigger: Any) -> str | None:
+    if not isinstance(trigger, Mapping):
+        return "trigger must be an object"
+    has_event, has_cron = bool(trigger.get("event")), bool(trigger.get("cron"))
+    if has_event == has_cron:
+        return "a trigger needs exactly one of event or cron"
+    if has_cron:
+        try:
+            parse_cron(str(trigger["cron"]))
+        except Exception as exc:
+            return str(exc)
+    if trigger.get("expression"):
+        error = _compile_error(str(trigger["expression"]), restrictive=False)
+        if error:
+            return f"trigger expression: {error}"
+    return None
+
+
+def _steps_error(steps: Any) -> str | None:
     if not isinstance(steps, Mapping) or len(steps) != 1:
-        return f"{slug}: exactly one step is required"
+        return "exactly one step is required"
     step = next(iter(steps.values()))
     url = str((step or {}).get("runtime", {}).get("url", "")) if isinstance(step, Mapping) else ""
     if not url.startswith(("http://", "https://", "ws://", "wss://")):
-        return f"{slug}: step url must be http(s) or ws(s), got {url!r}"
-    for entry in config.get("cancel") or []:
+        return f"step url must be http(s) or ws(s), got {url!r}"
+    return None
+
+
+def _cancel_error(entries: Any) -> str | None:
+    for entry in entries or []:
         if isinstance(entry, Mapping) and entry.get("if"):
             error = _compile_error(str(entry["if"]), restrictive=True)
             if error:
-                return f"{slug}: cancel expression: {error}"
-    try:
-        detail = flow.validate_function(config)
-    except Exception as exc:
-        detail = f"validation failed: {exc}"
-    if detail:
-        return f"{slug}: {detail}"
+                return f"cancel expression: {error}"
     return None
+
+
+def _flow_error(flow: FlowControl, config: Mapping[str, Any]) -> str | None:
+    try:
+        return flow.validate_function(config)
+    except Exception as exc:
+        return f"validation failed: {exc}"
 
 
 def _compile_error(source: str, *, restrictive: bool) -> str | None:
