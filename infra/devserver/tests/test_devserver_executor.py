@@ -33,7 +33,18 @@ calls: Counter[str] = Counter()
 marks: dict[str, float] = {}
 
 
-def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Function]:
+def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Function[Any]]:
+    return [
+        *step_functions(client),
+        *invoke_functions(client),
+        *retry_functions(client),
+        ai_function(client, ai_url),
+    ]
+
+
+def step_functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
+    """Memoized, parallel, racing, sleeping and waiting steps."""
+
     @client.create_function(fn_id="memo", trigger=inngest.TriggerEvent(event="exec/memo"))
     async def memo(ctx: inngest.Context) -> Any:
         tag = ctx.event.data["tag"]
@@ -117,6 +128,12 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
         )
         return None if found is None else {"by": found.data["by"], "id": found.id}
 
+    return [memo, parallel, racer, sleeper, waiter]
+
+
+def invoke_functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
+    """step.invoke (found, failing, slow, missing) and step.send_event fan-out."""
+
     @client.create_function(fn_id="child", trigger=inngest.TriggerEvent(event="exec/child"))
     async def child(ctx: inngest.Context) -> Any:
         if ctx.event.data.get("fail"):
@@ -158,6 +175,12 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
     @client.create_function(fn_id="fanned", trigger=inngest.TriggerEvent(event="exec/fanned"))
     async def fanned(ctx: inngest.Context) -> Any:
         return ctx.event.data["i"]
+
+    return [child, parent, lost, sender, fanned]
+
+
+def retry_functions(client: inngest.Inngest) -> list[inngest.Function[Any]]:
+    """Step retries, NonRetriableError, RetryAfterError and on_failure."""
 
     @client.create_function(
         fn_id="flaky", trigger=inngest.TriggerEvent(event="exec/flaky"), retries=3
@@ -207,6 +230,12 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
     async def doomed(ctx: inngest.Context) -> Any:
         raise ValueError("doomed to fail")
 
+    return [flaky, fatal, later, doomed]
+
+
+def ai_function(client: inngest.Inngest, ai_url: str) -> inngest.Function[Any]:
+    """step.ai.infer against a fake OpenAI."""
+
     @client.create_function(fn_id="ai", trigger=inngest.TriggerEvent(event="exec/ai"))
     async def ai_fn(ctx: inngest.Context) -> Any:
         adapter = OpenAIAdapter(auth_key="sk-test", model="tiny", base_url=ai_url)
@@ -215,23 +244,7 @@ def build_functions(client: inngest.Inngest, ai_url: str) -> list[inngest.Functi
         )
         return response["choices"][0]["message"]["content"]  # type: ignore[index]
 
-    return [
-        memo,
-        parallel,
-        racer,
-        sleeper,
-        waiter,
-        child,
-        parent,
-        lost,
-        sender,
-        fanned,
-        flaky,
-        fatal,
-        later,
-        doomed,
-        ai_fn,
-    ]
+    return ai_fn
 
 
 def fake_openai() -> fastapi.FastAPI:

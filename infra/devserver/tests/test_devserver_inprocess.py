@@ -69,7 +69,7 @@ async def test_sdk_urls_are_synced_on_start_and_cron_ticks_run(tmp_path) -> None
             engine: Engine = server.app.state.engine  # type: ignore[attr-defined]
             tick = int(time.time() * 1000)
             fired = asyncio.run_coroutine_threadsafe(
-                engine._fire_cron("cron-app-nightly", "TZ=Europe/Paris 0 3 * * *", tick),
+                engine.cron.fire("cron-app-nightly", "TZ=Europe/Paris 0 3 * * *", tick),
                 engine.loop,
             )
             fired.result(10)

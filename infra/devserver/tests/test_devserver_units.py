@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from devserver.cron import next_cron_ms, parse_cron
 from devserver.executor import _retry_after_ms
 from devserver.hooks import JobView, NoFlowControl
 from devserver.ingest import EventError, normalize_event
 from devserver.queue import Job, JobQueue
 from devserver.registry import event_name_matches
 from devserver.signing import bearer_ok, sign_body
-from devserver.sync import next_cron_ms, parse_cron
 from devserver.util import now_ms, parse_duration_ms, parse_time_or_duration_ms
 from engine_client import hashed_signing_key
 from inngest._internal import server_lib
@@ -147,7 +147,7 @@ async def test_queue_orders_by_time_and_priority_and_parks_blocked_jobs() -> Non
         if len(order) == 4:
             done.set()
 
-    queue = JobQueue(Gate(), handler, workers=10)
+    queue = JobQueue(Gate(), workers=10)
     now = now_ms()
     queue.push(Job("late", "r1", "f", "start", run_at=now + 150, queued_at=now))
     queue.push(Job("plain", "r2", "f", "start", run_at=now, queued_at=now))
@@ -156,7 +156,7 @@ async def test_queue_orders_by_time_and_priority_and_parks_blocked_jobs() -> Non
     queue.push(removed)
     queue.remove(removed)
     queue.push(Job("sleep", "r5", "f", "sleep", run_at=now + 50, queued_at=now))
-    queue.start()
+    queue.start(handler)
     await asyncio.wait_for(done.wait(), 5)
     await queue.stop()
     assert order == ["boosted", "plain", "sleep", "late"]

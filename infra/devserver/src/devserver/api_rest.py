@@ -12,10 +12,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
-from devserver import store as t
 from devserver.engine import Engine
+from devserver.expressions import compile_expression
+from devserver.records import Cancellation
 from devserver.runstate import RunState
 from devserver.signing import bearer_ok
 from devserver.util import is_ulid, iso_ms, new_ulid, now_ms, parse_iso_ms
@@ -55,25 +55,12 @@ def error(status: int, message: str) -> JSONResponse:
     return v1_error(status, message)
 
 
-async def runs_for_event(engine: Engine, event_id: str) -> list[RunState]:
-    rows = await engine.store.fetch_all(
-        select(t.runs)
-        .where(
-            t.runs.c.run_id.in_(
-                select(t.run_events.c.run_id).where(t.run_events.c.event_id == event_id)
-            )
-        )
-        .order_by(t.runs.c.run_id)
-    )
-    return [RunState.from_row(r) for r in rows]
-
-
 async def load_run(engine: Engine, run_id: str) -> RunState | None:
-    cached = engine._cache.get(run_id)
+    """The live run from memory, else as stored (without memos)."""
+    cached = engine.runs.cached(run_id)
     if cached is not None:
         return cached
-    row = await engine.store.fetch_one(select(t.runs).where(t.runs.c.run_id == run_id))
-    return RunState.from_row(row) if row is not None else None
+    return await engine.store.runs.get(run_id)
 
 
 # ---------------------------------------------------------------------------- v0
@@ -88,7 +75,7 @@ async def v0_batch(run_id: str, request: Request) -> Response:
 @router_v0.get("/runs/{run_id}/actions")
 async def v0_actions(run_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    run = await engine.get_run(run_id)
+    run = await engine.runs.get(run_id)
     if run is None or run.terminal:
         return error(410, "run state not found")
     return JSONResponse(run.memos)
@@ -124,27 +111,26 @@ async def v1_events(request: Request) -> Response:
         limit = int(q.get("limit") or 0) or V1_DEFAULT_EVENTS
     except ValueError:
         limit = V1_DEFAULT_EVENTS
-    query = select(t.events).order_by(t.events.c.internal_id.desc())
-    if q.get("name"):
-        query = query.where(t.events.c.name == q["name"])
-    if q.get("cursor"):
-        if not is_ulid(q["cursor"]):
-            return get_error(400, "Invalid cursor query parameter")
-        query = query.where(t.events.c.internal_id < q["cursor"])
-    for name, compare in (("received_after", ">="), ("received_before", "<=")):
+    cursor = q.get("cursor")
+    if cursor and not is_ulid(cursor):
+        return get_error(400, "Invalid cursor query parameter")
+    window: dict[str, int | None] = {}
+    for name in ("received_after", "received_before"):
         raw = q.get(name)
-        if not raw:
-            continue
         try:
-            if "T" not in raw:
+            if raw and "T" not in raw:
                 raise ValueError(raw)
-            moment = parse_iso_ms(raw)
+            window[name] = parse_iso_ms(raw) if raw else None
         except ValueError:
             return get_error(400, f"Invalid {name} query parameter")
-        column = t.events.c.received_at
-        query = query.where(column >= moment if compare == ">=" else column <= moment)
-    rows = await engine.store.fetch_all(query.limit(max(1, min(limit, V1_MAX_EVENTS))))
-    return JSONResponse(envelope([v1_event(r) for r in rows]))
+    events = await engine.store.events.page(
+        limit=max(1, min(limit, V1_MAX_EVENTS)),
+        name=q.get("name") or None,
+        before_id=cursor or None,
+        received_from=window["received_after"],
+        received_until=window["received_before"],
+    )
+    return JSONResponse(envelope([v1_event(e) for e in events]))
 
 
 @router_v1.get("/events/{event_id}")
@@ -152,10 +138,10 @@ async def v1_event_get(event_id: str, request: Request) -> Response:
     if not is_ulid(event_id):
         return get_error(400, f"Invalid event ID: {event_id}")
     engine = engine_of(request)
-    row = await engine.store.fetch_one(select(t.events).where(t.events.c.internal_id == event_id))
-    if row is None:
+    stored = await engine.store.events.get(event_id)
+    if stored is None:
         return get_error(404, "Event not found")
-    return JSONResponse(envelope(v1_event(row), cacheable=True))
+    return JSONResponse(envelope(v1_event(stored), cacheable=True))
 
 
 @router_v1.get("/events/{event_id}/runs")
@@ -163,7 +149,7 @@ async def v1_event_runs(event_id: str, request: Request) -> Response:
     if not is_ulid(event_id):
         return get_error(400, f"Invalid event ID: {event_id}")
     engine = engine_of(request)
-    runs = await runs_for_event(engine, event_id)
+    runs = await engine.store.runs.of_event(event_id)
     runs_json = [v1_run(r, waiting=waiting_reason(engine, r)) for r in runs]
     return JSONResponse(envelope(runs_json, cacheable=True))
 
@@ -240,34 +226,27 @@ async def v1_app_functions(app_name: str, request: Request) -> Response:
     )
 
 
-def cancellation_body(
-    row_id: str,
-    app: Any,
-    fn: Any,
-    after: int | None,
-    before: int,
-    expression: str | None,
-    created_at: int,
-    cancelled: int,
-) -> dict[str, Any]:
+def cancellation_body(engine: Engine, record: Cancellation) -> dict[str, Any]:
     """The real server's `cqrs.Cancellation` JSON, plus the devserver's `cancelled_count`."""
+    app = engine.registry.apps.get(record.app_name)
+    fn = engine.registry.all_functions.get(record.function_slug)
     body: dict[str, Any] = {
-        "created_at": iso_ms(created_at),
+        "created_at": iso_ms(record.created_at),
         "name": None,
-        "id": row_id,
+        "id": record.id,
         "account_id": ZERO_UUID,
         "environment_id": ZERO_UUID,
         "app_id": app.id if app is not None else ZERO_UUID,
         "function_internal_id": fn.uuid if fn is not None else ZERO_UUID,
         "function_id": fn.slug if fn is not None else "",
-        "started_after": iso_ms(after),
-        "started_before": iso_ms(before),
+        "started_after": iso_ms(record.started_after),
+        "started_before": iso_ms(record.started_before),
     }
-    if expression:
-        body["if"] = expression
+    if record.expression:
+        body["if"] = record.expression
     body["kind"] = "bulk_run"
     body["cause"] = "api"
-    body["cancelled_count"] = cancelled  # devserver extra
+    body["cancelled_count"] = record.cancelled  # devserver extra
     return body
 
 
@@ -307,75 +286,37 @@ async def v1_bulk_cancel(request: Request) -> Response:
     expression = body.get("if")
     compiled = None
     if expression:
-        from devserver.expressions import compile_expression
-
         try:
             compiled = compile_expression(str(expression))
         except Exception as exc:
             return error(400, f"invalid expression: {exc}")
-    query = select(t.runs).where(
-        t.runs.c.function_slug == fn.slug,
-        t.runs.c.status.in_(("Scheduled", "Running")),
-        t.runs.c.queued_at <= before,
-    )
-    if after is not None:
-        query = query.where(t.runs.c.queued_at >= after)
     cancelled = 0
-    for row in await engine.store.fetch_all(query):
-        run = RunState.from_row(row)
+    live = await engine.store.runs.live_of_function(
+        fn.slug, queued_before=before, queued_after=after
+    )
+    for run in live:
         if compiled is not None and not compiled.matches({"event": run.events[0]}):
             continue
         if await engine.cancel_run(run.run_id, reason="bulk cancellation"):
             cancelled += 1
-    cancellation_id = new_ulid()
-    created_at = now_ms()
-    from sqlalchemy import insert
-
-    await engine.store.write(
-        [
-            (
-                insert(t.cancellations),
-                {
-                    "id": cancellation_id,
-                    "app_name": app_name,
-                    "function_slug": fn.slug,
-                    "started_after": after,
-                    "started_before": before,
-                    "expression": expression,
-                    "cancelled": cancelled,
-                    "created_at": created_at,
-                },
-            )
-        ]
+    record = Cancellation(
+        id=new_ulid(),
+        app_name=str(app_name),
+        function_slug=fn.slug,
+        started_after=after,
+        started_before=before,
+        expression=expression,
+        cancelled=cancelled,
+        created_at=now_ms(),
     )
-    app = engine.registry.apps.get(app_name)
-    return JSONResponse(
-        cancellation_body(
-            cancellation_id, app, fn, after, before, expression, created_at, cancelled
-        )
-    )
+    changes = engine.store.changes()
+    changes.cancellations.add(record)
+    await engine.store.commit(changes)
+    return JSONResponse(cancellation_body(engine, record))
 
 
 @router_v1.get("/cancellations")
 async def v1_cancellations(request: Request) -> Response:
     engine = engine_of(request)
-    rows = await engine.store.fetch_all(
-        select(t.cancellations).order_by(t.cancellations.c.id.desc())
-    )
-    return JSONResponse(
-        envelope(
-            [
-                cancellation_body(
-                    r.id,
-                    engine.registry.apps.get(r.app_name),
-                    engine.registry.all_functions.get(r.function_slug),
-                    r.started_after,
-                    r.started_before,
-                    r.expression,
-                    r.created_at,
-                    r.cancelled,
-                )
-                for r in rows
-            ]
-        )
-    )
+    records = await engine.store.cancellations.all()
+    return JSONResponse(envelope([cancellation_body(engine, r) for r in records]))

@@ -9,14 +9,11 @@ Query parameters are read by hand so that bad values get the real error body, no
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
-from devserver import store as t
 from devserver.api_rest import engine_of, load_run, require_key
 from devserver.api_v2_query import bool_param, limit_param, parse_run_query, run_page
 from devserver.engine import Engine
@@ -138,7 +135,7 @@ async def v2_run_rerun(run_id: str, request: Request) -> Response:
             return v2_error(400, "missing_field", "fromStep.stepId is required")
     engine = engine_of(request)
     try:
-        new_run_id = await engine.rerun(run_id, from_step=step_id)
+        new_run_id = await engine.scheduler.rerun(run_id, from_step=step_id)
     except KeyError:
         return v2_error(400, "invalid_request", "Step not found in original run")
     except LookupError as exc:
@@ -157,7 +154,9 @@ async def v2_run_trace(run_id: str, request: Request) -> Response:
     if run is None:
         return v2_error(404, "not_found", "Trace not found")
     include_output = bool_param(request, "include_output", "includeOutput")
-    return JSONResponse(v2_envelope(await build_trace(engine, run, include_output=include_output)))
+    return JSONResponse(
+        v2_envelope(await build_trace(engine.store, run, include_output=include_output))
+    )
 
 
 @router_v2.get("/events/{event_id}/runs")
@@ -269,7 +268,7 @@ async def v2_function_invoke(app_id: str, function_id: str, request: Request) ->
         earlier = await earlier_invoke_run(engine, fn, key)
         if earlier is not None:
             return JSONResponse(v2_envelope({"runId": earlier}), 409)
-    event_id = await engine.invoke_function(fn, data, idempotency_key=key)
+    event_id = await engine.ingest.invoke_function(fn, data, idempotency_key=key)
     debounced = bool(fn.config.get("debounce"))  # a debounced invoke never runs at once
     run = await wait_for_event_run(engine, event_id, 0.5 if debounced else INVOKE_WAIT_S)
     if run is None and debounced:
@@ -293,35 +292,15 @@ async def v2_function_invoke(app_id: str, function_id: str, request: Request) ->
 
 async def earlier_invoke_run(engine: Engine, fn: FunctionDef, key: str) -> str | None:
     """The run of an earlier invoke of fn with the same idempotency key (within 24 h)."""
-    rows = await engine.store.fetch_all(
-        select(t.events.c.internal_id, t.events.c.body).where(
-            t.events.c.event_id == key,
-            t.events.c.name == "inngest/function.invoked",
-            t.events.c.received_at >= now_ms() - IDEMPOTENCY_WINDOW_MS,
-        )
-    )
-    for row in rows:
-        data = json.loads(row.body).get("data") or {}
+    since = now_ms() - IDEMPOTENCY_WINDOW_MS
+    for stored in await engine.store.events.invokes_with_key(key, since_ms=since):
+        data = stored.event.get("data") or {}
         if (data.get("_inngest") or {}).get("fn_id") != fn.slug:
             continue
-        run = await first_run_of_event(engine, row.internal_id)
+        run = await engine.store.runs.first_of_event(stored.internal_id)
         if run is not None:
             return run.run_id
     return None
-
-
-async def first_run_of_event(engine: Engine, event_id: str) -> RunState | None:
-    row = await engine.store.fetch_one(
-        select(t.runs)
-        .where(
-            t.runs.c.run_id.in_(
-                select(t.run_events.c.run_id).where(t.run_events.c.event_id == event_id)
-            )
-        )
-        .order_by(t.runs.c.run_id)
-        .limit(1)
-    )
-    return RunState.from_row(row) if row is not None else None
 
 
 async def wait_for_event_run(engine: Engine, event_id: str, wait_s: float) -> RunState | None:
@@ -329,7 +308,7 @@ async def wait_for_event_run(engine: Engine, event_id: str, wait_s: float) -> Ru
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
-        run = await first_run_of_event(engine, event_id)
+        run = await engine.store.runs.first_of_event(event_id)
         if run is not None or loop.time() > deadline:
             return run
         await asyncio.sleep(0.01)

@@ -12,10 +12,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import and_, or_, select
 
-from devserver import store as t
-from devserver.runstate import RunState
+from devserver.engine import Engine
+from devserver.store import RunFilter
 from devserver.views import V2_STATUS_FILTER, v2_error, v2_list, v2_run, waiting_reason
 
 DEFAULT_LIMIT = 20
@@ -123,9 +122,9 @@ def parse_run_query(request: Request, *, max_limit: int) -> RunQuery | JSONRespo
     query.app_ids = [a for a in params(request, "app_id", "appId") if a]
     query.function_ids = [f for f in params(request, "function_id", "functionId") if f]
     for name in ("from", "until"):
-        raw = param(request, name)
-        if raw:
-            parsed = _parse_time(name, raw)
+        moment = param(request, name)
+        if moment:
+            parsed = _parse_time(name, moment)
             if isinstance(parsed, JSONResponse):
                 return parsed
             setattr(query, f"{name}_ms", parsed)
@@ -153,24 +152,9 @@ def parse_run_query(request: Request, *, max_limit: int) -> RunQuery | JSONRespo
     return query
 
 
-async def run_page(engine: Any, query: RunQuery) -> Response:
-    runs = t.runs
-    column = getattr(runs.c, query.time_column)
-    stmt = select(runs)
-    if query.event_id is not None:
-        stmt = stmt.where(
-            runs.c.run_id.in_(
-                select(t.run_events.c.run_id).where(t.run_events.c.event_id == query.event_id)
-            )
-        )
-    # Skipped runs are a devserver extra: the real server creates no run for a skipped event.
-    stmt = stmt.where(
-        runs.c.status.in_(
-            query.statuses or [s for s in V2_STATUS_FILTER.values() if s != "Skipped"]
-        )
-    )
-    if query.app_ids:
-        stmt = stmt.where(runs.c.app_name.in_(query.app_ids))
+def run_filter(query: RunQuery) -> RunFilter:
+    """The store query for a page of `query` (one run more than the page: is there a next?)."""
+    slugs = None
     if query.function_ids:
         slugs = [f"{app}-{fn}" for app in query.app_ids for fn in query.function_ids]
         # The SDK's function id without the app prefix, as on the real server.
@@ -179,25 +163,25 @@ async def run_page(engine: Any, query: RunQuery) -> Response:
             for fn in query.function_ids
             if not any(fn.startswith(a + "-") for a in query.app_ids)
         ]
-        stmt = stmt.where(runs.c.function_slug.in_(slugs))
-    if query.time_column != "queued_at":
-        stmt = stmt.where(column.is_not(None))
-    if query.from_ms is not None:
-        stmt = stmt.where(column >= query.from_ms)
-    if query.until_ms is not None:
-        stmt = stmt.where(column < query.until_ms)
-    if query.cursor is not None:
-        value, last_id = query.cursor.get("v"), query.cursor["id"]
-        if query.ascending:
-            stmt = stmt.where(or_(column > value, and_(column == value, runs.c.run_id > last_id)))
-        else:
-            stmt = stmt.where(or_(column < value, and_(column == value, runs.c.run_id < last_id)))
-    if query.ascending:
-        stmt = stmt.order_by(column, runs.c.run_id)
-    else:
-        stmt = stmt.order_by(column.desc(), runs.c.run_id.desc())
-    rows = await engine.store.fetch_all(stmt.limit(query.limit + 1))
-    states = [RunState.from_row(r) for r in rows[: query.limit]]
+    cursor = query.cursor
+    return RunFilter(
+        limit=query.limit + 1,
+        # Skipped runs are a devserver extra: the real server creates no run for a skipped event.
+        statuses=query.statuses or [s for s in V2_STATUS_FILTER.values() if s != "Skipped"],
+        time_column=query.time_column,
+        ascending=query.ascending,
+        event_id=query.event_id,
+        app_names=query.app_ids,
+        function_slugs=slugs,
+        from_ms=query.from_ms,
+        until_ms=query.until_ms,
+        after=None if cursor is None else (cursor.get("v"), cursor["id"]),
+    )
+
+
+async def run_page(engine: Engine, query: RunQuery) -> Response:
+    found = await engine.store.runs.page(run_filter(query))
+    states = found[: query.limit]
     items = []
     for run in states:
         fn = engine.registry.all_functions.get(run.function_slug)
@@ -210,7 +194,7 @@ async def run_page(engine: Any, query: RunQuery) -> Response:
             )
         )
     cursor = None
-    if len(rows) > query.limit:
+    if len(found) > query.limit:
         last = states[-1]
         cursor = encode_cursor(getattr(last, query.time_column), last.run_id)
     return JSONResponse(

@@ -1,14 +1,12 @@
 """Flow-control hook points of the engine (see infra/devserver/FLOW_HOOKS.md).
 
-The engine core calls flow control only through `FlowControl`; `devserver.flow` implements it
-(`create_flow_control(engine: FlowEngine) -> FlowControl`). `NoFlowControl` is the implementation
-without limits: every event runs, every job may start at once.
+The engine calls flow control only through `FlowControl` and flow control calls the engine only
+through `FlowEngine`. The implementation is `devserver.flow.control.FlowController`, imported by
+the engine like any other module: if it cannot be imported or built, the server does not start.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -127,7 +125,7 @@ class FlowEngine(Protocol):
 
 
 class NoFlowControl:
-    """Default: no flow control at all."""
+    """A FlowControl that limits nothing: every event runs, every job may start (for tests)."""
 
     def validate_function(self, config: Mapping[str, Any]) -> str | None:
         return None
@@ -151,20 +149,3 @@ class NoFlowControl:
 
     async def start(self) -> None:
         return None
-
-
-def load_flow_control(engine: FlowEngine) -> FlowControl:
-    """devserver.flow.create_flow_control(engine) when available, else NoFlowControl."""
-    try:
-        module = importlib.import_module("devserver.flow")
-    except ImportError:
-        return NoFlowControl()
-    factory = getattr(module, "create_flow_control", None)
-    if factory is None:
-        return NoFlowControl()
-    try:
-        flow: FlowControl = factory(engine)
-    except Exception:
-        logging.getLogger("devserver.hooks").exception("flow control unavailable; running without")
-        return NoFlowControl()
-    return flow

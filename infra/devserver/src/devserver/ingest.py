@@ -13,19 +13,18 @@ import binascii
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import insert, select, update
 from ulid import ULID
 
-from devserver import store as t
-from devserver.hooks import Admission
-from devserver.registry import FunctionDef
-from devserver.store import Op
-from devserver.util import MAX_EVENT_BYTES, dumps, loads, new_ulid, now_ms
-
-if TYPE_CHECKING:
-    from devserver.engine import Engine
+from devserver.events import EventFeed, internal_event
+from devserver.expressions import compile_expression
+from devserver.lifecycle import RunLifecycle
+from devserver.registry import FunctionDef, Registry
+from devserver.scheduler import BuiltRun, RunScheduler
+from devserver.store import Changes, Store
+from devserver.util import MAX_EVENT_BYTES, dumps, new_ulid, now_ms
+from devserver.waits import Waits
 
 log = logging.getLogger("devserver.ingest")
 
@@ -107,84 +106,70 @@ def seeded_ids(seed: str, count: int) -> list[str] | None:
     return ids
 
 
-class IngestMixin:
-    def _init_ingest(self: Engine) -> None:
-        self._event_queue: asyncio.Queue[tuple[dict[str, Any], bool]] = asyncio.Queue()
+class Ingest:
+    """The Event API's events: stored, then scheduled in arrival order by one worker."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        scheduler: RunScheduler,
+        lifecycle: RunLifecycle,
+        waits: Waits,
+        feed: EventFeed,
+        pause_names: set[str],
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._scheduler = scheduler
+        self._lifecycle = lifecycle
+        self._waits = waits
+        self._feed = feed
         self._dedup: dict[str, int] = {}
         # Event names some pause (wait, invoke, cancel_on) listens for: other events skip the
         # pause query entirely. Only grows (a stale name costs one query per event).
-        self.pause_names: set[str] = set()
-        self._ingest_task: asyncio.Task[None] | None = None
+        self._pause_names = pause_names
+        self._task: asyncio.Task[None] | None = None
 
-    async def _start_ingest(self: Engine) -> None:
-        since = now_ms() - DEDUP_WINDOW_MS
-        for row in await self.store.fetch_all(
-            select(t.events.c.event_id, t.events.c.received_at, t.events.c.internal_id).where(
-                t.events.c.received_at > since
-            )
-        ):
-            if row.event_id != row.internal_id:
-                self._dedup[row.event_id] = row.received_at
-        for row in await self.store.fetch_all(select(t.pauses.c.event_name).distinct()):
-            self.pause_names.add(row.event_name)
-        pending = await self.store.fetch_all(
-            select(t.events.c.body, t.events.c.internal_id)
-            .where(t.events.c.processed == 0)
-            .order_by(t.events.c.internal_id)
-        )
-        for row in pending:
-            event = loads(row.body)
-            event["_internal_id"] = row.internal_id
-            self._event_queue.put_nowait((event, False))
-        self._ingest_task = asyncio.create_task(self._ingest_loop(), name="devserver-ingest")
+    async def start(self) -> None:
+        self._dedup.update(await self._store.events.ids_since(now_ms() - DEDUP_WINDOW_MS))
+        self._pause_names.update(await self._store.pauses.event_names())
+        for event in await self._store.events.unprocessed():
+            self._feed.put(event)
+        self._task = asyncio.create_task(self._loop(), name="devserver-ingest")
 
-    async def _stop_ingest(self: Engine) -> None:
-        if self._ingest_task is not None:
-            self._ingest_task.cancel()
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._ingest_task
+                await self._task
 
-    def _prune_dedup(self: Engine, now: int) -> None:
+    def _prune_dedup(self, now: int) -> None:
         cutoff = now - DEDUP_WINDOW_MS
         self._dedup = {key: at for key, at in self._dedup.items() if at > cutoff}
 
-    def internal_event_row(
-        self: Engine, event: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Row + normalized form of a server-generated event (inngest/*)."""
-        now = now_ms()
-        internal_id = new_ulid()
-        normalized = {
-            "id": str(event.get("id") or internal_id),
-            "name": event["name"],
-            "data": event.get("data") or {},
-            "user": {},
-            "ts": int(event.get("ts") or now),
-        }
-        row = {
-            "internal_id": internal_id,
-            "name": normalized["name"],
-            "event_id": normalized["id"],
-            "ts": normalized["ts"],
-            "received_at": now,
-            "body": dumps(normalized),
-            "processed": 0,
-        }
-        return row, dict(normalized, _internal_id=internal_id)
-
     async def invoke_function(
-        self: Engine,
+        self,
         fn: FunctionDef,
         data: Mapping[str, Any],
         *,
         idempotency_key: str | None = None,
     ) -> str:
-        return await invoke_function(self, fn, data, idempotency_key=idempotency_key)
+        """Manual invoke (REST / UI): an inngest/function.invoked event targeting fn."""
+        payload = {k: v for k, v in data.items() if k != "_inngest"}
+        payload["_inngest"] = {"fn_id": fn.slug}
+        event: dict[str, Any] = {"name": "inngest/function.invoked", "data": payload}
+        if idempotency_key:
+            event["id"] = idempotency_key
+        invoked = internal_event(event)
+        changes = self._store.changes()
+        changes.events.add(invoked, received_at=now_ms())
+        await self._store.commit(changes)
+        self._feed.put(invoked)
+        return str(invoked["_internal_id"])
 
-    def enqueue_event(self: Engine, event: dict[str, Any], duplicate: bool = False) -> None:
-        self._event_queue.put_nowait((event, duplicate))
-
-    async def accept_events(self: Engine, payload: Any, *, seed: str | None = None) -> list[str]:
+    async def accept_events(self, payload: Any, *, seed: str | None = None) -> list[str]:
         """Validate, store and queue events from the Event API; returns internal ids in order.
 
         With the SDK's x-inngest-event-id-seed header the internal ids are derived from it, so a
@@ -202,16 +187,10 @@ class IngestMixin:
             normalized.append(event)
         all_ids = [e["_internal_id"] for e in normalized]
         if seeded:
-            known = {
-                row.internal_id
-                for row in await self.store.fetch_all(
-                    select(t.events.c.internal_id).where(t.events.c.internal_id.in_(all_ids))
-                )
-            }
+            known = await self._store.events.known(all_ids)
             normalized = [e for e in normalized if e["_internal_id"] not in known]
             if not normalized:
                 return all_ids
-        rows = []
         flags = []
         for event in normalized:
             internal_id = event["_internal_id"]
@@ -224,52 +203,26 @@ class IngestMixin:
                     if len(self._dedup) % 10_000 == 0:
                         self._prune_dedup(now)
             flags.append(duplicate)
-            body = {k: v for k, v in event.items() if k != "_internal_id"}
-            rows.append(
-                {
-                    "internal_id": internal_id,
-                    "name": event["name"],
-                    "event_id": event["id"],
-                    "ts": event["ts"],
-                    "received_at": now,
-                    "body": dumps(body),
-                    "processed": 0,
-                }
-            )
-        await self.store.write([(insert(t.events), rows)])
+        changes = self._store.changes()
+        changes.events.add_many(normalized, received_at=now)
+        await self._store.commit(changes)
         for event, duplicate in zip(normalized, flags, strict=True):
-            self.enqueue_event(event, duplicate)
+            self._feed.put(event, duplicate)
         return all_ids
 
-    async def _ingest_loop(self: Engine) -> None:
+    async def _loop(self) -> None:
         while True:
-            batch = [await self._event_queue.get()]
-            while not self._event_queue.empty() and len(batch) < 200:
-                batch.append(self._event_queue.get_nowait())
+            batch = await self._feed.take(200)
             try:
                 await self.process_events(batch)
             except Exception:
                 log.exception("processing %d events failed", len(batch))
 
     # ------------------------------------------------------------------ scheduling
-    async def _admit(
-        self: Engine, fn: FunctionDef, events: list[dict[str, Any]], origin: str
-    ) -> Admission:
-        try:
-            return await self.flow.admit_event(fn.view, events, origin=origin)
-        except Exception:
-            log.exception("flow control admit_event failed for %s; running", fn.slug)
-            return Admission()
-
-    async def process_event(
-        self: Engine, event: dict[str, Any], *, duplicate: bool = False
-    ) -> None:
-        await self.process_events([(event, duplicate)])
-
-    async def process_events(self: Engine, batch: list[tuple[dict[str, Any], bool]]) -> None:
+    async def process_events(self, batch: list[tuple[dict[str, Any], bool]]) -> None:
         """Schedule runs for events in arrival order, sharing one commit, then match pauses."""
-        built: list[Any] = []
-        extra: list[Op] = []
+        built: list[BuiltRun] = []
+        extra = self._store.changes()
         follow_up: list[dict[str, Any]] = []
         for event, duplicate in batch:
             event_built, event_extra, cancels, event_follow = await self._plan_event(
@@ -277,33 +230,32 @@ class IngestMixin:
             )
             if cancels:
                 # Singleton cancel: runs planned so far must exist before anything is cancelled.
-                await self.commit_runs(built, extra)
-                built, extra = [], []
+                await self._scheduler.commit_runs(built, extra)
+                built, extra = [], self._store.changes()
                 for run_id in cancels:
-                    await self.cancel_run(run_id, reason="singleton")
+                    await self._lifecycle.cancel(run_id, reason="singleton")
             built.extend(event_built)
-            extra.extend(event_extra)
+            extra.include(event_extra)
             follow_up.extend(event_follow)
-        await self.commit_runs(built, extra)
+        await self._scheduler.commit_runs(built, extra)
         for item in follow_up:
-            self.enqueue_event(item)
+            self._feed.put(item)
         for event, _ in batch:
             await self._match_pauses(event, str(event.get("_internal_id") or event["id"]))
 
     async def _plan_event(
-        self: Engine, event: dict[str, Any], duplicate: bool
-    ) -> tuple[list[Any], list[Op], list[str], list[dict[str, Any]]]:
+        self, event: dict[str, Any], duplicate: bool
+    ) -> tuple[list[BuiltRun], Changes, list[str], list[dict[str, Any]]]:
         name = str(event["name"])
         internal_id = str(event.get("_internal_id") or event["id"])
-        built = []
+        built: list[BuiltRun] = []
         cancels: list[str] = []
         follow_up: list[dict[str, Any]] = []
-        extra: list[Op] = [
-            (update(t.events).where(t.events.c.internal_id == internal_id), {"processed": 1})
-        ]
+        extra = self._store.changes()
+        extra.events.mark_processed(internal_id)
         if name == "inngest/function.invoked":
             meta = (event.get("data") or {}).get("_inngest") or {}
-            target = self.registry.find(str(meta.get("fn_id", "")))
+            target = self._registry.find(str(meta.get("fn_id", "")))
             if target is None:
                 follow_up.append(
                     self._invoke_failure(
@@ -311,13 +263,15 @@ class IngestMixin:
                     )
                 )
             else:
-                admission = await self._admit(target, [event], "invoke")
+                admission = await self._scheduler.admit(target, [event], "invoke")
                 if admission.action == "run":
-                    built.append(self.build_run(target, [event], admission=admission))
+                    built.append(self._scheduler.build_run(target, [event], admission=admission))
                     cancels.extend(admission.cancel_run_ids)
                 elif admission.action in ("drop", "skip"):
                     built.append(
-                        self.build_run(target, [event], admission=admission, status="Skipped")
+                        self._scheduler.build_run(
+                            target, [event], admission=admission, status="Skipped"
+                        )
                     )
                     follow_up.append(
                         self._invoke_failure(
@@ -326,22 +280,26 @@ class IngestMixin:
                     )
         elif not duplicate:
             seen: set[str] = set()
-            for fn, trigger in self.registry.candidates(name):
+            for fn, trigger in self._registry.candidates(name):
                 if fn.slug in seen:
                     continue
                 if trigger.expression and not self._trigger_matches(trigger.expression, event):
                     continue
                 seen.add(fn.slug)
-                admission = await self._admit(fn, [event], "event")
+                admission = await self._scheduler.admit(fn, [event], "event")
                 if admission.action == "run":
-                    built.append(self.build_run(fn, [event], admission=admission))
+                    built.append(self._scheduler.build_run(fn, [event], admission=admission))
                     cancels.extend(admission.cancel_run_ids)
                 elif admission.action in ("drop", "skip"):
-                    built.append(self.build_run(fn, [event], admission=admission, status="Skipped"))
+                    built.append(
+                        self._scheduler.build_run(
+                            fn, [event], admission=admission, status="Skipped"
+                        )
+                    )
         return built, extra, cancels, follow_up
 
     def _invoke_failure(
-        self: Engine, event: dict[str, Any], message: str, ops: list[Op]
+        self, event: dict[str, Any], message: str, changes: Changes
     ) -> dict[str, Any]:
         meta = (event.get("data") or {}).get("_inngest") or {}
         data = {
@@ -351,19 +309,15 @@ class IngestMixin:
             "correlation_id": meta.get("correlation_id"),
             "_inngest": {"status": "Failed"},
         }
-        row, normalized = self.internal_event_row(
-            {"name": "inngest/function.finished", "data": data}
-        )
-        ops.append((insert(t.events), row))
-        return normalized
+        finished = internal_event({"name": "inngest/function.finished", "data": data})
+        changes.events.add(finished, received_at=now_ms())
+        return finished
 
     @staticmethod
     def _expression_event(event: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in event.items() if k != "_internal_id"}
 
-    def _trigger_matches(self: Engine, expression: str, event: dict[str, Any]) -> bool:
-        from devserver.expressions import compile_expression
-
+    def _trigger_matches(self, expression: str, event: dict[str, Any]) -> bool:
         try:
             compiled = compile_expression(expression)
         except Exception:
@@ -371,72 +325,42 @@ class IngestMixin:
         return compiled.matches({"event": self._expression_event(event)})
 
     # ------------------------------------------------------------------ pauses
-    async def _match_pauses(self: Engine, event: dict[str, Any], internal_id: str) -> None:
+    async def _match_pauses(self, event: dict[str, Any], internal_id: str) -> None:
         name = str(event["name"])
-        if name not in self.pause_names:
+        if name not in self._pause_names:
             return
-        rows = list(
-            await self.store.fetch_all(
-                select(t.pauses).where(
-                    t.pauses.c.event_name == name, t.pauses.c.kind.in_(("wait", "cancel"))
-                )
-            )
-        )
-        correlation = None
+        pauses = await self._store.pauses.listening(name)
         if name == "inngest/function.finished":
             correlation = (event.get("data") or {}).get("correlation_id")
             if correlation:
-                rows.extend(
-                    await self.store.fetch_all(
-                        select(t.pauses).where(
-                            t.pauses.c.kind == "invoke", t.pauses.c.correlation_id == correlation
-                        )
-                    )
-                )
-        if not rows:
+                pauses.extend(await self._store.pauses.awaiting_invoke(str(correlation)))
+        if not pauses:
             return
         now = now_ms()
         plain = self._expression_event(event)
-        for row in rows:
-            if row.expires_at < now:
+        for pause in pauses:
+            if pause.expires_at < now:
                 continue
-            if row.kind == "invoke":
+            if pause.kind == "invoke":
                 data = event.get("data") or {}
                 if data.get("error") is not None:
                     memo = {"error": data["error"]}
                 else:
                     memo = {"data": data.get("result")}
-                await self.resume_pause(row.pause_id, row.run_id, memo)
+                await self._waits.resume_pause(pause.pause_id, pause.run_id, memo)
                 continue
-            if row.expression and not self._async_matches(row.expression, plain):
+            if pause.expression and not self._async_matches(pause.expression, plain):
                 continue
-            if row.kind == "cancel":
-                if internal_id <= row.run_id:
+            if pause.kind == "cancel":
+                if internal_id <= pause.run_id:
                     continue  # received before the run existed
-                await self.cancel_run(row.run_id, reason=f"cancelled by event {name}")
+                await self._lifecycle.cancel(pause.run_id, reason=f"cancelled by event {name}")
             else:
-                await self.resume_pause(row.pause_id, row.run_id, plain)
+                await self._waits.resume_pause(pause.pause_id, pause.run_id, plain)
 
-    def _async_matches(self: Engine, expression: str, event: dict[str, Any]) -> bool:
-        from devserver.expressions import compile_expression
-
+    def _async_matches(self, expression: str, event: dict[str, Any]) -> bool:
         try:
             compiled = compile_expression(expression)
         except Exception:
             return False
         return compiled.matches({"async": event})
-
-
-async def invoke_function(
-    engine: Engine, fn: FunctionDef, data: Mapping[str, Any], *, idempotency_key: str | None = None
-) -> str:
-    """Manual invoke (REST / UI): an inngest/function.invoked event targeting fn."""
-    payload = {k: v for k, v in data.items() if k != "_inngest"}
-    payload["_inngest"] = {"fn_id": fn.slug}
-    event: dict[str, Any] = {"name": "inngest/function.invoked", "data": payload}
-    if idempotency_key:
-        event["id"] = idempotency_key
-    row, normalized = engine.internal_event_row(event)
-    await engine.store.write([(insert(t.events), row)])
-    engine.enqueue_event(normalized)
-    return str(row["internal_id"])

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devserver.hooks import FlowControl, JobView
-from devserver.util import now_ms
+from devserver.runstate import RunState
+from devserver.util import new_ulid, now_ms
 
 log = logging.getLogger("devserver.queue")
 
@@ -51,13 +52,45 @@ class Job:
         )
 
 
+def new_job(
+    run: RunState,
+    kind: str,
+    *,
+    step_hash: str = "",
+    run_at: int | None = None,
+    payload: dict[str, Any] | None = None,
+    attempt: int = 0,
+) -> Job:
+    """A job of the run (not yet stored nor queued), due now unless run_at says otherwise."""
+    now = now_ms()
+    return Job(
+        job_id=new_ulid(),
+        run_id=run.run_id,
+        function_slug=run.function_slug,
+        kind=kind,
+        step_hash=step_hash,
+        attempt=attempt,
+        run_at=now if run_at is None else run_at,
+        queued_at=now,
+        payload=payload,
+        priority_ms=run.priority_ms,
+        run_keys=run.run_keys,
+    )
+
+
 Handler = Callable[[Job], Awaitable[None]]
 
 
+async def _no_handler(job: Job) -> None:
+    raise RuntimeError(f"job {job.job_id} dequeued before JobQueue.start(handler)")
+
+
 class JobQueue:
-    def __init__(self, flow: FlowControl, handler: Handler, *, workers: int = 100) -> None:
+    """Due jobs go to the handler given to start(), at most `workers` at a time."""
+
+    def __init__(self, flow: FlowControl, *, workers: int = 100) -> None:
         self._flow = flow
-        self._handler = handler
+        self._handler: Handler = _no_handler
         self._heap: list[tuple[int, int, Job]] = []
         self._seq = itertools.count()
         self._by_run: dict[str, list[Job]] = {}
@@ -112,7 +145,8 @@ class JobQueue:
                     heapq.heappush(self._heap, (self._score(job), next(self._seq), job))
         self._wake.set()
 
-    def start(self) -> None:
+    def start(self, handler: Handler) -> None:
+        self._handler = handler
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="devserver-queue")
 
     async def stop(self) -> None:

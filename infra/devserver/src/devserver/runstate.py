@@ -1,13 +1,11 @@
-"""In-memory view of one run (loaded from the DB; written through on every change)."""
+"""In-memory view of one run (loaded from the store; written through on every change)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Row
-
-from devserver.util import dumps, loads
+from devserver.util import dumps
 
 TERMINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 
@@ -43,58 +41,3 @@ class RunState:
 
     def state_json(self) -> str:
         return dumps({"pending": sorted(self.pending), "force_plan": self.force_plan})
-
-    def _mark_saved(self) -> str:
-        self.saved_state = self.state_json()
-        return self.saved_state
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "function_slug": self.function_slug,
-            "function_uuid": self.function_uuid,
-            "app_name": self.app_name,
-            "event_id": self.event_id,
-            "events": dumps(self.events),
-            "status": self.status,
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "output": None if self.output is None else dumps(self.output),
-            "error": None if self.error is None else dumps(self.error),
-            "original_run_id": self.original_run_id,
-            "cron": self.cron,
-            "batch_id": self.batch_id,
-            "state": self._mark_saved(),
-            "run_keys": dumps(self.run_keys),
-            "priority_ms": self.priority_ms,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> RunState:
-        m = row._mapping
-        state = loads(m["state"]) or {}
-        return cls(
-            run_id=m["run_id"],
-            function_slug=m["function_slug"],
-            function_uuid=m["function_uuid"],
-            app_name=m["app_name"],
-            events=loads(m["events"]),
-            event_id=m["event_id"],
-            status=m["status"],
-            queued_at=m["queued_at"],
-            started_at=m["started_at"],
-            ended_at=m["ended_at"],
-            output=loads(m["output"]),
-            error=loads(m["error"]),
-            original_run_id=m["original_run_id"],
-            cron=m["cron"],
-            batch_id=m["batch_id"],
-            run_keys=loads(m["run_keys"]) or {},
-            priority_ms=m["priority_ms"] or 0,
-            reason=m["reason"],
-            pending=set(state.get("pending", [])),
-            force_plan=bool(state.get("force_plan", False)),
-            saved_state=m["state"],
-        )

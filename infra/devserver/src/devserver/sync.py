@@ -1,4 +1,4 @@
-"""App sync (POST /fn/register, PUT-based sync of -u URLs, polling) and cron scheduling."""
+"""App sync: POST /fn/register, PUT-based sync of -u URLs, polling and autodiscovery."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from croniter import croniter
-from sqlalchemy import insert, select, update
+import httpx
+import rfc8785
 
-from devserver import store as t
-from devserver.registry import AppInfo, FunctionDef
+from devserver.config import Settings
+from devserver.cron import parse_cron
+from devserver.expressions import compile_expression
+from devserver.hooks import FlowControl
+from devserver.registry import AppInfo, FunctionDef, Registry
 from devserver.signing import bearer_ok, signature
-from devserver.store import Op
-from devserver.util import dumps, iso_ms, loads, loads_bounded, now_ms
-
-if TYPE_CHECKING:
-    from devserver.engine import Engine
+from devserver.store import Store
+from devserver.util import dumps, loads_bounded, now_ms
 
 log = logging.getLogger("devserver.sync")
 
@@ -35,81 +33,80 @@ class RegistrationError(Exception):
         self.body = {"error": message, "data": detail, "status": status}
 
 
-def parse_cron(expression: str) -> tuple[str, ZoneInfo | None]:
-    """'TZ=Europe/Paris 0 9 * * *' -> ('0 9 * * *', ZoneInfo)."""
-    expression = expression.strip()
-    zone = None
-    if expression.startswith(("TZ=", "CRON_TZ=")):
-        prefix, _, expression = expression.partition(" ")
-        zone = ZoneInfo(prefix.split("=", 1)[1])
-    if len(expression.split()) != 5:
-        raise ValueError(f"cron expression {expression!r} must have 5 fields")
-    if not croniter.is_valid(expression):
-        raise ValueError(f"invalid cron expression {expression!r}")
-    return expression, zone
-
-
-def next_cron_ms(expression: str, after_ms: int) -> int:
-    spec, zone = parse_cron(expression)
-    base = datetime.fromtimestamp(after_ms / 1000, tz=zone or ZoneInfo("UTC"))
-    nxt: datetime = croniter(spec, base).get_next(datetime)
-    return int(nxt.timestamp() * 1000)
-
-
-def _validate_function(engine: Engine, config: Any) -> str | None:
+def _validate_function(flow: FlowControl, config: Any) -> str | None:
+    """Why the server would refuse this function config at sync (None: accepted)."""
     if not isinstance(config, Mapping):
         return "function config must be an object"
     slug = config.get("id")
     if not isinstance(slug, str) or not slug:
         return "function id is required"
-    if not config.get("name"):
-        return f"{slug}: name is required"
-    triggers = config.get("triggers")
+    detail = (
+        ("name is required" if not config.get("name") else None)
+        or _triggers_error(config.get("triggers"))
+        or _steps_error(config.get("steps"))
+        or _cancel_error(config.get("cancel"))
+        or _flow_error(flow, config)
+    )
+    return f"{slug}: {detail}" if detail else None
+
+
+def _triggers_error(triggers: Any) -> str | None:
     if not isinstance(triggers, list) or not triggers:
-        return f"{slug}: at least one trigger is required"
+        return "at least one trigger is required"
     if len(triggers) > 10:
-        return f"{slug}: at most 10 triggers are allowed"
+        return "at most 10 triggers are allowed"
     for trigger in triggers:
-        if not isinstance(trigger, Mapping):
-            return f"{slug}: trigger must be an object"
-        has_event, has_cron = bool(trigger.get("event")), bool(trigger.get("cron"))
-        if has_event == has_cron:
-            return f"{slug}: a trigger needs exactly one of event or cron"
-        if has_cron:
-            try:
-                parse_cron(str(trigger["cron"]))
-            except Exception as exc:
-                return f"{slug}: {exc}"
-        if trigger.get("expression"):
-            error = _compile_error(str(trigger["expression"]), restrictive=False)
-            if error:
-                return f"{slug}: trigger expression: {error}"
-    steps = config.get("steps")
-    if not isinstance(steps, Mapping) or len(steps) != 1:
-        return f"{slug}: exactly one step is required"
-    step = next(iter(steps.values()))
-    url = str((step or {}).get("runtime", {}).get("url", "")) if isinstance(step, Mapping) else ""
-    if not url.startswith(("http://", "https://", "ws://", "wss://")):
-        return f"{slug}: step url must be http(s) or ws(s), got {url!r}"
-    for entry in config.get("cancel") or []:
-        if isinstance(entry, Mapping) and entry.get("if"):
-            error = _compile_error(str(entry["if"]), restrictive=True)
-            if error:
-                return f"{slug}: cancel expression: {error}"
-    try:
-        detail = engine.flow.validate_function(config)
-    except Exception as exc:
-        detail = f"validation failed: {exc}"
-    if detail:
-        return f"{slug}: {detail}"
+        error = _trigger_error(trigger)
+        if error:
+            return error
     return None
 
 
-def _compile_error(source: str, *, restrictive: bool) -> str | None:
+def _trigger_error(trigger: Any) -> str | None:
+    if not isinstance(trigger, Mapping):
+        return "trigger must be an object"
+    has_event, has_cron = bool(trigger.get("event")), bool(trigger.get("cron"))
+    if has_event == has_cron:
+        return "a trigger needs exactly one of event or cron"
+    if has_cron:
+        try:
+            parse_cron(str(trigger["cron"]))
+        except Exception as exc:
+            return str(exc)
+    if trigger.get("expression"):
+        error = _compile_error(str(trigger["expression"]), restrictive=False)
+        if error:
+            return f"trigger expression: {error}"
+    return None
+
+
+def _steps_error(steps: Any) -> str | None:
+    if not isinstance(steps, Mapping) or len(steps) != 1:
+        return "exactly one step is required"
+    step = next(iter(steps.values()))
+    url = str((step or {}).get("runtime", {}).get("url", "")) if isinstance(step, Mapping) else ""
+    if not url.startswith(("http://", "https://", "ws://", "wss://")):
+        return f"step url must be http(s) or ws(s), got {url!r}"
+    return None
+
+
+def _cancel_error(entries: Any) -> str | None:
+    for entry in entries or []:
+        if isinstance(entry, Mapping) and entry.get("if"):
+            error = _compile_error(str(entry["if"]), restrictive=True)
+            if error:
+                return f"cancel expression: {error}"
+    return None
+
+
+def _flow_error(flow: FlowControl, config: Mapping[str, Any]) -> str | None:
     try:
-        from devserver.expressions import compile_expression
-    except ImportError:
-        return None
+        return flow.validate_function(config)
+    except Exception as exc:
+        return f"validation failed: {exc}"
+
+
+def _compile_error(source: str, *, restrictive: bool) -> str | None:
     try:
         compile_expression(source, restrictive=restrictive)
     except Exception as exc:
@@ -125,58 +122,61 @@ def _lookup(body: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
-class SyncMixin:
-    def _init_sync(self: Engine) -> None:
-        self._sync_task: asyncio.Task[None] | None = None
-        self._cron_task: asyncio.Task[None] | None = None
-        self._cron_wake = asyncio.Event()
+class AppSync:
+    """Apps and their functions: registration, the durable copy, syncing and polling SDK URLs."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        flow: FlowControl,
+        http: httpx.AsyncClient,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._registry = registry
+        self._flow = flow
+        self._http = http
+        self._on_change = on_change  # the function list changed (cron re-reads it)
+        self._task: asyncio.Task[None] | None = None
         self.url_errors: dict[str, str | None] = {}
         self._register_lock = asyncio.Lock()
 
-    async def _load_registry(self: Engine) -> None:
+    async def load_registry(self) -> None:
         fns = []
         every: dict[str, FunctionDef] = {}
-        for row in await self.store.fetch_all(select(t.functions)):
-            fn = FunctionDef.from_config(loads(row.config), uuid=row.uuid, app_name=row.app_name)
+        for stored in await self._store.apps.functions():
+            fn = FunctionDef.from_config(stored.config, uuid=stored.uuid, app_name=stored.app_name)
             every[fn.slug] = fn
-            if not row.archived:
+            if not stored.archived:
                 fns.append(fn)
-        self.registry.set_functions(fns)
-        self.registry.all_functions = every
-        for row in await self.store.fetch_all(select(t.apps)):
-            self.registry.apps[row.name] = AppInfo(
-                name=row.name,
-                id=row.id,
-                url=row.url,
-                sdk=row.sdk,
-                framework=row.framework,
-                checksum=row.checksum,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                error=row.error,
-            )
-        self._cron_wake.set()
+        self._registry.set_functions(fns)
+        self._registry.all_functions = every
+        for app in await self._store.apps.apps():
+            self._registry.apps[app.name] = app
+        self._on_change()
 
-    def _start_sync(self: Engine) -> None:
-        self._cron_task = asyncio.create_task(self._cron_loop(), name="devserver-cron")
-        if self.settings.sdk_urls or self.settings.discovery:
-            self._sync_task = asyncio.create_task(self._poll_loop(), name="devserver-poll")
+    def start(self) -> None:
+        if self._settings.sdk_urls or self._settings.discovery:
+            self._task = asyncio.create_task(self._poll_loop(), name="devserver-poll")
 
-    async def _stop_sync(self: Engine) -> None:
-        for task in (self._sync_task, self._cron_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     # ------------------------------------------------------------------ register
-    async def register(self: Engine, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        kind = self.settings.server_kind
+    async def register(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        kind = self._settings.server_kind
         expected = headers.get("x-inngest-expected-server-kind")
         if expected and expected != kind:
             raise RegistrationError(400, f"Expected server kind {kind}, got {expected}")
-        if self.settings.signing_key and not bearer_ok(
-            headers.get("authorization"), self.settings.signing_key
+        if self._settings.signing_key and not bearer_ok(
+            headers.get("authorization"), self._settings.signing_key
         ):
             raise RegistrationError(401, "Authentication failed")
         try:
@@ -192,7 +192,7 @@ class SyncMixin:
         if not isinstance(configs, list):
             raise RegistrationError(400, "Invalid request: functions must be a list")
         for config in configs:
-            detail = _validate_function(self, config)
+            detail = _validate_function(self._flow, config)
             if detail:
                 raise RegistrationError(
                     400, f"At least one function is invalid: {detail}", {"detail": detail}
@@ -202,7 +202,7 @@ class SyncMixin:
             return await self._store_sync(app_name, body, configs, checksum)
 
     async def _store_sync(
-        self: Engine,
+        self,
         app_name: str,
         body: Mapping[str, Any],
         configs: list[Mapping[str, Any]],
@@ -210,11 +210,10 @@ class SyncMixin:
     ) -> dict[str, Any]:
         now = now_ms()
         sync_id = str(uuid.uuid4())
-        existing = self.registry.apps.get(app_name)
+        existing = self._registry.apps.get(app_name)
         url = str(_lookup(body, "url") or "")
         if existing is not None and existing.checksum == checksum:
             return {"ok": True, "modified": False, "app_id": existing.id, "sync_id": sync_id}
-        ops: list[Op] = []
         app = AppInfo(
             name=app_name,
             id=existing.id if existing else str(uuid.uuid4()),
@@ -225,67 +224,34 @@ class SyncMixin:
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
-        row = {
-            "name": app.name,
-            "id": app.id,
-            "url": app.url,
-            "sdk": app.sdk,
-            "framework": app.framework,
-            "checksum": checksum,
-            "error": None,
-            "created_at": app.created_at,
-            "updated_at": now,
-        }
-        if existing is None:
-            ops.append((insert(t.apps), row))
-        else:
-            ops.append((update(t.apps).where(t.apps.c.name == app_name), row))
-        known = {r.slug: r for r in await self.store.fetch_all(select(t.functions))}
+        changes = self._store.changes()
+        changes.apps.save_app(app, new=existing is None)
+        known = {stored.slug: stored for stored in await self._store.apps.functions()}
         new_slugs = set()
         for config in configs:
             slug = str(config["id"])
             new_slugs.add(slug)
-            found = known.get(slug)
-            values = {
-                "slug": slug,
-                "app_name": app_name,
-                "name": str(config.get("name") or slug),
-                "config": dumps(config),
-                "archived": 0,
-                "updated_at": now,
-            }
-            if found is None:
-                ops.append(
-                    (insert(t.functions), dict(values, uuid=str(uuid.uuid4()), created_at=now))
-                )
-            else:
-                ops.append((update(t.functions).where(t.functions.c.slug == slug), values))
+            new_uuid = None if slug in known else str(uuid.uuid4())
+            changes.apps.save_function(config, app_name=app_name, now=now, new_uuid=new_uuid)
         for slug, found in known.items():
             if found.app_name == app_name and slug not in new_slugs and not found.archived:
-                ops.append(
-                    (
-                        update(t.functions).where(t.functions.c.slug == slug),
-                        {"archived": 1, "updated_at": now},
-                    )
-                )
-        await self.store.write(ops)
-        await self._load_registry()
+                changes.apps.archive_function(slug, now=now)
+        await self._store.commit(changes)
+        await self.load_registry()
         return {"ok": True, "modified": True, "app_id": app.id, "sync_id": sync_id}
 
     # ------------------------------------------------------------------ PUT sync
-    async def sync_url(self: Engine, url: str) -> bool:
+    async def sync_url(self, url: str) -> bool:
         headers = {
             "content-type": "application/json",
-            "x-inngest-server-kind": self.settings.server_kind,
+            "x-inngest-server-kind": self._settings.server_kind,
         }
         content = dumps({"url": url}).encode()
-        if self.settings.signing_key:
-            import rfc8785
-
+        if self._settings.signing_key:
             content = rfc8785.dumps({"url": url})
-            headers["x-inngest-signature"] = signature(content, self.settings.signing_key)
+            headers["x-inngest-signature"] = signature(content, self._settings.signing_key)
         try:
-            response = await self.http.put(url, content=content, headers=headers, timeout=10)
+            response = await self._http.put(url, content=content, headers=headers, timeout=10)
         except Exception as exc:
             self.url_errors[url] = f"unreachable: {exc!r}"
             return False
@@ -295,10 +261,10 @@ class SyncMixin:
         self.url_errors[url] = None
         return True
 
-    async def _discover(self: Engine) -> None:
+    async def _discover(self) -> None:
         """Autodiscovery as the real dev server does it: probe well-known local ports and paths
         for an SDK (a GET answering with x-inngest-sdk); stops once any app exists."""
-        if self.registry.apps:
+        if self._registry.apps:
             return
         ports = [
             80,
@@ -322,92 +288,36 @@ class SyncMixin:
             "/.netlify/functions/inngest",
             "/.redwood/functions/inngest",
         ]
-        own = self.settings.port
+        own = self._settings.port
         candidates = [
             f"http://127.0.0.1:{port}{path}" for port in ports if port != own for path in paths
         ]
 
         async def probe(url: str) -> str | None:
             try:
-                response = await self.http.get(url, timeout=0.5)
+                response = await self._http.get(url, timeout=0.5)
             except Exception:
                 return None
             return url if "x-inngest-sdk" in response.headers else None
 
         for found in await asyncio.gather(*(probe(url) for url in candidates)):
-            if found and found not in self.settings.sdk_urls:
+            if found and found not in self._settings.sdk_urls:
                 log.info("discovered an SDK at %s", found)
-                self.settings.sdk_urls.append(found)
+                self._settings.sdk_urls.append(found)
 
-    async def _poll_loop(self: Engine) -> None:
+    async def _poll_loop(self) -> None:
         first = True
         while True:
-            if self.settings.discovery:
+            if self._settings.discovery:
                 try:
                     await self._discover()
                 except Exception:
                     log.exception("autodiscovery failed")
-            for url in list(self.settings.sdk_urls):
-                if first or self.settings.poll or self.url_errors.get(url):
+            for url in list(self._settings.sdk_urls):
+                if first or self._settings.poll or self.url_errors.get(url):
                     try:
                         await self.sync_url(url)
                     except Exception:
                         log.exception("sync of %s failed", url)
             first = False
-            await asyncio.sleep(self.settings.poll_interval)
-
-    # ------------------------------------------------------------------ cron
-    async def _cron_loop(self: Engine) -> None:
-        schedule: dict[tuple[str, str], int] = {}
-        while True:
-            now = now_ms()
-            wanted: dict[tuple[str, str], int] = {}
-            for fn in self.registry.functions.values():
-                for trigger in fn.triggers:
-                    if not trigger.cron:
-                        continue
-                    key = (fn.slug, trigger.cron)
-                    try:
-                        wanted[key] = schedule.get(key) or next_cron_ms(trigger.cron, now)
-                    except Exception:
-                        log.warning("bad cron %s on %s", trigger.cron, fn.slug)
-            schedule = wanted
-            due = [key for key, at in schedule.items() if at <= now]
-            for key in due:
-                slug, expression = key
-                at = schedule[key]
-                schedule[key] = next_cron_ms(expression, max(at, now))
-                try:
-                    await self._fire_cron(slug, expression, at)
-                except Exception:
-                    log.exception("cron tick for %s failed", slug)
-            delay = None
-            if schedule:
-                delay = max(0.0, (min(schedule.values()) - now_ms()) / 1000)
-            self._cron_wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._cron_wake.wait(), timeout=delay)
-
-    async def _fire_cron(self: Engine, slug: str, expression: str, at: int) -> None:
-        fn = self.registry.functions.get(slug)
-        if fn is None:
-            return
-        stamp = iso_ms(at)
-        row, event = self.internal_event_row(
-            {
-                "name": "inngest/scheduled.timer",
-                "id": stamp,
-                "ts": at,
-                "data": {"cron": expression, "scheduledAt": stamp, "fireAt": stamp},
-            }
-        )
-        row["processed"] = 1
-        admission = await self._admit(fn, [event], "cron")
-        built = []
-        if admission.action == "run":
-            built.append(self.build_run(fn, [event], admission=admission, cron=expression))
-        elif admission.action in ("drop", "skip"):
-            built.append(
-                self.build_run(fn, [event], admission=admission, cron=expression, status="Skipped")
-            )
-        await self.commit_runs(built, [(insert(t.events), row)])
+            await asyncio.sleep(self._settings.poll_interval)

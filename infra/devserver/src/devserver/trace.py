@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
-
-from devserver import store as t
+from devserver.records import Attempt
 from devserver.runstate import RunState
-from devserver.util import iso_ms, loads
+from devserver.store import Store
+from devserver.util import iso_ms
 from devserver.views import v2_output
 
 STEP_OPS = {
@@ -69,7 +68,7 @@ def _step_span(
     ended: int | None,
     output: Any = None,
     include_output: bool,
-    attempts: list[Any] | None = None,
+    attempts: list[Attempt] | None = None,
 ) -> dict[str, Any]:
     span: dict[str, Any] = {"id": span_id(run_id, step_hash), "name": name or step_hash}
     if attempts and (len(attempts) > 1 or attempts[-1].status == "Failed"):
@@ -83,14 +82,14 @@ def _step_span(
     return dict(sorted(span.items()))
 
 
-def _attempt_span(run_id: str, attempt: Any, include_output: bool) -> dict[str, Any]:
+def _attempt_span(run_id: str, attempt: Attempt, include_output: bool) -> dict[str, Any]:
     """One try of a step ("Attempt N", as the real server names them)."""
     span: dict[str, Any] = {
         "id": span_id(run_id, attempt.id),
         "name": f"Attempt {attempt.attempt}",
     }
     failed = attempt.status == "Failed"
-    output = loads(attempt.error) if failed else loads(attempt.output)
+    output = attempt.error if failed else attempt.output
     if include_output and output is not None:
         span["output"] = v2_output(output)
     span["status"] = "FAILED" if failed else "COMPLETED"
@@ -107,36 +106,31 @@ def _memo_output(memo: Any) -> tuple[Any, bool]:
     return memo, False
 
 
-async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> dict[str, Any]:
+async def build_trace(store: Store, run: RunState, *, include_output: bool) -> dict[str, Any]:
     run_id = run.run_id
-    attempts = await engine.store.fetch_all(
-        select(t.attempts).where(t.attempts.c.run_id == run_id).order_by(t.attempts.c.id)
-    )
-    memos = await engine.store.fetch_all(
-        select(t.steps).where(t.steps.c.run_id == run_id).order_by(t.steps.c.seq)
-    )
+    attempts = await store.attempts.of_run(run_id)
     children: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for row in memos:
-        tries = [a for a in attempts if a.step_hash == row.hash]
-        output, failed = _memo_output(loads(row.memo))
-        started = min((a.started_at for a in tries), default=row.created_at)
+    for step in await store.steps.of_run(run_id):
+        tries = [a for a in attempts if a.step_hash == step.hash]
+        output, failed = _memo_output(step.memo)
+        started = min((a.started_at for a in tries), default=step.created_at)
         children.append(
             _step_span(
                 run_id,
-                row.hash,
-                row.step_id,
-                row.op,
+                step.hash,
+                step.step_id,
+                step.op,
                 "FAILED" if failed else "COMPLETED",
                 queued=started,
                 started=started,
-                ended=row.created_at,
+                ended=step.created_at,
                 output=output,
                 include_output=include_output,
                 attempts=tries,
             )
         )
-        seen.add(row.hash)
+        seen.add(step.hash)
     # Steps that ran but have no memo yet: retrying (or failed with the run).
     for a in attempts:
         if not a.step_hash or a.step_hash in seen:
@@ -145,7 +139,7 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
         last = tries[-1]
         failed = last.status == "Failed"
         status = ("FAILED" if run.terminal else "RUNNING") if failed else "RUNNING"
-        error = loads(last.error)
+        error = last.error
         children.append(
             _step_span(
                 run_id,
@@ -163,7 +157,7 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
         )
         seen.add(a.step_hash)
     if not run.terminal:
-        children.extend(await _open_steps(engine, run, seen, include_output))
+        children.extend(await _open_steps(store, run, seen, include_output))
     finalization = _finalization(run, [a for a in attempts if not a.step_hash], include_output)
     if finalization is not None:
         children.append(finalization)
@@ -179,7 +173,9 @@ async def build_trace(engine: Any, run: RunState, *, include_output: bool) -> di
     return {"rootSpan": dict(sorted(root.items())), "runId": run_id}
 
 
-def _finalization(run: RunState, calls: list[Any], include_output: bool) -> dict[str, Any] | None:
+def _finalization(
+    run: RunState, calls: list[Attempt], include_output: bool
+) -> dict[str, Any] | None:
     """The calls that ended the run (its return value or its error), as the real server's
     "Finalization" span, with one "Attempt N" child per try when a try failed."""
     if not calls or not run.terminal or run.status == "Cancelled":
@@ -201,12 +197,11 @@ def _public_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _open_steps(
-    engine: Any, run: RunState, seen: set[str], include_output: bool
+    store: Store, run: RunState, seen: set[str], include_output: bool
 ) -> list[dict[str, Any]]:
     """Sleeps, waits and invokes the run is waiting on right now (status WAITING)."""
     spans: list[dict[str, Any]] = []
-    pauses = await engine.store.fetch_all(select(t.pauses).where(t.pauses.c.run_id == run.run_id))
-    for pause in pauses:
+    for pause in await store.pauses.of_run(run.run_id):
         if pause.step_hash in seen:
             continue
         op = "WaitForEvent" if pause.kind == "wait" else "InvokeFunction"
@@ -224,14 +219,10 @@ async def _open_steps(
             )
         )
         seen.add(pause.step_hash)
-    sleeps = await engine.store.fetch_all(
-        select(t.jobs).where(t.jobs.c.run_id == run.run_id, t.jobs.c.kind == "sleep")
-    )
-    for job in sleeps:
+    for job in await store.jobs.sleeping(run.run_id):
         if job.step_hash in seen:
             continue
-        payload = loads(job.payload) if job.payload else {}
-        name = payload.get("name") if isinstance(payload, dict) else None
+        name = (job.payload or {}).get("name")
         spans.append(
             _step_span(
                 run.run_id,

@@ -13,9 +13,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from devserver.records import StoredEvent
 from devserver.registry import FunctionDef
 from devserver.runstate import RunState
-from devserver.util import iso_ms, loads, now_ms
+from devserver.util import iso_ms, now_ms
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -99,15 +100,15 @@ def v1_run(run: RunState, *, waiting: str | None = None) -> dict[str, Any]:
     return body
 
 
-def v1_event(row: Any) -> dict[str, Any]:
-    body = loads(row.body)
+def v1_event(stored: StoredEvent) -> dict[str, Any]:
+    body = stored.event
     result: dict[str, Any] = {
-        "internal_id": row.internal_id,
+        "internal_id": stored.internal_id,
         "account_id": ZERO_UUID,
         "environment_id": ZERO_UUID,
         "source": "",
         "source_id": None,
-        "received_at": iso_ms(row.received_at),
+        "received_at": iso_ms(stored.received_at),
         "id": body.get("id"),
         "name": body.get("name"),
         "data": body.get("data", {}),

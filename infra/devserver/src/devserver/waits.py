@@ -1,26 +1,25 @@
-"""Waiting parts of a run: sleeps, wait_for_event and invoke pauses (and their timeouts), the
-AI gateway call of `step.ai.infer`, and run-level timeouts. The protocol:
-infra/devserver/docs/executor.md#sleep, #wait-for-event, #invoke, #ai-inference and
-#cancellation-and-timeouts."""
+"""Waiting parts of a run: sleeps, wait_for_event and invoke pauses (and their timeouts), and
+run-level timeouts. The protocol: infra/devserver/docs/executor.md#sleep, #wait-for-event,
+#invoke and #cancellation-and-timeouts."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import httpx
-from sqlalchemy import delete, insert, select, update
-
-from devserver import store as t
-from devserver.queue import Job
+from devserver.events import internal_event
+from devserver.expressions import compile_expression, interpolate
+from devserver.flow.cancel import finish_deadline
+from devserver.lifecycle import RunFailure, RunLifecycle
+from devserver.progress import RunProgress
+from devserver.queue import Job, JobQueue, new_job
+from devserver.records import Pause
+from devserver.registry import FunctionDef
+from devserver.runcache import RunCache
 from devserver.runstate import RunState
-from devserver.store import Op
+from devserver.store import Changes, Store
 from devserver.util import new_ulid, now_ms, parse_time_or_duration_ms
-
-if TYPE_CHECKING:
-    from devserver.engine import Engine
-    from devserver.registry import FunctionDef
 
 log = logging.getLogger("devserver.waits")
 
@@ -30,79 +29,90 @@ INVOKE_TIMEOUT_ERROR = {
     "name": "InngestInvokeTimeoutError",
     "message": "Timed out waiting for invoked function to complete",
 }
+PAUSE_OPS = {"wait": "WaitForEvent", "invoke": "InvokeFunction"}
 
 
-class WaitsMixin:
-    def _finish_timeout_job(self: Engine, fn: FunctionDef, run: RunState) -> None:
-        timeouts = fn.config.get("timeouts") or {}
-        finish = timeouts.get("finish") if isinstance(timeouts, Mapping) else None
-        if not finish:
-            return
-        from devserver.util import parse_duration_ms
+class Waits:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runs: RunCache,
+        queue: JobQueue,
+        progress: RunProgress,
+        lifecycle: RunLifecycle,
+        pause_names: set[str],
+    ) -> None:
+        self._store = store
+        self._runs = runs
+        self._queue = queue
+        self._progress = progress
+        self._lifecycle = lifecycle
+        self._pause_names = pause_names
 
-        try:
-            at = (run.started_at or now_ms()) + parse_duration_ms(str(finish))
-        except ValueError:
-            return
-        job = self.new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
-        self.spawn(self._push_durable(job))
+    # ------------------------------------------------------------------ run timeouts
+    @staticmethod
+    def finish_timeout_job(fn: FunctionDef, run: RunState) -> Job | None:
+        """The `timeouts.finish` job of a run that just started (None without one)."""
+        at = finish_deadline(fn.config, started_ms=run.started_at or now_ms())
+        if at is None:
+            return None
+        return new_job(run, "run_timeout", run_at=at, payload={"which": "finish"})
 
-    async def _push_durable(self: Engine, job: Job) -> None:
-        await self.store.write([self.job_insert(job)])
-        self.queue.push(job)
-
-    async def _run_timeout(self: Engine, job: Job) -> None:
+    async def run_timeout(self, job: Job) -> None:
         which = (job.payload or {}).get("which")
-        run = await self.get_run(job.run_id)
-        await self.store.write([self.job_delete(job)])
-        self.queue.remove(job)
+        run = await self._runs.get(job.run_id)
+        await self._delete_job(job)
         if run is None or run.terminal:
             return
         if which == "start" and run.started_at is not None:
             return
-        await self.cancel_run(run.run_id, reason=f"timeouts.{which} exceeded")
+        await self._lifecycle.cancel(run.run_id, reason=f"timeouts.{which} exceeded")
 
-    async def _resolve_from_job(self: Engine, job: Job, memo: Any) -> None:
-        """A sleep woke up (memo null)."""
+    # ------------------------------------------------------------------ sleeps
+    async def wake(self, job: Job) -> None:
+        """A sleep is over: its memo is null and the run carries on."""
         follow: list[Job] = []
-        async with self.lock(job.run_id):
-            run = await self.get_run(job.run_id)
+        async with self._runs.lock(job.run_id):
+            run = await self._runs.get(job.run_id)
             if run is None or run.terminal or job.removed:
                 return
-            ops: list[Op] = [self.job_delete(job)]
+            changes = self._store.changes()
+            changes.jobs.delete(job.job_id)
             name = str((job.payload or {}).get("name", ""))
-            self._memo_op(run, job.step_hash, name, "Sleep", memo, ops)
+            self._progress.save_memo(run, job.step_hash, name, "Sleep", None, changes)
             run.pending.discard(job.step_hash)
-            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
-        self.queue.remove(job)
-        for new_job in follow:
-            self.queue.push(new_job)
+            self._progress.maybe_discover(run, changes, follow, any_resolved=True, race=False)
+            await self._store.commit(changes)
+        self._queue.remove(job)
+        for new in follow:
+            self._queue.push(new)
 
-    def _wait_op(
-        self: Engine,
+    # ------------------------------------------------------------------ pauses
+    def add_wait(
+        self,
         run: RunState,
         step_hash: str,
         name: str,
         op: Mapping[str, Any],
         opts: Mapping[str, Any],
-        ops: list[Op],
-        follow: list[Job],
-    ) -> dict[str, Any] | None:
+        changes: Changes,
+    ) -> Job:
+        """Pause for wait_for_event; returns its timeout job. RunFailure when it is invalid."""
         event_name = str(opts.get("event") or op.get("name") or "")
         expression = opts.get("if")
         if expression:
-            from devserver.expressions import compile_expression, interpolate
-
             try:
                 expression = interpolate(str(expression), event=run.events[0])
                 compile_expression(expression)
             except Exception as exc:
-                return {
-                    "error": f"InvalidExpression: {exc}",
-                    "name": "InvalidExpression",
-                    "message": f"wait_for_event expression is invalid: {exc}",
-                }
+                raise RunFailure(
+                    {
+                        "error": f"InvalidExpression: {exc}",
+                        "name": "InvalidExpression",
+                        "message": f"wait_for_event expression is invalid: {exc}",
+                    }
+                ) from exc
         now = now_ms()
         timeout = opts.get("timeout")
         try:
@@ -110,18 +120,19 @@ class WaitsMixin:
         except ValueError:
             expires = now
         if expires - now > MAX_SLEEP_MS:
-            return {
-                "error": "wait timeout too long",
-                "name": "Error",
-                "message": "wait_for_event timeout exceeds 366 days",
-            }
-        self._pause_ops(
-            run, "wait", event_name, expression or None, step_hash, name, None, expires, ops, follow
+            raise RunFailure(
+                {
+                    "error": "wait timeout too long",
+                    "name": "Error",
+                    "message": "wait_for_event timeout exceeds 366 days",
+                }
+            )
+        return self._add_pause(
+            run, "wait", event_name, expression or None, step_hash, name, None, expires, changes
         )
-        return None
 
-    def _pause_ops(
-        self: Engine,
+    def _add_pause(
+        self,
         run: RunState,
         kind: str,
         event_name: str,
@@ -130,49 +141,46 @@ class WaitsMixin:
         name: str,
         correlation: str | None,
         expires: int,
-        ops: list[Op],
-        follow: list[Job],
-    ) -> None:
+        changes: Changes,
+    ) -> Job:
+        """The pause and its timeout job (returned, to queue once committed)."""
         pause_id = new_ulid()
-        self.pause_names.add(event_name)
-        timeout_job = self.new_job(
+        self._pause_names.add(event_name)
+        timeout_job = new_job(
             run,
             "pause_timeout",
             step_hash=step_hash,
             run_at=expires,
             payload={"pause_id": pause_id, "kind": kind, "name": name},
         )
-        ops.append(
-            (
-                insert(t.pauses),
-                {
-                    "pause_id": pause_id,
-                    "run_id": run.run_id,
-                    "kind": kind,
-                    "event_name": event_name,
-                    "expression": expression,
-                    "step_hash": step_hash,
-                    "step_name": name,
-                    "correlation_id": correlation,
-                    "expires_at": expires,
-                    "timeout_job_id": timeout_job.job_id,
-                    "created_at": now_ms(),
-                },
+        changes.pauses.add(
+            Pause(
+                pause_id=pause_id,
+                run_id=run.run_id,
+                kind=kind,
+                event_name=event_name,
+                expression=expression,
+                step_hash=step_hash,
+                step_name=name,
+                correlation_id=correlation,
+                expires_at=expires,
+                timeout_job_id=timeout_job.job_id,
+                created_at=now_ms(),
             )
         )
-        ops.append(self.job_insert(timeout_job))
-        follow.append(timeout_job)
+        changes.jobs.add(timeout_job)
+        return timeout_job
 
-    def _invoke_op(
-        self: Engine,
+    def add_invoke(
+        self,
         run: RunState,
         fn: FunctionDef,
         step_hash: str,
         name: str,
         opts: Mapping[str, Any],
-        ops: list[Op],
-        follow: list[Job],
-    ) -> list[dict[str, Any]]:
+        changes: Changes,
+    ) -> tuple[Job, dict[str, Any]]:
+        """Pause for the invoked run's end: (its timeout job, the `function.invoked` event)."""
         now = now_ms()
         correlation = f"{run.run_id}.{step_hash}"
         timeout = opts.get("timeout")
@@ -184,7 +192,7 @@ class WaitsMixin:
             )
         except ValueError:
             expires = now + MAX_SLEEP_MS
-        self._pause_ops(
+        timeout_job = self._add_pause(
             run,
             "invoke",
             "inngest/function.finished",
@@ -193,8 +201,7 @@ class WaitsMixin:
             name,
             correlation,
             expires,
-            ops,
-            follow,
+            changes,
         )
         raw_payload = opts.get("payload")
         payload: Mapping[str, Any] = raw_payload if isinstance(raw_payload, Mapping) else {}
@@ -209,141 +216,58 @@ class WaitsMixin:
             "source_fn_id": fn.uuid,
             "source_fn_v": 1,
         }
-        row, normalized = self.internal_event_row(
-            {"name": "inngest/function.invoked", "data": data}
-        )
-        ops.append((insert(t.events), row))
-        return [normalized]
+        invoked = internal_event({"name": "inngest/function.invoked", "data": data})
+        changes.events.add(invoked, received_at=now_ms())
+        return timeout_job, invoked
 
-    async def resume_pause(self: Engine, pause_id: str, run_id: str, memo: Any) -> bool:
+    async def resume_pause(self, pause_id: str, run_id: str, memo: Any) -> bool:
         """Consume a pause exactly once: store the memo and continue the run."""
         follow: list[Job] = []
-        async with self.lock(run_id):
-            row = await self.store.fetch_one(
-                select(t.pauses).where(t.pauses.c.pause_id == pause_id)
-            )
-            run = await self.get_run(run_id)
-            if row is None or run is None or run.terminal:
+        async with self._runs.lock(run_id):
+            pause = await self._store.pauses.get(pause_id)
+            run = await self._runs.get(run_id)
+            if pause is None or run is None or run.terminal:
                 return False
-            ops: list[Op] = [(delete(t.pauses).where(t.pauses.c.pause_id == pause_id), None)]
-            if row.timeout_job_id:
-                ops.append((delete(t.jobs).where(t.jobs.c.job_id == row.timeout_job_id), None))
-                for job in self.queue.jobs_of_run(run_id):
-                    if job.job_id == row.timeout_job_id:
-                        self.queue.remove(job)
-            op_name = {"wait": "WaitForEvent", "invoke": "InvokeFunction"}.get(row.kind, row.kind)
-            self._memo_op(run, row.step_hash, row.step_name, op_name, memo, ops)
-            ops.append(
-                self._attempt_op(
-                    run,
-                    Job("", run_id, run.function_slug, row.kind),
-                    step_hash=row.step_hash,
-                    step_name=row.step_name,
-                    op=op_name,
-                    started=row.created_at,
-                    ended=now_ms(),
-                    status="Completed",
-                    output=memo,
-                )
+            changes = self._store.changes()
+            changes.pauses.delete(pause_id)
+            if pause.timeout_job_id:
+                changes.jobs.delete(pause.timeout_job_id)
+                for job in self._queue.jobs_of_run(run_id):
+                    if job.job_id == pause.timeout_job_id:
+                        self._queue.remove(job)
+            op_name = PAUSE_OPS.get(pause.kind, pause.kind)
+            self._progress.save_memo(run, pause.step_hash, pause.step_name, op_name, memo, changes)
+            self._progress.record_attempt(
+                changes,
+                run,
+                Job("", run_id, run.function_slug, pause.kind),
+                step_hash=pause.step_hash,
+                step_name=pause.step_name,
+                op=op_name,
+                started=pause.created_at,
+                ended=now_ms(),
+                status="Completed",
+                output=memo,
             )
-            run.pending.discard(row.step_hash)
-            self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
+            run.pending.discard(pause.step_hash)
+            self._progress.maybe_discover(run, changes, follow, any_resolved=True, race=False)
+            await self._store.commit(changes)
         for job in follow:
-            self.queue.push(job)
+            self._queue.push(job)
         return True
 
-    async def _pause_timeout(self: Engine, job: Job) -> None:
+    async def pause_timeout(self, job: Job) -> None:
+        """A wait timed out (memo null) or an invoke did (memo: the timeout error)."""
         payload = job.payload or {}
         memo = {"error": INVOKE_TIMEOUT_ERROR} if payload.get("kind") == "invoke" else None
         resumed = await self.resume_pause(str(payload.get("pause_id")), job.run_id, memo)
         if not resumed:
-            await self.store.write([self.job_delete(job)])
-        self.queue.remove(job)
+            await self._delete_job(job)
+        else:
+            self._queue.remove(job)
 
-    async def _ai_call(self: Engine, job: Job) -> None:
-        payload = job.payload or {}
-        opts = payload.get("opts") or {}
-        url = str(opts.get("url", ""))
-        headers = {"content-type": "application/json"}
-        auth_key = opts.get("auth_key")
-        fmt = opts.get("format")
-        params: dict[str, str] = {}
-        if auth_key:
-            if fmt == "anthropic":
-                headers["x-api-key"] = str(auth_key)
-            elif fmt == "gemini":
-                params["key"] = str(auth_key)
-            elif fmt == "bedrock":
-                headers["authorization"] = str(auth_key)
-            else:
-                headers["authorization"] = f"Bearer {auth_key}"
-        for key, value in (opts.get("headers") or {}).items():
-            headers[str(key).lower()] = str(value)
-        started = now_ms()
-        memo: Any = None
-        failure: str | None = None
-        body_text = ""
-        try:
-            response = await self.http.post(
-                url, json=opts.get("body"), headers=headers, params=params
-            )
-            body_text = response.text
-            if response.status_code > 299:
-                failure = f"Error making AI request: status {response.status_code}"
-            else:
-                memo = {"data": response.json()}
-        except (httpx.HTTPError, ValueError) as exc:
-            failure = f"Error making AI request: {exc!r}"
-        ended = now_ms()
-        follow: list[Job] = []
-        async with self.lock(job.run_id):
-            run = await self.get_run(job.run_id)
-            if run is None or run.terminal or job.removed:
-                return
-            fn = self.registry.all_functions.get(run.function_slug)
-            max_attempts = fn.max_attempts if fn else 1
-            ops: list[Op] = []
-            name = str(payload.get("name", ""))
-            if failure is not None and job.attempt + 1 < max_attempts:
-                job.attempt += 1
-                job.run_at = now_ms() + self._backoff_ms(job.attempt - 1)
-                ops.append(
-                    (
-                        update(t.jobs).where(t.jobs.c.job_id == job.job_id),
-                        {"attempt": job.attempt, "run_at": job.run_at},
-                    )
-                )
-                follow.append(job)
-            else:
-                if failure is not None:
-                    memo = {
-                        "error": {
-                            "name": "AIGatewayError",
-                            "message": failure,
-                            "stack": body_text,
-                            "data": body_text,
-                        }
-                    }
-                ops.append(self.job_delete(job))
-                self._memo_op(run, job.step_hash, name, "AIGateway", memo, ops)
-                ops.append(
-                    self._attempt_op(
-                        run,
-                        job,
-                        step_hash=job.step_hash,
-                        step_name=name,
-                        op="AIGateway",
-                        started=started,
-                        ended=ended,
-                        status="Failed" if failure else "Completed",
-                        output=memo,
-                    )
-                )
-                run.pending.discard(job.step_hash)
-                self._maybe_discover(run, ops, follow, any_resolved=True, race=False)
-            await self.store.write(ops)
-        if job not in follow:
-            self.queue.remove(job)
-        for new_job in follow:
-            self.queue.push(new_job)
+    async def _delete_job(self, job: Job) -> None:
+        changes = self._store.changes()
+        changes.jobs.delete(job.job_id)
+        await self._store.commit(changes)
+        self._queue.remove(job)

@@ -51,3 +51,29 @@ def test_timeout_deadlines() -> None:
     assert timeout_deadlines(conf, queued_ms=1_000, started_ms=None) == (31_000, None)
     assert timeout_deadlines(conf, queued_ms=1_000, started_ms=5_000) == (31_000, 7_205_000)
     assert timeout_deadlines({}, queued_ms=0, started_ms=0) == (None, None)
+
+
+def test_one_default_a_year_of_365_days_as_the_server() -> None:
+    assert DEFAULT_CANCEL_TIMEOUT_MS == 365 * 86_400_000  # pkg/consts CancelTimeout
+    [listener] = cancel_listeners(config({"event": "app/stop"}), TRIGGER, 5)
+    assert listener.expires_at_ms == 5 + 365 * 86_400_000
+
+
+def test_a_condition_that_cannot_be_interpolated_is_kept_as_written() -> None:
+    broken = "async.data.id == event.data.id &&"
+    [listener] = cancel_listeners(config({"event": "app/stop", "if": broken}), TRIGGER, 0)
+    assert listener.expression == broken  # listens, can never match (as the server)
+
+
+def test_a_timeout_that_is_neither_duration_nor_time_gets_the_default() -> None:
+    [listener] = cancel_listeners(config({"event": "app/stop", "timeout": "soon"}), TRIGGER, 7)
+    assert listener.expires_at_ms == 7 + DEFAULT_CANCEL_TIMEOUT_MS
+
+
+def test_timeouts_that_are_not_durations_mean_no_timeout() -> None:
+    conf = {"timeouts": {"start": "later", "finish": "1d"}}
+    assert timeout_deadlines(conf, queued_ms=0, started_ms=10) == (None, 10 + 86_400_000)
+    assert timeout_deadlines({"timeouts": {"start": 30}}, queued_ms=0, started_ms=None) == (
+        30_000,
+        None,
+    )

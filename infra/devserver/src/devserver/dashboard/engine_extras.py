@@ -24,14 +24,8 @@ def pending_lookup_for(app_state: Any) -> PendingLookup | None:
         if store is None:
             return []
         try:
-            from sqlalchemy import select
-
-            from devserver.store import jobs, pauses
-
-            rows = await store.fetch_all(select(pauses).where(pauses.c.run_id == run_id))
-            sleeps = await store.fetch_all(
-                select(jobs).where(jobs.c.run_id == run_id, jobs.c.kind == "sleep")
-            )
+            rows = await store.pauses.of_run(run_id)
+            sleeps = await store.jobs.sleeping(run_id)
         except Exception:  # an engine without those tables: nothing extra to show
             return []
         return [

@@ -21,11 +21,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
 
-from devserver import store as t
-from devserver.api_rest import require_key
+from devserver.api_rest import engine_of, require_key
+from devserver.api_v2 import find_function
 from devserver.util import now_ms
+from devserver.views import v2_envelope, v2_error
 
 router = APIRouter()
 
@@ -35,36 +35,19 @@ CALL_KINDS = ("start", "discovery", "step", "ai")
 @router.get("/apps/{app_id}/functions/{function_id}/flow")
 async def function_flow(app_id: str, function_id: str, request: Request) -> JSONResponse:
     await require_key(request)
-    engine: Any = request.app.state.engine
-    from devserver.api_v2 import find_function
-    from devserver.views import v2_error
-
+    engine = engine_of(request)
     fn = find_function(engine, app_id, function_id)
     if fn is None:
         return v2_error(404, "not_found", "Function not found")
-    queued_runs = await engine.store.fetch_one(
-        select(func.count())
-        .select_from(t.runs)
-        .where(t.runs.c.function_slug == fn.slug, t.runs.c.status == "Scheduled")
-    )
-    due_jobs = await engine.store.fetch_one(
-        select(func.count())
-        .select_from(t.jobs)
-        .where(
-            t.jobs.c.function_slug == fn.slug,
-            t.jobs.c.kind.in_(CALL_KINDS),
-            t.jobs.c.run_at <= now_ms(),
-        )
-    )
+    queued_runs = await engine.store.runs.count_scheduled(fn.slug)
+    due_jobs = await engine.store.jobs.count_due(fn.slug, CALL_KINDS, now_ms())
     describe = getattr(engine.flow, "describe", None)
     details: dict[str, Any] = describe(fn.slug) if describe is not None else {"running": 0}
     running = int(details.get("running", 0))
     data = {
         "function_id": fn.slug,
-        "queued_runs": int(queued_runs[0]) if queued_runs else 0,
-        "queued_jobs": max(0, (int(due_jobs[0]) if due_jobs else 0) - running),
+        "queued_runs": queued_runs,
+        "queued_jobs": max(0, due_jobs - running),
         **details,
     }
-    from devserver.views import v2_envelope
-
     return JSONResponse(v2_envelope(data))

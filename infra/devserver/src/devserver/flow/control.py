@@ -32,7 +32,7 @@ from devserver.flow.keys import (
     throttle_key,
 )
 from devserver.flow.limits import ConcurrencyCounters, gcra, rate_limit_burst, throttle_burst
-from devserver.flow.state import FlowState
+from devserver.flow.state import FlowState, Writer
 from devserver.hooks import RUN, AcquireResult, Admission, FlowEngine, FunctionView, JobView
 from devserver.util import new_ulid, now_ms
 
@@ -51,10 +51,16 @@ FRESH_ORIGINS = frozenset({"event", "invoke", "cron"})
 
 
 class FlowController:
-    def __init__(self, engine: FlowEngine | None, *, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        engine: FlowEngine | None,
+        *,
+        store: Writer | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self.engine = engine
         self.clock = clock
-        self.state = FlowState(getattr(engine, "store", None))
+        self.state = FlowState(store)
         self.counters = ConcurrencyCounters()
         self._configs: dict[str, tuple[Mapping[str, Any], FlowConfig]] = {}
         self._singleton_of_run: dict[str, str] = {}
