@@ -37,7 +37,7 @@ browsers: ## install Chromium for the browser tests on CI when it is missing
 	fi
 
 # TEST_DATABASE_URL: when unset and a Postgres answers on 127.0.0.1:5432, the suites also run on it.
-test: sync browsers ## run every test suite (SQLite, plus Postgres when reachable)
+test: sync browsers lint ## lint, then every test suite (SQLite, plus Postgres when reachable)
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(UV) run python scripts/detect_postgres.py)}"; \
 	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
 	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
