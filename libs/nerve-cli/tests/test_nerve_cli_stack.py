@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -62,6 +63,10 @@ def test_stopping_a_process_also_stops_what_it_spawned(tmp_path: Path, how: str)
     assert _alive(grandchild)
     getattr(process, how)()
     assert not process.alive
+    assert process.process is not None
+    # `stop` is graceful: SIGTERM ends the process (not the SIGKILL after the grace period).
+    expected = signal.SIGTERM if how == "stop" else signal.SIGKILL
+    assert process.process.returncode == -expected
     deadline = time.monotonic() + 5
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -44,6 +44,10 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     pass_fds=self.pass_fds,
                     start_new_session=True,  # own process group: killpg reaches its children
+                    # A signal mask survives exec: without this the child would inherit the
+                    # one above, deaf to SIGTERM and Ctrl-C, and every stop would wait out the
+                    # grace period and end in SIGKILL.
+                    preexec_fn=_unblock_terminating_signals,
                 )
         finally:
             log.close()
@@ -84,6 +88,11 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _unblock_terminating_signals() -> None:
+    """Run in the child between fork and exec (see ManagedProcess.start)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING_SIGNALS)
 
 
 @contextlib.contextmanager
