@@ -133,8 +133,15 @@ def test_placeholders_are_fine_in_development_and_real_secrets_in_production() -
         ("whsec_3f9a8b7c6d", True),  # the part after whsec_ is too short
         ("signkey-prod-" + "5e" * 32, True),  # long, but two distinct characters
         ("local-compose-decisions-9c2e7a41", True),  # the old compose DECISION_TOKEN_SECRET
-        (FRESH_WEBHOOK_SECRET, False),
-        (REAL_LOOKING_KEY, False),
+        # Fixed ids: the values are fresh per process, and pytest-xdist workers must collect
+        # the same test names. (An id on the same line as a secret's name would be listed as a
+        # published secret, hence the id on its own line.)
+        pytest.param(
+            FRESH_WEBHOOK_SECRET,
+            False,
+            id="fresh-whsec-False",
+        ),
+        pytest.param(REAL_LOOKING_KEY, False, id="fresh-prod-key-False"),
     ],
 )
 def test_placeholder_detection(value: str, placeholder: bool) -> None:
