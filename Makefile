@@ -37,9 +37,13 @@ browsers: ## install Chromium for the browser tests on CI when it is missing
 	fi
 
 # TEST_DATABASE_URL: when unset and a Postgres answers on 127.0.0.1:5432, the suites also run on it.
+# PYTHONDONTWRITEBYTECODE is dropped for the run: the tests start many Python processes
+# (services, engines, the CLI, pytest itself), and without cached bytecode each recompiles
+# every module it imports.
 test: sync browsers lint ## lint, then every test suite (SQLite, plus Postgres when reachable)
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(UV) run python scripts/detect_postgres.py)}"; \
 	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
+	unset PYTHONDONTWRITEBYTECODE; \
 	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-e2e-external: sync ## the e2e scenarios against the engine at INNGEST_BASE_URL (services in dev mode)
