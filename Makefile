@@ -37,14 +37,18 @@ browsers: ## install Chromium for the browser tests on CI when it is missing
 	fi
 
 # TEST_DATABASE_URL: when unset and a Postgres answers on 127.0.0.1:5432, the suites also run on it.
+# TEST_WORKERS: pytest-xdist workers, each test file's tests on one of them (its module fixtures
+# are built once); much of the suite waits on engines and subprocesses, so two workers pay off
+# even on two cores. TEST_WORKERS=0 runs everything in one process.
 # PYTHONDONTWRITEBYTECODE is dropped for the run: the tests start many Python processes
 # (services, engines, the CLI, pytest itself), and without cached bytecode each recompiles
 # every module it imports.
+TEST_WORKERS ?= 2
 test: sync browsers lint ## lint, then every test suite (SQLite, plus Postgres when reachable)
 	@export TEST_DATABASE_URL="$${TEST_DATABASE_URL:-$$($(UV) run python scripts/detect_postgres.py)}"; \
 	echo "TEST_DATABASE_URL=$${TEST_DATABASE_URL:-<unset: SQLite only>}"; \
 	unset PYTHONDONTWRITEBYTECODE; \
-	$(UV) run pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(UV) run pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-e2e-external: sync ## the e2e scenarios against the engine at INNGEST_BASE_URL (services in dev mode)
 	NERVE_E2E_ENGINE=external $(UV) run pytest -p no:cacheprovider tests/e2e $(PYTEST_ARGS)

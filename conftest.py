@@ -5,6 +5,10 @@ Every package's tests run in one pytest session, so a test that changes the proc
 which engine `INNGEST_BASE_URL` names. Each test gets the environment back as it found it.
 
 Every httpx client of the test process shares one default SSL context (see below).
+
+`make test` runs the session on pytest-xdist workers (`-n 2 --dist loadfile`: a file's tests stay
+on one worker, with its module fixtures). A worker must see the environment the controller was
+started with: see `pytest_configure_node` below.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+# Set in a pytest-xdist worker by the time its first conftest is imported, though not in the
+# controller's environment (LINES=24, COLUMNS=80): a `rich` Console created at import would
+# then keep 80 columns where the CLI tests set COLUMNS for each invocation.
+TERMINAL_SIZE_VARIABLES = ("COLUMNS", "LINES")
 
 
 def _share_httpx_default_ssl_context() -> None:
@@ -54,6 +63,25 @@ def _share_httpx_default_ssl_context() -> None:
 
 
 _share_httpx_default_ssl_context()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Controller side (pytest-xdist): hand each worker the controller's terminal size vars."""
+    node.workerinput["terminal_size_environment"] = {
+        name: os.environ.get(name) for name in TERMINAL_SIZE_VARIABLES
+    }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return
+    for name, value in workerinput.get("terminal_size_environment", {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
