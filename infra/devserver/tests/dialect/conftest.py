@@ -2,8 +2,9 @@
 to the engine under test, and its runs in the recorded states.
 
 The recordings used app `rec` with functions two-steps, fails, waits, sleeps, nightly, single and
-invoker; this is the same app (id `dialect-rec`, shorter sleeps), driven into the same states, so
-each dialect test can ask the engine the same question the recording asked and compare shapes.
+invoker; this is the same app (id `dialect-rec`, shorter sleeps, a longer wait), driven into the
+same states, so each dialect test can ask the engine the same question the recording asked and
+compare shapes.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ def build(client: inngest.Inngest) -> list[inngest.Function[Any]]:
             "wait-reply",
             event="rec/reply",
             if_exp="async.data.k == event.data.k",
-            timeout=datetime.timedelta(seconds=30),
+            # An hour, not the recorded app's 30 s (no recorded answer shows it): `rec` is
+            # session-wide, and a test file that runs later (another worker's order under
+            # pytest-xdist, a slow machine) must still find the run waiting.
+            timeout=datetime.timedelta(hours=1),
         )
         return {"matched": reply is not None}
 
