@@ -112,15 +112,20 @@ def signals_deferred() -> Iterator[None]:
 
 
 def raise_keyboard_interrupt_on_termination() -> None:
-    """SIGTERM and SIGHUP behave like Ctrl-C: KeyboardInterrupt, so `finally` blocks and test
-    teardowns stop every child. Without it a `timeout` wrapper's SIGTERM ends the Python process
-    on the spot and the children (in their own sessions) live on."""
+    """SIGTERM and SIGHUP behave like Ctrl-C (which works even when inherited ignored):
+    KeyboardInterrupt, so `finally` blocks and test teardowns stop every child. Without it a
+    `timeout` wrapper's SIGTERM ends the Python process on the spot and the children (in their
+    own sessions) live on."""
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    # A run started as a background job of a non-interactive shell inherits SIGINT ignored, and
+    # Python then installs no Ctrl-C handler: a SIGINT would leave every child running.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class HeldSocket:
